@@ -1,0 +1,401 @@
+//! One ingest: records in observation order in, one atomic catalog publish out.
+//!
+//! Rules (PRODUCT.md §2): a record is identified by `(MessageTraceId, RecipientAddress)`;
+//! an observation with the same status as the stored row changes nothing (so re-ingesting a
+//! file, or an overlapping window, is a no-op); one with a less final status
+//! (`Delivered` -> `Pending`) is ignored; any other replaces the stored row.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::{concat_batches, filter_record_batch};
+use chrono::{NaiveDate, Utc};
+use mailscope_record::{Record, Status};
+
+use super::catalog::{Catalog, SegmentMeta, sync_dir};
+use super::{SEGMENTS_DIR, Store, segment};
+use crate::error::{Error, Result};
+use crate::geo::GeoDatabase;
+use crate::schema::{BatchBuilder, SourceMeta, stored_schema};
+
+/// Buffered new rows across all days before the largest days are written out.
+const FLUSH_ROWS: usize = 1_000_000;
+/// A day with more segments than this is compacted into one by the ingest that touches it.
+const MAX_SEGMENTS_PER_DAY: usize = 8;
+
+/// What an ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestReport {
+    /// Identities seen for the first time.
+    pub added: u64,
+    /// Stored rows replaced by a newer observation (e.g. Pending -> Delivered).
+    pub updated: u64,
+    /// Observations identical in status to the stored row (re-ingest, overlapping windows).
+    pub unchanged: u64,
+    /// Observations less final than the stored row, ignored.
+    pub stale: u64,
+    /// Segment files written (new rows, rewrites and compactions).
+    pub segments_written: u64,
+    /// Rows in the store after the ingest.
+    pub rows_after: u64,
+    /// Whether a new catalog was published.
+    pub published: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Pending(u32),
+    File { file: u32, row: u32 },
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    place: Place,
+    status: Status,
+}
+
+#[derive(Default)]
+struct Day {
+    index: HashMap<u128, Slot>,
+    /// New rows not yet written; `None` once superseded within this ingest.
+    pending: Vec<Option<Record>>,
+    alive: usize,
+    /// Files (ids into `Ingest::files`) holding this day's rows.
+    files: Vec<u32>,
+}
+
+struct FileEntry {
+    /// For a new file, `rows` and the time range are filled once the writer finished.
+    segment: SegmentMeta,
+    /// Published before this ingest (as opposed to written by it).
+    existing: bool,
+    /// Rows superseded by this ingest.
+    deleted: Vec<u32>,
+}
+
+struct WriteJob {
+    file: u32,
+    path: std::path::PathBuf,
+    records: Vec<Record>,
+}
+
+type WriteResult = Result<(u32, segment::Written)>;
+
+/// An ingest in progress. Nothing is visible to readers until [`Ingest::commit`].
+pub struct Ingest<'s> {
+    store: &'s mut Store,
+    receipt_ms: i64,
+    generation: u64,
+    next_file_number: u32,
+    days: BTreeMap<NaiveDate, Day>,
+    files: Vec<FileEntry>,
+    pending_total: usize,
+    report: IngestReport,
+    jobs: Option<mpsc::Sender<WriteJob>>,
+    writer: Option<JoinHandle<Vec<WriteResult>>>,
+}
+
+impl Store {
+    /// Starts an ingest of records from one source. `geo` enriches `FromIP`/`ToIP`.
+    pub fn ingest(&mut self, geo: Option<Arc<GeoDatabase>>, meta: SourceMeta) -> Ingest<'_> {
+        let receipt_ms = Utc::now().timestamp_millis();
+        let (sender, receiver) = mpsc::channel::<WriteJob>();
+        let writer_meta = meta.clone();
+        // Geolocating and encoding Parquet run beside parsing and merging: two cores.
+        let writer = std::thread::spawn(move || {
+            let mut builder = BatchBuilder::new(geo.as_deref());
+            receiver
+                .into_iter()
+                .map(|job| {
+                    for record in &job.records {
+                        builder.push(record, &writer_meta, receipt_ms);
+                    }
+                    let batch = builder.finish()?;
+                    segment::write(&job.path, &batch).map(|written| (job.file, written))
+                })
+                .collect()
+        });
+        let generation = self.catalog.generation + 1;
+        Ingest {
+            store: self,
+            receipt_ms,
+            generation,
+            next_file_number: 0,
+            days: BTreeMap::new(),
+            files: Vec::new(),
+            pending_total: 0,
+            report: IngestReport::default(),
+            jobs: Some(sender),
+            writer: Some(writer),
+        }
+    }
+}
+
+impl Ingest<'_> {
+    /// When this ingest's rows were received (`_receipttime`), milliseconds.
+    pub fn receipt_time_ms(&self) -> i64 {
+        self.receipt_ms
+    }
+
+    /// Adds one observation. Observations must come in the order they were made.
+    pub fn push(&mut self, record: Record) -> Result<()> {
+        let day_key = record.received.date_naive();
+        if !self.days.contains_key(&day_key) {
+            let day = self.load_day(day_key)?;
+            self.days.insert(day_key, day);
+        }
+        let key = record.identity();
+        let Some(day) = self.days.get_mut(&day_key) else {
+            return Err(Error::Query("day index vanished".into()));
+        };
+        match day.index.get(&key) {
+            None => self.report.added += 1,
+            Some(slot) if slot.status == record.status => {
+                self.report.unchanged += 1;
+                return Ok(());
+            }
+            Some(slot) if record.status.finality() < slot.status.finality() => {
+                self.report.stale += 1;
+                return Ok(());
+            }
+            Some(slot) => {
+                match slot.place {
+                    Place::Pending(index) => {
+                        if let Some(entry) = day.pending.get_mut(index as usize) {
+                            *entry = None;
+                            day.alive -= 1;
+                            self.pending_total -= 1;
+                        }
+                    }
+                    Place::File { file, row } => {
+                        if let Some(entry) = self.files.get_mut(file as usize) {
+                            entry.deleted.push(row);
+                        }
+                    }
+                }
+                self.report.updated += 1;
+            }
+        }
+        let place = Place::Pending(u32::try_from(day.pending.len()).unwrap_or(u32::MAX));
+        day.index.insert(key, Slot { place, status: record.status.clone() });
+        day.pending.push(Some(record));
+        day.alive += 1;
+        self.pending_total += 1;
+        if self.pending_total >= FLUSH_ROWS {
+            self.flush_largest_days()?;
+        }
+        Ok(())
+    }
+
+    /// Builds the key index of a day from its published segments.
+    fn load_day(&mut self, day_key: NaiveDate) -> Result<Day> {
+        let day_text = day_key.format("%Y-%m-%d").to_string();
+        let mut day = Day::default();
+        let segments: Vec<SegmentMeta> =
+            self.store.catalog.segments.iter().filter(|s| s.day == day_text).cloned().collect();
+        for segment_meta in segments {
+            let path = self.store.catalog.segment_path(&self.store.dir, &segment_meta);
+            let file = self.add_file(segment_meta, true);
+            day.files.push(file);
+            for (row, (key, status)) in segment::read_keys(&path)?.into_iter().enumerate() {
+                let row = u32::try_from(row).unwrap_or(u32::MAX);
+                day.index.insert(key, Slot { place: Place::File { file, row }, status });
+            }
+        }
+        Ok(day)
+    }
+
+    fn add_file(&mut self, segment: SegmentMeta, existing: bool) -> u32 {
+        let id = u32::try_from(self.files.len()).unwrap_or(u32::MAX);
+        self.files.push(FileEntry { segment, existing, deleted: Vec::new() });
+        id
+    }
+
+    fn new_segment(&mut self, day: NaiveDate) -> SegmentMeta {
+        let day_text = day.format("%Y-%m-%d").to_string();
+        let file = format!(
+            "{SEGMENTS_DIR}/{day_text}/g{:010}-{:05}.parquet",
+            self.generation, self.next_file_number
+        );
+        self.next_file_number += 1;
+        SegmentMeta { file, day: day_text, rows: 0, min_received: 0, max_received: 0, bytes: 0 }
+    }
+
+    fn flush_largest_days(&mut self) -> Result<()> {
+        let mut sizes: Vec<(usize, NaiveDate)> =
+            self.days.iter().map(|(key, day)| (day.alive, *key)).filter(|(n, _)| *n > 0).collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, key) in sizes {
+            if self.pending_total < FLUSH_ROWS / 2 {
+                break;
+            }
+            self.flush_day(key)?;
+        }
+        Ok(())
+    }
+
+    /// Hands a day's pending rows, sorted by `Received`, to the writer thread and points the
+    /// key index at their rows in the new file.
+    fn flush_day(&mut self, day_key: NaiveDate) -> Result<()> {
+        let Some(day) = self.days.get_mut(&day_key) else { return Ok(()) };
+        let mut records: Vec<Record> = std::mem::take(&mut day.pending).into_iter().flatten().collect();
+        self.pending_total -= day.alive;
+        day.alive = 0;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let segment_meta = self.new_segment(day_key);
+        let path = self.store.catalog.segment_path(&self.store.dir, &segment_meta);
+        let file = self.add_file(segment_meta, false);
+        let Some(day) = self.days.get_mut(&day_key) else { return Ok(()) };
+        records.sort_by_key(|r| r.received);
+        for (row, record) in records.iter().enumerate() {
+            if let Some(slot) = day.index.get_mut(&record.identity()) {
+                slot.place = Place::File { file, row: u32::try_from(row).unwrap_or(u32::MAX) };
+            }
+        }
+        day.files.push(file);
+        let sender = self.jobs.as_ref().ok_or_else(|| Error::Query("ingest already committed".into()))?;
+        sender
+            .send(WriteJob { file, path, records })
+            .map_err(|_| Error::Query("segment writer stopped".into()))?;
+        Ok(())
+    }
+
+    /// Writes what is left, rewrites segments that lost rows, compacts crowded days and
+    /// publishes the new catalog in one atomic rename. Dropping an `Ingest` without committing
+    /// publishes nothing.
+    pub fn commit(mut self) -> Result<IngestReport> {
+        let keys: Vec<NaiveDate> = self.days.keys().copied().collect();
+        for key in &keys {
+            self.flush_day(*key)?;
+        }
+        self.finish_writer()?;
+        let changed = self.files.iter().any(|f| !f.existing || !f.deleted.is_empty());
+        if !changed {
+            self.report.rows_after = self.store.catalog.rows();
+            return Ok(std::mem::take(&mut self.report));
+        }
+        let mut replaced: Vec<String> = Vec::new();
+        let mut added: Vec<SegmentMeta> = Vec::new();
+        for key in keys {
+            let Some(day) = self.days.get(&key) else { continue };
+            let file_ids = day.files.clone();
+            let live_files: Vec<u32> =
+                file_ids.iter().copied().filter(|f| self.files[*f as usize].segment.rows > 0).collect();
+            let crowded = live_files.len() > MAX_SEGMENTS_PER_DAY;
+            let mut compact: Vec<RecordBatch> = Vec::new();
+            for file in live_files {
+                let entry = &self.files[file as usize];
+                let needs_rewrite = crowded || !entry.deleted.is_empty();
+                if !needs_rewrite {
+                    if !entry.existing {
+                        added.push(entry.segment.clone());
+                    }
+                    continue;
+                }
+                let path = self.store.catalog.segment_path(&self.store.dir, &entry.segment);
+                let batch = without_rows(&segment::read(&path)?, &entry.deleted)?;
+                if entry.existing {
+                    replaced.push(entry.segment.file.clone());
+                }
+                if crowded {
+                    compact.push(batch);
+                } else if batch.num_rows() > 0 {
+                    added.push(self.write_now(key, &batch)?);
+                }
+            }
+            if crowded {
+                let batch = concat_batches(&stored_schema(), &compact)?;
+                if batch.num_rows() > 0 {
+                    let batch = segment::sort_by_received(&batch)?;
+                    added.push(self.write_now(key, &batch)?);
+                }
+            }
+        }
+        self.publish(&replaced, added)?;
+        Ok(std::mem::take(&mut self.report))
+    }
+
+    fn write_now(&mut self, day: NaiveDate, batch: &RecordBatch) -> Result<SegmentMeta> {
+        let mut meta = self.new_segment(day);
+        let path = self.store.catalog.segment_path(&self.store.dir, &meta);
+        let written = segment::write(&path, batch)?;
+        fill(&mut meta, &written);
+        self.report.segments_written += 1;
+        Ok(meta)
+    }
+
+    fn finish_writer(&mut self) -> Result<()> {
+        drop(self.jobs.take());
+        let Some(writer) = self.writer.take() else { return Ok(()) };
+        let results = writer.join().map_err(|_| Error::Query("segment writer panicked".into()))?;
+        for result in results {
+            let (file, written) = result?;
+            if let Some(entry) = self.files.get_mut(file as usize) {
+                fill(&mut entry.segment, &written);
+                self.report.segments_written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, replaced: &[String], added: Vec<SegmentMeta>) -> Result<()> {
+        for dir in added.iter().filter_map(|s| {
+            let path = self.store.catalog.segment_path(&self.store.dir, s);
+            path.parent().map(std::path::Path::to_path_buf)
+        }) {
+            sync_dir(&dir)?;
+        }
+        let mut segments: Vec<SegmentMeta> = self
+            .store
+            .catalog
+            .segments
+            .iter()
+            .filter(|s| !replaced.contains(&s.file))
+            .cloned()
+            .collect();
+        segments.extend(added);
+        segments.sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
+        let catalog = Catalog { generation: self.generation, segments, ..Catalog::default() };
+        catalog.publish(&self.store.dir)?;
+        self.report.rows_after = catalog.rows();
+        self.report.published = true;
+        self.store.catalog = catalog;
+        Ok(())
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        // An abandoned ingest still waits for its writer so no thread outlives the store
+        // handle; its files are unreferenced and collected later.
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn fill(meta: &mut SegmentMeta, written: &segment::Written) {
+    meta.rows = written.rows;
+    meta.min_received = written.min_received;
+    meta.max_received = written.max_received;
+    meta.bytes = written.bytes;
+}
+
+fn without_rows(batch: &RecordBatch, deleted: &[u32]) -> Result<RecordBatch> {
+    if deleted.is_empty() {
+        return Ok(batch.clone());
+    }
+    let mut keep = vec![true; batch.num_rows()];
+    for row in deleted {
+        if let Some(flag) = keep.get_mut(*row as usize) {
+            *flag = false;
+        }
+    }
+    Ok(filter_record_batch(batch, &BooleanArray::from(keep))?)
+}

@@ -1,0 +1,146 @@
+//! Segment files: Parquet, rows sorted by `Received`, one UTC day per file, zstd, with
+//! statistics and a page index so time filters skip row groups and pages.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::TimestampNanosecondType;
+use mailscope_record::{Status, identity_key};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::SortingColumn;
+
+use crate::error::{Error, Result};
+use crate::schema::{self, stored_schema};
+
+/// Rows per row group: small enough that a one-hour query inside a busy day skips most of
+/// the file, large enough for good compression.
+const ROW_GROUP_ROWS: usize = 65_536;
+
+pub struct Written {
+    pub rows: u64,
+    pub min_received: i64,
+    pub max_received: i64,
+    pub bytes: u64,
+}
+
+fn writer_properties() -> Result<WriterProperties> {
+    let received = stored_schema().index_of(schema::RECEIVED)?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: i32::try_from(received).unwrap_or(2),
+            descending: false,
+            nulls_first: false,
+        }]))
+        .build())
+}
+
+/// Writes `batch`, which must already be sorted by `Received`, to `path` durably (fsync).
+/// Not sorting here keeps row numbers equal to the caller's, which the key index relies on.
+pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut writer = ArrowWriter::try_new(file, stored_schema(), Some(writer_properties()?))?;
+    writer.write(batch)?;
+    let file = writer.into_inner()?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let received = received_column(batch)?;
+    Ok(Written {
+        rows: batch.num_rows() as u64,
+        min_received: received.first().copied().unwrap_or(0),
+        max_received: received.last().copied().unwrap_or(0),
+        bytes,
+    })
+}
+
+fn received_column(batch: &RecordBatch) -> Result<&[i64]> {
+    let index = batch.schema().index_of(schema::RECEIVED)?;
+    let array = batch.column(index).as_primitive_opt::<TimestampNanosecondType>().ok_or_else(
+        || Error::Query("stored Received column has an unexpected type".into()),
+    )?;
+    Ok(array.values())
+}
+
+pub fn sort_by_received(batch: &RecordBatch) -> Result<RecordBatch> {
+    let index = batch.schema().index_of(schema::RECEIVED)?;
+    let indices = lexsort_to_indices(
+        &[SortColumn { values: Arc::clone(batch.column(index)), options: None }],
+        None,
+    )?;
+    Ok(take_record_batch(batch, &indices)?)
+}
+
+/// Reads a whole segment as one batch in the stored schema.
+pub fn read(path: &Path) -> Result<RecordBatch> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536).build()?;
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    let batches = batches
+        .into_iter()
+        .map(|b| adapt_to_stored(&b))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(concat_batches(&stored_schema(), &batches)?)
+}
+
+/// Fills columns a segment written by an older version lacks with nulls.
+fn adapt_to_stored(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = stored_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.schema().index_of(field.name()) {
+            Ok(index) => Arc::clone(batch.column(index)),
+            Err(_) => arrow::array::new_null_array(field.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// The identity and status of every row of a segment, in file order: the key index of a
+/// day is rebuilt from these three columns only.
+pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let wanted = [schema::MESSAGE_TRACE_ID, schema::RECIPIENT_ADDRESS, schema::STATUS];
+    let parquet_schema = builder.parquet_schema();
+    let roots: Vec<usize> = wanted
+        .iter()
+        .map(|name| {
+            parquet_schema
+                .columns()
+                .iter()
+                .position(|c| c.name() == *name)
+                .ok_or_else(|| Error::Query(format!("segment {} lacks {name}", path.display())))
+        })
+        .collect::<Result<_>>()?;
+    let mask = ProjectionMask::leaves(parquet_schema, roots);
+    let reader = builder.with_projection(mask).with_batch_size(65_536).build()?;
+    let mut keys = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let text = |name: &str| -> Result<_> {
+            let index = batch.schema().index_of(name)?;
+            Ok(batch.column(index).as_string::<i32>().clone())
+        };
+        let (ids, recipients, statuses) =
+            (text(schema::MESSAGE_TRACE_ID)?, text(schema::RECIPIENT_ADDRESS)?, text(schema::STATUS)?);
+        for row in 0..batch.num_rows() {
+            let key = identity_key(ids.value(row), recipients.value(row));
+            let status = if statuses.is_null(row) { Status::None } else { Status::parse(statuses.value(row)) };
+            keys.push((key, status));
+        }
+    }
+    Ok(keys)
+}
