@@ -19,6 +19,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Runs a query over a store and prints the result.
     Query(QueryArgs),
+    /// Measures ingest and the seed query on this machine, next to DuckDB (BENCHMARKS.md).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,4 +83,35 @@ pub struct QueryArgs {
     #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
     pub geoip_dir: Option<PathBuf>,
     pub query: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Sizes to measure, in identities (final records), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    pub records: Vec<u64>,
+    /// Days the generated data spans (the queries cover them all).
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Where generated files, stores and Parquet files go (files are reused across runs).
+    #[arg(long, default_value = "target/mailscope-bench")]
+    pub work_dir: PathBuf,
+    /// Warm runs of each query, after one cold run.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    #[arg(long)]
+    pub skip_duckdb: bool,
+    /// Python interpreter with the `duckdb` module.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Drop the page cache before each cold query run (Linux, needs root).
+    #[arg(long)]
+    pub drop_caches: bool,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    pub geoip_dir: Option<PathBuf>,
 }

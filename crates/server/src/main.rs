@@ -1,6 +1,7 @@
 //! `mailscope`: the command line over the engine, the readers and the simulator. Glue only:
 //! argument parsing, configuration, printing.
 
+mod bench;
 mod cli;
 mod generate;
 mod geodb;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Ingest(args) => ingest::run(&args),
         Command::Query(args) => query::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,11 +1,147 @@
-//! `mailscope query`.
+//! `mailscope query`: compile, run, print as a table, JSON or CSV. Errors in the query are
+//! printed as diagnostics (code, message, the source line and a caret under the span).
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use mailscope_engine::exec::{self, QueryOptions, QueryResult, Value};
 
 use crate::cli::QueryArgs;
+use crate::geodb;
 
-pub fn run(_args: &QueryArgs) -> Result<ExitCode> {
-    anyhow::bail!("query execution is being wired up")
+/// Rows a query without aggregation returns at most.
+const MAX_RAW_ROWS: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+pub fn run(args: &QueryArgs) -> Result<ExitCode> {
+    let format = match args.format.as_str() {
+        "table" => OutputFormat::Table,
+        "json" => OutputFormat::Json,
+        "csv" => OutputFormat::Csv,
+        other => bail!("--format {other:?}: expected table, json or csv"),
+    };
+    let from = parse_time(&args.from, "--from")?;
+    let to = parse_time(&args.to, "--to")?;
+    let time_zone: Tz =
+        args.tz.parse().map_err(|_| anyhow::anyhow!("--tz {:?} is not an IANA time zone", args.tz))?;
+    let mut variables = BTreeMap::new();
+    for assignment in &args.variables {
+        let (name, value) = assignment
+            .split_once('=')
+            .with_context(|| format!("--var {assignment:?}: expected NAME=VALUE"))?;
+        variables.insert(name.trim().to_owned(), value.to_owned());
+    }
+    let source = if variables.is_empty() && !args.query.contains("{{") {
+        args.query.clone()
+    } else {
+        match mailscope_query::substitute_variables(&args.query, &variables) {
+            Ok(text) => text,
+            Err(diagnostics) => return Ok(report(&args.query, &diagnostics, format)),
+        }
+    };
+    let query = match mailscope_query::compile(&source) {
+        Ok(query) => query,
+        Err(diagnostics) => return Ok(report(&source, &diagnostics, format)),
+    };
+    let options = QueryOptions {
+        from,
+        to,
+        time_zone,
+        geo: geodb::open(args.geoip_dir.as_deref())?,
+        max_raw_rows: MAX_RAW_ROWS,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(exec::execute(&args.data_dir, &query, &options))?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => writeln!(out, "{}", to_json(&result))?,
+        OutputFormat::Csv => write_csv(&mut out, &result)?,
+        OutputFormat::Table => write_table(&mut out, &result, time_zone)?,
+    }
+    for warning in &result.warnings {
+        if format != OutputFormat::Json {
+            eprintln!("warning: {warning}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_time(text: &str, flag: &str) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("{flag} {text:?} is not an RFC 3339 time (e.g. 2026-10-01T00:00:00Z)"))?
+        .to_utc())
+}
+
+fn report(source: &str, diagnostics: &[mailscope_query::Diagnostic], format: OutputFormat) -> ExitCode {
+    if format == OutputFormat::Json {
+        let body = serde_json::json!({ "errors": diagnostics });
+        println!("{body}");
+    } else {
+        for diagnostic in diagnostics {
+            eprintln!("{}", diagnostic.render(source));
+        }
+    }
+    ExitCode::from(2)
+}
+
+fn json_value(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) | Value::Time(i) => serde_json::Value::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Text(s) => serde_json::Value::String(s.clone()),
+    }
+}
+
+pub fn to_json(result: &QueryResult) -> serde_json::Value {
+    let rows: Vec<Vec<serde_json::Value>> =
+        result.rows.iter().map(|row| row.iter().map(json_value).collect()).collect();
+    serde_json::json!({ "columns": result.columns, "rows": rows, "warnings": result.warnings })
+}
+
+fn text(value: &Value, tz: Option<Tz>) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Text(s) => s.clone(),
+        Value::Time(ms) => match tz.and_then(|tz| tz.timestamp_millis_opt(*ms).single()) {
+            Some(time) => time.format("%Y-%m-%d %H:%M:%S %Z").to_string(),
+            None => ms.to_string(),
+        },
+    }
+}
+
+fn write_csv(out: &mut dyn Write, result: &QueryResult) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(&result.columns)?;
+    for row in &result.rows {
+        writer.write_record(row.iter().map(|v| text(v, None)))?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+fn write_table(out: &mut dyn Write, result: &QueryResult, tz: Tz) -> Result<()> {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(&result.columns);
+    for row in &result.rows {
+        table.add_row(row.iter().map(|v| text(v, Some(tz))));
+    }
+    writeln!(out, "{table}")?;
+    writeln!(out, "{} rows", result.rows.len())?;
+    Ok(())
 }

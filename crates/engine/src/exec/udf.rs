@@ -1,0 +1,579 @@
+//! Scalar functions DataFusion does not have, with Sumo's semantics: IP predicates, geo
+//! lookups at query time, clock-aligned timeslices, regex captures, dynamic wildcard
+//! matches, JSON paths and the canonical `_raw` text. Each is vectorised over Arrow arrays;
+//! null input gives null (or `false` for predicates, which are two-valued).
+
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, ListBuilder, StringArray,
+    StringBuilder, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use regex::Regex;
+
+use crate::geo::GeoDatabase;
+
+/// Turns the arguments into arrays of the batch's length (scalars are broadcast).
+fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
+    args.args.iter().map(|a| a.to_array(args.number_rows)).collect()
+}
+
+/// Text view of an argument; non-text arrays are cast first.
+fn text(array: &ArrayRef) -> Result<StringArray> {
+    let cast = arrow::compute::cast(array, &DataType::Utf8)?;
+    Ok(cast.as_string::<i32>().clone())
+}
+
+macro_rules! impl_udf_eq {
+    ($ty:ty, $($field:ident),*) => {
+        impl PartialEq for $ty {
+            fn eq(&self, other: &Self) -> bool {
+                true $(&& self.$field == other.$field)*
+            }
+        }
+        impl Eq for $ty {}
+        impl Hash for $ty {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                stringify!($ty).hash(state);
+                $(self.$field.hash(state);)*
+            }
+        }
+    };
+}
+
+/// `isValidIP`, `isValidIPv4`, `isValidIPv6`, `isPrivateIP`, `isPublicIP`.
+#[derive(Debug)]
+pub struct IpPredicate {
+    kind: IpPredicateKind,
+    signature: Signature,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpPredicateKind {
+    Valid,
+    ValidV4,
+    ValidV6,
+    /// RFC 1918 IPv4 ranges. IPv6 and invalid input are not private (Sumo drops such rows
+    /// with a warning; keeping them lets IPv6 senders reach the maps).
+    Private,
+    /// A valid address that is not private, loopback, link-local or otherwise reserved.
+    Public,
+}
+
+impl_udf_eq!(IpPredicate, kind);
+
+impl IpPredicate {
+    pub fn udf(kind: IpPredicateKind) -> ScalarUDF {
+        ScalarUDF::from(IpPredicate { kind, signature: Signature::any(1, Volatility::Immutable) })
+    }
+
+    fn test(&self, text: &str) -> bool {
+        let Ok(address) = text.trim().parse::<IpAddr>() else { return false };
+        match (self.kind, address) {
+            (IpPredicateKind::Valid, _) => true,
+            (IpPredicateKind::ValidV4, IpAddr::V4(_)) => true,
+            (IpPredicateKind::ValidV6, IpAddr::V6(_)) => true,
+            (IpPredicateKind::Private, IpAddr::V4(v4)) => v4.is_private(),
+            (IpPredicateKind::Public, address) => crate::geo::is_routable(address),
+            _ => false,
+        }
+    }
+}
+
+impl ScalarUDFImpl for IpPredicate {
+    fn name(&self) -> &str {
+        match self.kind {
+            IpPredicateKind::Valid => "isvalidip",
+            IpPredicateKind::ValidV4 => "isvalidipv4",
+            IpPredicateKind::ValidV6 => "isvalidipv6",
+            IpPredicateKind::Private => "isprivateip",
+            IpPredicateKind::Public => "ispublicip",
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = text(&arrays(&args)?[0])?;
+        let result: BooleanArray =
+            input.iter().map(|value| Some(value.is_some_and(|v| self.test(v)))).collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// `geo_lookup(ip, 'column')` at query time, for rows stored without geo columns and for
+/// IPs a query computes.
+#[derive(Debug)]
+pub struct GeoLookup {
+    geo: Option<Arc<GeoDatabase>>,
+    column: String,
+    signature: Signature,
+}
+
+impl PartialEq for GeoLookup {
+    fn eq(&self, other: &Self) -> bool {
+        self.column == other.column
+            && match (&self.geo, &other.geo) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+impl Eq for GeoLookup {}
+impl Hash for GeoLookup {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        "GeoLookup".hash(state);
+        self.column.hash(state);
+    }
+}
+
+impl GeoLookup {
+    pub fn udf(geo: Option<Arc<GeoDatabase>>, column: &str) -> ScalarUDF {
+        ScalarUDF::from(GeoLookup {
+            geo,
+            column: column.to_owned(),
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    }
+
+    pub fn is_coordinate(column: &str) -> bool {
+        matches!(column, "latitude" | "longitude")
+    }
+}
+
+impl ScalarUDFImpl for GeoLookup {
+    fn name(&self) -> &str {
+        "geo_lookup"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(if GeoLookup::is_coordinate(&self.column) { DataType::Float64 } else { DataType::Utf8 })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = text(&arrays(&args)?[0])?;
+        let locate = |ip: Option<&str>| self.geo.as_ref().zip(ip).and_then(|(g, ip)| g.lookup_text(ip));
+        let array: ArrayRef = if GeoLookup::is_coordinate(&self.column) {
+            let mut builder = Float64Builder::with_capacity(input.len());
+            for ip in input.iter() {
+                let location = locate(ip);
+                builder.append_option(location.and_then(|l| {
+                    if self.column == "latitude" { l.latitude } else { l.longitude }
+                }));
+            }
+            Arc::new(builder.finish())
+        } else {
+            let mut builder = StringBuilder::new();
+            for ip in input.iter() {
+                let location = locate(ip);
+                builder.append_option(location.as_deref().and_then(|l| l.text_column(&self.column)));
+            }
+            Arc::new(builder.finish())
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+/// `timeslice(t)`: the start of the clock-aligned bucket holding each time, from a table of
+/// bucket starts computed once for the query range and time zone (which handles DST: a
+/// calendar day is one bucket whatever its length).
+#[derive(Debug)]
+pub struct Timeslice {
+    /// Sorted bucket starts, milliseconds.
+    starts: Arc<Vec<i64>>,
+    /// Fallback for times outside the table: fixed-width buckets from the first start.
+    span: i64,
+    signature: Signature,
+}
+
+impl_udf_eq!(Timeslice, starts, span);
+
+impl Timeslice {
+    pub fn udf(starts: Vec<i64>, span: i64) -> ScalarUDF {
+        ScalarUDF::from(Timeslice {
+            starts: Arc::new(starts),
+            span: span.max(1),
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    }
+
+    fn bucket(&self, millis: i64) -> i64 {
+        let first = self.starts.first().copied().unwrap_or(0);
+        let last = self.starts.last().copied().unwrap_or(0);
+        if self.starts.is_empty() || millis < first || millis >= last.saturating_add(self.span) {
+            return first + (millis - first).div_euclid(self.span) * self.span;
+        }
+        match self.starts.binary_search(&millis) {
+            Ok(index) => self.starts[index],
+            Err(index) => self.starts[index.saturating_sub(1)],
+        }
+    }
+}
+
+impl ScalarUDFImpl for Timeslice {
+    fn name(&self) -> &str {
+        "timeslice"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = &arrays(&args)?[0];
+        let millis = arrow::compute::cast(
+            input,
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        )?;
+        let millis = millis.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        let result: TimestampMillisecondArray =
+            millis.iter().map(|t| t.map(|t| self.bucket(t))).collect();
+        Ok(ColumnarValue::Array(Arc::new(result.with_timezone("UTC"))))
+    }
+}
+
+/// A compiled regex for captures: `regex_capture(text)` gives the named group of the first
+/// match; with `all`, a list of the group in every match (`parse regex … multi`).
+#[derive(Debug)]
+pub struct RegexCapture {
+    pattern: String,
+    group: String,
+    all: bool,
+    regex: Regex,
+    signature: Signature,
+}
+
+impl_udf_eq!(RegexCapture, pattern, group, all);
+
+impl RegexCapture {
+    pub fn udf(pattern: &str, group: &str, all: bool) -> Result<ScalarUDF> {
+        let regex = Regex::new(pattern).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(ScalarUDF::from(RegexCapture {
+            pattern: pattern.to_owned(),
+            group: group.to_owned(),
+            all,
+            regex,
+            signature: Signature::any(1, Volatility::Immutable),
+        }))
+    }
+}
+
+impl ScalarUDFImpl for RegexCapture {
+    fn name(&self) -> &str {
+        if self.all { "regex_capture_all" } else { "regex_capture" }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(if self.all {
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+        } else {
+            DataType::Utf8
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = text(&arrays(&args)?[0])?;
+        if self.all {
+            let mut builder = ListBuilder::new(StringBuilder::new());
+            for value in input.iter() {
+                if let Some(value) = value {
+                    for captures in self.regex.captures_iter(value) {
+                        if let Some(m) = captures.name(&self.group) {
+                            builder.values().append_value(m.as_str());
+                        }
+                    }
+                }
+                builder.append(true);
+            }
+            return Ok(ColumnarValue::Array(Arc::new(builder.finish())));
+        }
+        let result: StringArray = input
+            .iter()
+            .map(|value| {
+                value.and_then(|v| self.regex.captures(v)).and_then(|c| c.name(&self.group).map(|m| m.as_str().to_owned()))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// `regex_matches(text)`: whether the compiled regex finds a match (null input: false).
+#[derive(Debug)]
+pub struct RegexMatches {
+    pattern: String,
+    regex: Regex,
+    signature: Signature,
+}
+
+impl_udf_eq!(RegexMatches, pattern);
+
+impl RegexMatches {
+    pub fn udf(pattern: &str) -> Result<ScalarUDF> {
+        let regex = Regex::new(pattern).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(ScalarUDF::from(RegexMatches {
+            pattern: pattern.to_owned(),
+            regex,
+            signature: Signature::any(1, Volatility::Immutable),
+        }))
+    }
+}
+
+impl ScalarUDFImpl for RegexMatches {
+    fn name(&self) -> &str {
+        "regex_matches"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = text(&arrays(&args)?[0])?;
+        let result: BooleanArray =
+            input.iter().map(|v| Some(v.is_some_and(|v| self.regex.is_match(v)))).collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// `x matches <field>`: the pattern is data, a Sumo wildcard (`*` only, whole string).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WildcardMatch {
+    signature: Signature,
+}
+
+impl WildcardMatch {
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::from(WildcardMatch { signature: Signature::any(2, Volatility::Immutable) })
+    }
+}
+
+/// Whole-string match of a `*` wildcard pattern, without building a regex.
+pub fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else { return text.is_empty() };
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let pieces: Vec<&str> = parts.collect();
+    let Some((last, middle)) = pieces.split_last() else { return rest.is_empty() };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+impl ScalarUDFImpl for WildcardMatch {
+    fn name(&self) -> &str {
+        "wildcard_match"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = arrays(&args)?;
+        let (values, patterns) = (text(&arrays[0])?, text(&arrays[1])?);
+        let result: BooleanArray = values
+            .iter()
+            .zip(patterns.iter())
+            .map(|(v, p)| Some(matches!((v, p), (Some(v), Some(p)) if wildcard_matches(p, v))))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// `json_path(text)`: the value at a JSONPath-subset path; objects and arrays as JSON text,
+/// a `[*]` step collects into a JSON array. Missing, null or non-JSON input gives null.
+#[derive(Debug)]
+pub struct JsonPath {
+    path: mailscope_query::ir::JsonPath,
+    text: String,
+    signature: Signature,
+}
+
+impl_udf_eq!(JsonPath, text);
+
+impl JsonPath {
+    pub fn udf(path: &mailscope_query::ir::JsonPath) -> ScalarUDF {
+        ScalarUDF::from(JsonPath {
+            path: path.clone(),
+            text: path.text.clone(),
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    }
+}
+
+fn walk<'v>(value: &'v serde_json::Value, steps: &[mailscope_query::ir::JsonStep], out: &mut Vec<&'v serde_json::Value>) {
+    use mailscope_query::ir::JsonStep;
+    let Some((step, rest)) = steps.split_first() else {
+        out.push(value);
+        return;
+    };
+    match step {
+        JsonStep::Key(key) => {
+            if let Some(next) = value.get(key.as_str()) {
+                walk(next, rest, out);
+            }
+        }
+        JsonStep::Index(index) => {
+            if let Some(next) = value.get(*index) {
+                walk(next, rest, out);
+            }
+        }
+        JsonStep::Wildcard => match value {
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, rest, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|item| walk(item, rest, out)),
+            _ => {}
+        },
+    }
+}
+
+pub fn json_path_value(text: &str, path: &mailscope_query::ir::JsonPath) -> Option<String> {
+    use mailscope_query::ir::JsonStep;
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let mut found = Vec::new();
+    walk(&value, &path.steps, &mut found);
+    let render = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    if path.steps.iter().any(|s| matches!(s, JsonStep::Wildcard)) {
+        if found.is_empty() {
+            return None;
+        }
+        return Some(serde_json::Value::Array(found.into_iter().cloned().collect()).to_string());
+    }
+    found.first().and_then(|v| render(v))
+}
+
+impl ScalarUDFImpl for JsonPath {
+    fn name(&self) -> &str {
+        "json_path"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = text(&arrays(&args)?[0])?;
+        let result: StringArray =
+            input.iter().map(|v| v.and_then(|v| json_path_value(v, &self.path))).collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// `raw(fields…)`: the canonical JSON of a stored row (`_raw`), built only when a query
+/// reads it (keyword search, `json` of a non-canonical key), never stored.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RawJson {
+    names: Vec<String>,
+    signature: Signature,
+}
+
+impl RawJson {
+    pub fn udf(names: Vec<String>) -> ScalarUDF {
+        let arity = names.len();
+        ScalarUDF::from(RawJson { names, signature: Signature::any(arity, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for RawJson {
+    fn name(&self) -> &str {
+        "raw_json"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = arrays(&args)?;
+        let mut builder = StringBuilder::new();
+        for row in 0..args.number_rows {
+            let mut object = serde_json::Map::new();
+            for (name, array) in self.names.iter().zip(&arrays) {
+                let value = ScalarValue::try_from_array(array, row)?;
+                object.insert(name.clone(), json_of(&value));
+            }
+            builder.append_value(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
+    }
+}
+
+fn json_of(value: &ScalarValue) -> serde_json::Value {
+    match value {
+        ScalarValue::Utf8(Some(s)) => serde_json::Value::String(s.clone()),
+        ScalarValue::Int64(Some(n)) => serde_json::Value::from(*n),
+        ScalarValue::TimestampNanosecond(Some(ns), _) => {
+            let time = chrono::DateTime::from_timestamp_nanos(*ns);
+            serde_json::Value::String(mailscope_record::time::format_trace_time(time))
+        }
+        _ => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_whole_strings() {
+        assert!(wildcard_matches("*", ""));
+        assert!(wildcard_matches("*Failed*", "Failed"));
+        assert!(wildcard_matches("fail*", "failure"));
+        assert!(!wildcard_matches("fail*", "Failure"));
+        assert!(wildcard_matches("a*b*c", "a-b-b-c"));
+        assert!(!wildcard_matches("a*b*c", "a-c"));
+        assert!(wildcard_matches("abc", "abc"));
+        assert!(!wildcard_matches("abc", "abcd"));
+        assert!(!wildcard_matches("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn ip_predicates_follow_sumo() {
+        let private = IpPredicate { kind: IpPredicateKind::Private, signature: Signature::any(1, Volatility::Immutable) };
+        assert!(private.test("10.255.255.255"));
+        assert!(private.test("192.168.0.1"));
+        assert!(!private.test("127.0.0.1"));
+        assert!(!private.test("fd00::1"));
+        assert!(!private.test("not an ip"));
+    }
+
+    #[test]
+    fn json_paths_extract_values_and_arrays() {
+        let path = mailscope_query::ir::JsonPath {
+            text: "labels[*].name".into(),
+            steps: vec![
+                mailscope_query::ir::JsonStep::Key("labels".into()),
+                mailscope_query::ir::JsonStep::Wildcard,
+                mailscope_query::ir::JsonStep::Key("name".into()),
+            ],
+        };
+        let text = r#"{"labels":[{"name":"a/b"},{"name":"c"}]}"#;
+        assert_eq!(json_path_value(text, &path).as_deref(), Some(r#"["a/b","c"]"#));
+        assert_eq!(json_path_value("not json", &path), None);
+    }
+}

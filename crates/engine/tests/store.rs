@@ -1,0 +1,733 @@
+//! The embedded store's guarantees: one row per identity, the status rules, idempotent
+//! re-ingest, compaction, sorted day-partitioned segments whose catalog entries match the
+//! data, atomic publish, garbage collection, the writer lock and the versioned catalog.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::TimestampNanosecondType;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use mailscope_engine::schema::{self, SourceMeta};
+use mailscope_engine::store::{Catalog, IngestReport, SegmentMeta, Store, segment};
+use mailscope_record::{Record, Status, identity_key};
+use mailscope_simulator::{TenantConfig, generate};
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+fn meta() -> SourceMeta {
+    SourceMeta {
+        source_category: "test/store".into(),
+        source: "store.rs".into(),
+        collector: "tests".into(),
+    }
+}
+
+fn day_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+}
+
+fn record(trace_id: &str, recipient: &str, status: Status, received: DateTime<Utc>) -> Record {
+    Record {
+        organization: "contoso.example".into(),
+        message_id: Some(format!("<{trace_id}@contoso.example>")),
+        received,
+        sender_address: "alice@contoso.example".into(),
+        recipient_address: recipient.into(),
+        subject: format!("message {trace_id}"),
+        status,
+        to_ip: None,
+        from_ip: Some("10.0.0.1".into()),
+        size: 1_000,
+        message_trace_id: trace_id.into(),
+        start_date: None,
+        end_date: None,
+        index: None,
+    }
+}
+
+/// `n` distinct identities on the first test day, one minute apart.
+fn numbered(range: std::ops::Range<u32>, status: Status) -> Vec<Record> {
+    range
+        .map(|i| {
+            record(
+                &format!("00000000-0000-0000-0000-{i:012}"),
+                &format!("user{i}@fabrikam.example"),
+                status.clone(),
+                day_start() + TimeDelta::minutes(i64::from(i)),
+            )
+        })
+        .collect()
+}
+
+fn ingest(store: &mut Store, records: impl IntoIterator<Item = Record>) -> IngestReport {
+    let mut ingest = store.ingest(None, meta());
+    for record in records {
+        ingest.push(record).unwrap();
+    }
+    ingest.commit().unwrap()
+}
+
+/// One stored row, as read back from the segment files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    trace_id: String,
+    recipient: String,
+    status: Status,
+    received: i64,
+    size: i64,
+}
+
+fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> &'a arrow::array::StringArray {
+    batch.column(batch.schema().index_of(name).unwrap()).as_string::<i32>()
+}
+
+fn rows_of(batch: &RecordBatch) -> Vec<Row> {
+    let ids = text_column(batch, schema::MESSAGE_TRACE_ID);
+    let recipients = text_column(batch, schema::RECIPIENT_ADDRESS);
+    let statuses = text_column(batch, schema::STATUS);
+    let received = batch
+        .column(batch.schema().index_of(schema::RECEIVED).unwrap())
+        .as_primitive::<TimestampNanosecondType>();
+    let sizes = batch
+        .column(batch.schema().index_of(schema::SIZE).unwrap())
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    (0..batch.num_rows())
+        .map(|row| Row {
+            trace_id: ids.value(row).to_string(),
+            recipient: recipients.value(row).to_string(),
+            status: Status::parse(statuses.value(row)),
+            received: received.value(row),
+            size: sizes.value(row),
+        })
+        .collect()
+}
+
+/// Every stored row, keyed by identity; panics if an identity is stored twice or a segment
+/// disagrees with its catalog entry on the row count.
+fn stored(dir: &Path) -> HashMap<u128, Row> {
+    let catalog = Catalog::load(dir).unwrap();
+    let mut rows = HashMap::new();
+    for segment_meta in &catalog.segments {
+        let batch = segment::read(&catalog.segment_path(dir, segment_meta)).unwrap();
+        assert_eq!(batch.num_rows() as u64, segment_meta.rows, "{}", segment_meta.file);
+        for row in rows_of(&batch) {
+            let key = identity_key(&row.trace_id, &row.recipient);
+            if let Some(previous) = rows.insert(key, row.clone()) {
+                panic!("identity stored twice: {previous:?} and {row:?}");
+            }
+        }
+    }
+    assert_eq!(rows.len() as u64, catalog.rows());
+    rows
+}
+
+fn stored_statuses(dir: &Path) -> HashMap<u128, Status> {
+    stored(dir).into_iter().map(|(key, row)| (key, row.status)).collect()
+}
+
+/// The store's rule applied to one observation: what the stored row becomes.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Added,
+    Updated,
+    Unchanged,
+    Stale,
+}
+
+fn apply(state: &mut HashMap<u128, Record>, record: &Record) -> Outcome {
+    let key = record.identity();
+    match state.get(&key) {
+        None => {
+            state.insert(key, record.clone());
+            Outcome::Added
+        }
+        Some(current) if current.status == record.status => Outcome::Unchanged,
+        Some(current) if record.status.finality() < current.status.finality() => Outcome::Stale,
+        Some(_) => {
+            state.insert(key, record.clone());
+            Outcome::Updated
+        }
+    }
+}
+
+/// The straightforward fold: last observation wins unless it is less final (or the same).
+fn fold<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<u128, Record> {
+    let mut state = HashMap::new();
+    for record in records {
+        apply(&mut state, record);
+    }
+    state
+}
+
+fn statuses(state: &HashMap<u128, Record>) -> HashMap<u128, Status> {
+    state.iter().map(|(key, record)| (*key, record.status.clone())).collect()
+}
+
+/// Every file under `segments/`, relative to the data directory.
+fn segment_files(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut files = BTreeSet::new();
+    let root = dir.join("segments");
+    for day in std::fs::read_dir(&root).unwrap().flatten() {
+        for file in std::fs::read_dir(day.path()).unwrap().flatten() {
+            files.insert(file.path().strip_prefix(dir).unwrap().to_path_buf());
+        }
+    }
+    files
+}
+
+fn referenced_files(dir: &Path) -> BTreeSet<PathBuf> {
+    let catalog = Catalog::load(dir).unwrap();
+    catalog
+        .segments
+        .iter()
+        .map(|s| catalog.segment_path(dir, s).strip_prefix(dir).unwrap().to_path_buf())
+        .collect()
+}
+
+fn tenant(seed: u64, messages: u64, days: u32) -> Vec<Record> {
+    let config = TenantConfig { seed, messages, start: day_start(), days };
+    generate(&config).unwrap().map(|observation| observation.record).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity and status rules
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn reingesting_the_same_records_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let records = numbered(0..500, Status::Delivered);
+    let first = ingest(&mut store, records.clone());
+    assert_eq!((first.added, first.published), (500, true));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let files = segment_files(dir.path());
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
+
+    let again = ingest(&mut store, records);
+
+    assert_eq!(
+        again,
+        IngestReport { unchanged: 500, rows_after: 500, ..IngestReport::default() },
+        "a re-ingest must be reported as all unchanged and publish nothing"
+    );
+    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+    assert_eq!(store.catalog().generation, catalog.generation);
+    assert_eq!(segment_files(dir.path()), files);
+    let bytes_after: Vec<Vec<u8>> =
+        files.iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
+    assert!(bytes == bytes_after, "segment files were rewritten");
+}
+
+#[test]
+fn overlapping_batches_keep_one_row_per_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let first = ingest(&mut store, numbered(0..100, Status::Delivered));
+    let second = ingest(&mut store, numbered(50..150, Status::Delivered));
+    let third = ingest(&mut store, numbered(0..150, Status::Delivered));
+
+    assert_eq!((first.added, first.unchanged), (100, 0));
+    assert_eq!((second.added, second.unchanged, second.rows_after), (50, 50, 150));
+    assert_eq!((third.added, third.unchanged, third.published), (0, 150, false));
+    let rows = stored(dir.path());
+    assert_eq!(rows.len(), 150);
+    let expected: BTreeSet<u128> = numbered(0..150, Status::Delivered).iter().map(Record::identity).collect();
+    assert_eq!(rows.keys().copied().collect::<BTreeSet<_>>(), expected);
+}
+
+#[test]
+fn pending_then_delivered_keeps_one_row_with_the_final_status() {
+    // Across two ingests: the stored Pending row is rewritten away.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..10, Status::Pending));
+    let report = ingest(&mut store, numbered(0..10, Status::Delivered));
+    assert_eq!((report.added, report.updated, report.rows_after), (0, 10, 10));
+    let rows = stored(dir.path());
+    assert_eq!(rows.len(), 10);
+    assert!(rows.values().all(|row| row.status == Status::Delivered), "{rows:?}");
+
+    // Within one ingest: the pending row never reaches a file.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut records = numbered(0..10, Status::Pending);
+    records.extend(numbered(0..10, Status::Delivered));
+    let report = ingest(&mut store, records);
+    assert_eq!((report.added, report.updated, report.rows_after), (10, 10, 10));
+    assert!(stored(dir.path()).values().all(|row| row.status == Status::Delivered));
+}
+
+#[test]
+fn delivered_is_not_replaced_by_a_later_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..5, Status::Delivered));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let report = ingest(&mut store, numbered(0..5, Status::Pending));
+    assert_eq!((report.stale, report.updated, report.published), (5, 0, false));
+    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+
+    // The same within one ingest, and GettingStatus is as stale as Pending.
+    let mut records = numbered(10..15, Status::Delivered);
+    records.extend(numbered(10..15, Status::Pending));
+    records.extend(numbered(10..15, Status::GettingStatus));
+    let report = ingest(&mut store, records);
+    assert_eq!((report.added, report.stale), (5, 10));
+    let rows = stored(dir.path());
+    assert_eq!(rows.len(), 10);
+    assert!(rows.values().all(|row| row.status == Status::Delivered), "{rows:?}");
+}
+
+#[test]
+fn gettingstatus_then_pending_then_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let steps = [Status::GettingStatus, Status::Pending, Status::Failed];
+    for (step, status) in steps.iter().enumerate() {
+        let report = ingest(&mut store, numbered(0..3, status.clone()));
+        let expected = if step == 0 { (3, 0) } else { (0, 3) };
+        assert_eq!((report.added, report.updated), expected, "{status}");
+        let rows = stored(dir.path());
+        assert_eq!(rows.len(), 3);
+        assert!(rows.values().all(|row| row.status == *status), "{rows:?}");
+    }
+    // Going back is stale at every step.
+    let report = ingest(&mut store, numbered(0..3, Status::Pending));
+    assert_eq!(report.stale, 3);
+    let report = ingest(&mut store, numbered(0..3, Status::GettingStatus));
+    assert_eq!(report.stale, 3);
+    assert!(stored(dir.path()).values().all(|row| row.status == Status::Failed));
+}
+
+#[test]
+fn identity_ignores_the_case_of_trace_id_and_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let at = day_start() + TimeDelta::hours(3);
+    let trace = "3f2a9c1e-4b5d-4e6f-8a7b-9c0d1e2f3a4b";
+    ingest(&mut store, [record(trace, "Bob@Fabrikam.example", Status::Pending, at)]);
+    let report = ingest(
+        &mut store,
+        [
+            record(&trace.to_uppercase(), "bob@fabrikam.EXAMPLE", Status::Delivered, at),
+            record(trace, " BOB@FABRIKAM.EXAMPLE ", Status::Delivered, at),
+        ],
+    );
+    assert_eq!((report.added, report.updated, report.unchanged), (0, 1, 1));
+    let rows = stored(dir.path());
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = rows.values().next().unwrap();
+    assert_eq!(row.status, Status::Delivered);
+    // The replacing observation's spelling is the one kept.
+    assert_eq!((row.trace_id.as_str(), row.recipient.as_str()), (&*trace.to_uppercase(), "bob@fabrikam.EXAMPLE"));
+}
+
+// ---------------------------------------------------------------------------------------
+// A generated tenant
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn generated_tenant_in_overlapping_chunks_equals_the_fold() {
+    let observations = tenant(11, 50_000, 7);
+    assert!(observations.len() > 50_000);
+    let expected = fold(&observations);
+    assert_eq!(expected.len(), 50_000, "the simulator makes one final row per identity");
+    // Some identities must really move through provisional statuses for this to test much.
+    let provisional = observations.iter().filter(|r| r.status.finality() < mailscope_record::Finality::Final).count();
+    assert!(provisional > 1_000, "{provisional}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let chunks = 6;
+    let step = observations.len().div_ceil(chunks);
+    let overlap = step / 4;
+    let mut replayed: Vec<&Record> = Vec::new();
+    for chunk in 0..chunks {
+        let from = (chunk * step).saturating_sub(overlap);
+        let to = ((chunk + 1) * step).min(observations.len());
+        let report = ingest(&mut store, observations[from..to].iter().cloned());
+        replayed.extend(&observations[from..to]);
+        assert!(chunk == 0 || report.unchanged > 0, "chunk {chunk} should overlap: {report:?}");
+        assert_eq!(report.rows_after, fold(replayed.iter().copied()).len() as u64);
+    }
+
+    let rows = stored(dir.path());
+    assert_eq!(rows.len(), expected.len());
+    assert_eq!(
+        rows.iter().map(|(k, r)| (*k, r.status.clone())).collect::<HashMap<_, _>>(),
+        statuses(&expected)
+    );
+    assert_eq!(statuses(&fold(replayed.iter().copied())), statuses(&expected));
+    for (key, row) in &rows {
+        assert_eq!(row.received, expected[key].received.timestamp_nanos_opt().unwrap());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Segments, compaction and the catalog
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn many_small_ingests_into_one_day_are_compacted_to_at_most_eight_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut all: Vec<Record> = Vec::new();
+    let mut saw_compaction = false;
+    for batch in 0..20u32 {
+        let mut records = numbered(batch * 10..batch * 10 + 10, Status::Pending);
+        if batch >= 5 {
+            // Settle some rows written by an earlier ingest, so rewrites meet compaction.
+            let earlier = batch - 5;
+            records.extend(numbered(earlier * 10..earlier * 10 + 3, Status::Delivered));
+        }
+        all.extend(records.iter().cloned());
+        let before = store.catalog().segments.len();
+        ingest(&mut store, records);
+        let segments = store.catalog().segments.len();
+        assert!(segments <= 8, "after ingest {batch}: {segments} segments");
+        saw_compaction |= segments < before;
+        assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)), "after ingest {batch}");
+    }
+    assert!(saw_compaction);
+    assert_eq!(stored(dir.path()).len(), 200);
+    // Everything the compactions replaced is garbage once the grace period is over.
+    let removed = store.collect_garbage(Duration::ZERO).unwrap();
+    assert!(removed > 0);
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+    assert_eq!(stored(dir.path()).len(), 200);
+}
+
+#[test]
+fn segments_are_sorted_by_received_within_their_day_and_the_catalog_matches_the_data() {
+    let observations = tenant(5, 6_000, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    // Several ingests with settling observations in later ones, so segments get rewritten.
+    for chunk in observations.chunks(observations.len().div_ceil(4)) {
+        ingest(&mut store, chunk.iter().cloned());
+    }
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert_eq!(&catalog, store.catalog());
+    let days: BTreeSet<&str> = catalog.segments.iter().map(|s| s.day.as_str()).collect();
+    assert!(days.len() >= 3, "{days:?}");
+    for segment_meta in &catalog.segments {
+        check_segment(dir.path(), &catalog, segment_meta);
+    }
+    assert_eq!(stored(dir.path()).len(), 6_000);
+}
+
+fn check_segment(dir: &Path, catalog: &Catalog, segment_meta: &SegmentMeta) {
+    let path = catalog.segment_path(dir, segment_meta);
+    assert!(
+        segment_meta.file.starts_with(&format!("segments/{}/", segment_meta.day)),
+        "{segment_meta:?}"
+    );
+    let batch = segment::read(&path).unwrap();
+    let received = batch
+        .column(batch.schema().index_of(schema::RECEIVED).unwrap())
+        .as_primitive::<TimestampNanosecondType>();
+    assert_eq!(received.null_count(), 0);
+    let values = received.values();
+    assert!(!values.is_empty(), "{}: empty segment", segment_meta.file);
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{}: not sorted by Received", segment_meta.file);
+    let day = chrono::NaiveDate::parse_from_str(&segment_meta.day, "%Y-%m-%d").unwrap();
+    let day_from = day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_nanos_opt().unwrap();
+    let day_to = day_from + 86_400_000_000_000;
+    assert!(values.iter().all(|v| (day_from..day_to).contains(v)), "{}: row outside its day", segment_meta.file);
+    assert_eq!(segment_meta.min_received, values[0], "{}", segment_meta.file);
+    assert_eq!(segment_meta.max_received, values[values.len() - 1], "{}", segment_meta.file);
+    assert_eq!(segment_meta.rows, values.len() as u64);
+    assert_eq!(segment_meta.bytes, std::fs::metadata(&path).unwrap().len());
+}
+
+// ---------------------------------------------------------------------------------------
+// Atomic publish, garbage and the lock
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_abandoned_ingest_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..50, Status::Pending));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let files = segment_files(dir.path());
+    {
+        let mut abandoned = store.ingest(None, meta());
+        for record in numbered(0..100, Status::Delivered) {
+            abandoned.push(record).unwrap();
+        }
+        // Dropped without commit.
+    }
+    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+    assert_eq!(store.catalog(), &catalog);
+    assert!(stored(dir.path()).values().all(|row| row.status == Status::Pending));
+    store.collect_garbage(Duration::ZERO).unwrap();
+    assert_eq!(segment_files(dir.path()), files);
+    // The store is still writable and the next ingest sees the published state only.
+    let report = ingest(&mut store, numbered(0..100, Status::Delivered));
+    assert_eq!((report.added, report.updated, report.rows_after), (50, 50, 100));
+}
+
+#[test]
+fn a_failed_commit_publishes_nothing_and_its_files_are_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..50, Status::Pending));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let referenced = referenced_files(dir.path());
+    assert_eq!(referenced.len(), 1);
+    let victim = dir.path().join(referenced.iter().next().unwrap());
+    let saved = std::fs::read(&victim).unwrap();
+
+    let mut doomed = store.ingest(None, meta());
+    // Settles a stored row (so the commit must rewrite the victim segment) ...
+    doomed.push(numbered(0..1, Status::Delivered).remove(0)).unwrap();
+    // ... and adds rows on another day, written to a new segment before that rewrite.
+    for mut record in numbered(100..110, Status::Delivered) {
+        record.received += TimeDelta::days(1);
+        doomed.push(record).unwrap();
+    }
+    std::fs::write(&victim, b"not parquet").unwrap();
+    assert!(doomed.commit().is_err(), "the rewrite of a corrupt segment must fail");
+    std::fs::write(&victim, &saved).unwrap();
+
+    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+    assert_eq!(store.catalog(), &catalog);
+    let leftovers: Vec<PathBuf> = segment_files(dir.path()).difference(&referenced).cloned().collect();
+    assert!(!leftovers.is_empty(), "the failed commit should have written its new segment");
+    // Within the grace period nothing is collected: a reader may still be using a file.
+    assert_eq!(store.collect_garbage(Duration::from_secs(3_600)).unwrap(), 0);
+    assert_eq!(store.collect_garbage(Duration::ZERO).unwrap(), leftovers.len());
+    assert_eq!(segment_files(dir.path()), referenced);
+    assert_eq!(stored(dir.path()).len(), 50);
+    // A retry succeeds and reuses nothing stale.
+    let report = ingest(&mut store, numbered(0..1, Status::Delivered));
+    assert_eq!((report.updated, report.rows_after), (1, 50));
+}
+
+#[test]
+fn files_left_by_a_crashed_writer_are_collected_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..20, Status::Delivered));
+    let referenced = referenced_files(dir.path());
+    // What a writer killed between writing a segment and publishing leaves behind: a
+    // segment of the next generation (perhaps half written) and a temporary catalog.
+    let next = store.catalog().generation + 1;
+    let day_dir = dir.path().join("segments/2026-03-05");
+    std::fs::create_dir_all(&day_dir).unwrap();
+    std::fs::write(day_dir.join(format!("g{next:010}-00000.parquet")), b"PAR1 half written").unwrap();
+    std::fs::write(dir.path().join("CATALOG.tmp"), b"{\"format\":").unwrap();
+    drop(store);
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(segment_files(dir.path()).len(), referenced.len() + 1, "young garbage is kept");
+    assert_eq!(store.collect_garbage(Duration::ZERO).unwrap(), 1);
+    assert_eq!(segment_files(dir.path()), referenced);
+    assert!(!day_dir.exists(), "an emptied day directory is removed");
+    assert_eq!(stored(dir.path()).len(), 20);
+    drop(store);
+
+    // The next ingest reuses the unpublished generation's names without harm.
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(20..30, Status::Delivered));
+    assert_eq!(stored(dir.path()).len(), 30);
+}
+
+#[test]
+fn a_second_open_while_the_store_is_open_fails_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, mailscope_engine::Error::Locked { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("locked"), "{message}");
+    assert!(message.contains(&dir.path().display().to_string()), "{message}");
+    drop(store);
+    Store::open(dir.path()).expect("the lock is released when the store is dropped");
+}
+
+// ---------------------------------------------------------------------------------------
+// Random observation sequences
+// ---------------------------------------------------------------------------------------
+
+fn any_status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        Just(Status::GettingStatus),
+        Just(Status::Pending),
+        Just(Status::Delivered),
+        Just(Status::Failed),
+        Just(Status::FilteredAsSpam),
+        Just(Status::Quarantined),
+        Just(Status::Expanded),
+        Just(Status::None),
+        Just(Status::Other("Recalled".into())),
+    ]
+}
+
+/// (identity 0..6, upper-case spelling?, status); identities spread over two days.
+fn observations() -> impl Strategy<Value = Vec<(u8, bool, Status)>> {
+    prop::collection::vec((0u8..6, any::<bool>(), any_status()), 1..40)
+}
+
+fn observation_record(position: usize, (identity, upper, status): &(u8, bool, Status)) -> Record {
+    let trace = format!("a1b2c3d4-0000-4000-8000-{identity:012}");
+    let recipient = format!("Recipient{identity}@Example.COM");
+    let received = day_start() + TimeDelta::hours(i64::from(*identity) * 9);
+    let (trace, recipient) =
+        if *upper { (trace.to_uppercase(), recipient.to_uppercase()) } else { (trace, recipient.to_lowercase()) };
+    let mut record = record(&trace, &recipient, status.clone(), received);
+    // Which observation a stored row came from.
+    record.size = position as i64;
+    record
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_observation_sequences_are_stored_as_their_fold_and_reingest_is_idempotent(
+        sequence in observations(),
+        cuts in prop::collection::vec(0usize..40, 0..3),
+    ) {
+        let records: Vec<Record> =
+            sequence.iter().enumerate().map(|(i, o)| observation_record(i, o)).collect();
+        let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c % (records.len() + 1)).collect();
+        bounds.extend([0, records.len()]);
+        bounds.sort_unstable();
+        bounds.dedup();
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut model: HashMap<u128, Record> = HashMap::new();
+        for window in bounds.windows(2) {
+            let batch = &records[window[0]..window[1]];
+            let mut expected = IngestReport::default();
+            for record in batch {
+                match apply(&mut model, record) {
+                    Outcome::Added => expected.added += 1,
+                    Outcome::Updated => expected.updated += 1,
+                    Outcome::Unchanged => expected.unchanged += 1,
+                    Outcome::Stale => expected.stale += 1,
+                }
+            }
+            let report = ingest(&mut store, batch.iter().cloned());
+            prop_assert_eq!(
+                (report.added, report.updated, report.unchanged, report.stale, report.rows_after),
+                (expected.added, expected.updated, expected.unchanged, expected.stale, model.len() as u64)
+            );
+        }
+        let rows = stored(dir.path());
+        let expected: HashMap<u128, (Status, i64)> =
+            model.iter().map(|(k, r)| (*k, (r.status.clone(), r.size))).collect();
+        let actual: HashMap<u128, (Status, i64)> =
+            rows.iter().map(|(k, r)| (*k, (r.status.clone(), r.size))).collect();
+        prop_assert_eq!(&actual, &expected);
+        prop_assert_eq!(&model, &fold(&records));
+
+        // Ingesting the whole sequence again ends in the same rows. It is a no-op (nothing
+        // published) unless an identity saw two different statuses of its highest finality:
+        // replaying them moves the row there and back.
+        let catalog = Catalog::load(dir.path()).unwrap();
+        let flip_flops = {
+            let mut by_identity: HashMap<u128, Vec<&Status>> = HashMap::new();
+            for record in &records {
+                by_identity.entry(record.identity()).or_default().push(&record.status);
+            }
+            by_identity.values().any(|seen| {
+                let top = seen.iter().map(|s| s.finality()).max();
+                seen.iter().filter(|s| Some(s.finality()) == top).collect::<BTreeSet<_>>().len() > 1
+            })
+        };
+        let again = ingest(&mut store, records.iter().cloned());
+        prop_assert_eq!(again.added, 0);
+        prop_assert_eq!(again.published, flip_flops);
+        if !flip_flops {
+            prop_assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+        }
+        let rows = stored(dir.path());
+        let actual: HashMap<u128, (Status, i64)> =
+            rows.iter().map(|(k, r)| (*k, (r.status.clone(), r.size))).collect();
+        prop_assert_eq!(&actual, &expected);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The versioned catalog
+// ---------------------------------------------------------------------------------------
+
+const CATALOG_V1: &str = include_str!("data/catalog-v1.json");
+
+fn catalog_v1() -> Catalog {
+    let segment = |file: &str, day: &str, rows, min_received, max_received, bytes| SegmentMeta {
+        file: file.into(),
+        day: day.into(),
+        rows,
+        min_received,
+        max_received,
+        bytes,
+    };
+    Catalog {
+        format: "mailscope-catalog".into(),
+        version: 1,
+        generation: 7,
+        segments: vec![
+            segment(
+                "segments/2026-03-02/g0000000005-00000.parquet",
+                "2026-03-02",
+                41_230,
+                1_772_409_600_000_000_000,
+                1_772_495_999_000_000_000,
+                2_315_744,
+            ),
+            segment(
+                "segments/2026-03-03/g0000000007-00001.parquet",
+                "2026-03-03",
+                38_977,
+                1_772_496_000_000_000_000,
+                1_772_582_398_000_000_000,
+                2_190_118,
+            ),
+        ],
+    }
+}
+
+#[test]
+fn a_version_1_catalog_is_read_back_and_published_byte_for_byte() {
+    let catalog = Catalog::parse(CATALOG_V1.as_bytes()).unwrap();
+    assert_eq!(catalog, catalog_v1());
+    assert_eq!(catalog.rows(), 80_207);
+    // The checked-in file is what `publish` writes today, so a format change shows up here.
+    let dir = tempfile::tempdir().unwrap();
+    catalog.publish(dir.path()).unwrap();
+    let written = std::fs::read_to_string(dir.path().join("CATALOG")).unwrap();
+    assert_eq!(written.trim_end(), CATALOG_V1.trim_end());
+    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+}
+
+#[test]
+fn catalogs_that_are_garbage_or_newer_are_refused() {
+    let newer = CATALOG_V1.replace("\"version\": 1,", "\"version\": 2,");
+    assert_ne!(newer, CATALOG_V1);
+    let error = Catalog::parse(newer.as_bytes()).unwrap_err();
+    assert!(error.contains("newer"), "{error}");
+
+    let truncated = &CATALOG_V1[..CATALOG_V1.len() / 2];
+    assert!(Catalog::parse(truncated.as_bytes()).is_err());
+    assert!(Catalog::parse(b"").is_err());
+    assert!(Catalog::parse(b"\x00\xffPAR1").is_err());
+    let other = CATALOG_V1.replace("mailscope-catalog", "something-else");
+    assert!(Catalog::parse(other.as_bytes()).unwrap_err().contains("not a mailscope catalog"));
+
+    // `Store::open` reports a damaged catalog rather than starting empty.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("CATALOG"), truncated).unwrap();
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(error, mailscope_engine::Error::Catalog { .. }), "{error:?}");
+}
