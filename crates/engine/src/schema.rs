@@ -80,8 +80,14 @@ impl IpSide {
 }
 
 /// Stored geo columns per side; `state` is answered from `region`.
-pub const STORED_GEO_TEXT: [&str; 6] =
-    ["country_code", "country_name", "continent", "region", "city", "postal_code"];
+pub const STORED_GEO_TEXT: [&str; 6] = [
+    "country_code",
+    "country_name",
+    "continent",
+    "region",
+    "city",
+    "postal_code",
+];
 pub const STORED_GEO_FLOAT: [&str; 2] = ["latitude", "longitude"];
 
 pub fn geo_column(side: IpSide, column: &str) -> String {
@@ -124,7 +130,11 @@ static STORED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
             fields.push(text(&geo_column(side, column), true));
         }
         for column in STORED_GEO_FLOAT {
-            fields.push(Field::new(geo_column(side, column), DataType::Float64, true));
+            fields.push(Field::new(
+                geo_column(side, column),
+                DataType::Float64,
+                true,
+            ));
         }
     }
     Arc::new(Schema::new(fields))
@@ -189,8 +199,16 @@ impl GeoBuilders {
     }
 
     fn finish_into(&mut self, arrays: &mut Vec<ArrayRef>) {
-        arrays.extend(self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        arrays.extend(self.coordinates.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        arrays.extend(
+            self.text
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        arrays.extend(
+            self.coordinates
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
     }
 }
 
@@ -235,7 +253,8 @@ impl<'g> BatchBuilder<'g> {
         self.message_id.append_option(record.message_id.as_deref());
         self.received.append_value(timestamp_nanos(record));
         self.sender_address.append_value(&record.sender_address);
-        self.recipient_address.append_value(&record.recipient_address);
+        self.recipient_address
+            .append_value(&record.recipient_address);
         self.subject.append_value(&record.subject);
         self.status.append_value(record.status.as_str());
         self.to_ip.append_option(record.to_ip.as_deref());
@@ -249,9 +268,11 @@ impl<'g> BatchBuilder<'g> {
         self.source.append_value(&meta.source);
         self.collector.append_value(&meta.collector);
         self.receipt_time.append_value(receipt_time_ms);
-        self.geo_version.append_option(self.geo.map(GeoDatabase::version));
+        self.geo_version
+            .append_option(self.geo.map(GeoDatabase::version));
         let geo = self.geo;
-        let locate = |ip: &Option<String>| geo.zip(ip.as_deref()).and_then(|(g, ip)| g.lookup_text(ip));
+        let locate =
+            |ip: &Option<String>| geo.zip(ip.as_deref()).and_then(|(g, ip)| g.lookup_text(ip));
         let [from, to] = &mut self.geo_columns;
         from.push(locate(&record.from_ip).as_deref());
         to.push(locate(&record.to_ip).as_deref());
@@ -294,9 +315,12 @@ impl<'g> BatchBuilder<'g> {
 /// Nanoseconds since the epoch; chrono only fails outside 1677..2262, which no trace reaches,
 /// so such a date is clamped rather than rejected.
 pub fn timestamp_nanos(record: &Record) -> i64 {
-    record.received.timestamp_nanos_opt().unwrap_or(if record.received.timestamp() < 0 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
+    record
+        .received
+        .timestamp_nanos_opt()
+        .unwrap_or(if record.received.timestamp() < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
 }

@@ -74,7 +74,7 @@ fn median(values: &[f64]) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 0 {
+    Some(if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
@@ -534,7 +534,10 @@ fn drop_caches() {
 }
 
 /// The sum of every count in a transposed `_timeslice × status` result, and its cells.
-fn summarize(result: &QueryResult) -> Result<(i64, BTreeMap<(i64, String), i64>), String> {
+/// Total count and the count per (day, status) cell.
+type Summary = (i64, BTreeMap<(i64, String), i64>);
+
+fn summarize(result: &QueryResult) -> Result<Summary, String> {
     let slice = result
         .columns
         .iter()
@@ -765,7 +768,7 @@ fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

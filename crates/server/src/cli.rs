@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "mailscope", version, about = "Exchange Online message trace analytics")]
+#[command(
+    name = "mailscope",
+    version,
+    about = "Exchange Online message trace analytics"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +25,22 @@ pub enum Command {
     Query(QueryArgs),
     /// Measures ingest and the seed query on this machine, next to DuckDB (BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Builds a realistic demo tenant into a store and answers the Overview dashboard.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "mailscope-demo")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 300_000)]
+    pub messages: u64,
+    #[arg(long, default_value_t = 28)]
+    pub days: u32,
+    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    pub geoip_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

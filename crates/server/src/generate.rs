@@ -15,8 +15,12 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
     let start = chrono::DateTime::parse_from_rfc3339(&args.start)
         .with_context(|| format!("--start {:?} is not an RFC 3339 time", args.start))?
         .to_utc();
-    let config =
-        TenantConfig { seed: args.seed, messages: args.messages, start, days: args.days };
+    let config = TenantConfig {
+        seed: args.seed,
+        messages: args.messages,
+        start,
+        days: args.days,
+    };
     let generator = mailscope_simulator::generate(&config)?;
     let out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(
@@ -30,6 +34,9 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
     }
     let written = writer.count();
     writer.finish()?.flush()?;
-    eprintln!("generated {written} rows ({} identities) as {format}", args.messages);
+    eprintln!(
+        "generated {written} rows ({} identities) as {format}",
+        args.messages
+    );
     Ok(ExitCode::SUCCESS)
 }

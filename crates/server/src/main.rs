@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod demo;
 mod generate;
 mod geodb;
 mod ingest;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Ingest(args) => ingest::run(&args),
         Command::Query(args) => query::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

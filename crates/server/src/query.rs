@@ -32,8 +32,10 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
     };
     let from = parse_time(&args.from, "--from")?;
     let to = parse_time(&args.to, "--to")?;
-    let time_zone: Tz =
-        args.tz.parse().map_err(|_| anyhow::anyhow!("--tz {:?} is not an IANA time zone", args.tz))?;
+    let time_zone: Tz = args
+        .tz
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--tz {:?} is not an IANA time zone", args.tz))?;
     let mut variables = BTreeMap::new();
     for assignment in &args.variables {
         let (name, value) = assignment
@@ -60,7 +62,9 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         geo: geodb::open(args.geoip_dir.as_deref())?,
         max_raw_rows: MAX_RAW_ROWS,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(exec::execute(&args.data_dir, &query, &options))?;
     let mut out = std::io::stdout().lock();
     match format {
@@ -68,6 +72,7 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         OutputFormat::Csv => write_csv(&mut out, &result)?,
         OutputFormat::Table => write_table(&mut out, &result, time_zone)?,
     }
+    drop(out);
     for warning in &result.warnings {
         if format != OutputFormat::Json {
             eprintln!("warning: {warning}");
@@ -78,11 +83,17 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
 
 fn parse_time(text: &str, flag: &str) -> Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(text)
-        .with_context(|| format!("{flag} {text:?} is not an RFC 3339 time (e.g. 2026-10-01T00:00:00Z)"))?
+        .with_context(|| {
+            format!("{flag} {text:?} is not an RFC 3339 time (e.g. 2026-10-01T00:00:00Z)")
+        })?
         .to_utc())
 }
 
-fn report(source: &str, diagnostics: &[mailscope_query::Diagnostic], format: OutputFormat) -> ExitCode {
+fn report(
+    source: &str,
+    diagnostics: &[mailscope_query::Diagnostic],
+    format: OutputFormat,
+) -> ExitCode {
     if format == OutputFormat::Json {
         let body = serde_json::json!({ "errors": diagnostics });
         println!("{body}");
@@ -99,14 +110,18 @@ fn json_value(value: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) | Value::Time(i) => serde_json::Value::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Text(s) => serde_json::Value::String(s.clone()),
     }
 }
 
 pub fn to_json(result: &QueryResult) -> serde_json::Value {
-    let rows: Vec<Vec<serde_json::Value>> =
-        result.rows.iter().map(|row| row.iter().map(json_value).collect()).collect();
+    let rows: Vec<Vec<serde_json::Value>> = result
+        .rows
+        .iter()
+        .map(|row| row.iter().map(json_value).collect())
+        .collect();
     serde_json::json!({ "columns": result.columns, "rows": rows, "warnings": result.warnings })
 }
 
@@ -134,7 +149,7 @@ fn write_csv(out: &mut dyn Write, result: &QueryResult) -> Result<()> {
     Ok(())
 }
 
-fn write_table(out: &mut dyn Write, result: &QueryResult, tz: Tz) -> Result<()> {
+pub fn write_table(out: &mut dyn Write, result: &QueryResult, tz: Tz) -> Result<()> {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(&result.columns);

@@ -83,7 +83,11 @@ fn check_store(dir: &Path) -> Snapshot {
     let mut referenced = BTreeSet::new();
     for meta in &catalog.segments {
         let path = catalog.segment_path(dir, meta);
-        assert!(path.is_file(), "catalog names a missing segment {}", meta.file);
+        assert!(
+            path.is_file(),
+            "catalog names a missing segment {}",
+            meta.file
+        );
         let batch = segment::read(&path)
             .unwrap_or_else(|error| panic!("segment {} does not read: {error}", meta.file));
         assert_eq!(batch.num_rows() as u64, meta.rows, "{}", meta.file);
@@ -93,17 +97,37 @@ fn check_store(dir: &Path) -> Snapshot {
         let status_column = column(schema::STATUS);
         let received_column = column(schema::RECEIVED);
         let received = received_column.as_primitive::<TimestampNanosecondType>();
-        assert!(received.values().windows(2).all(|w| w[0] <= w[1]), "{} unsorted", meta.file);
+        assert!(
+            received.values().windows(2).all(|w| w[0] <= w[1]),
+            "{} unsorted",
+            meta.file
+        );
         assert_eq!(received.null_count(), 0);
         if meta.rows > 0 {
-            assert_eq!(received.values().first(), Some(&meta.min_received), "{}", meta.file);
-            assert_eq!(received.values().last(), Some(&meta.max_received), "{}", meta.file);
+            assert_eq!(
+                received.values().first(),
+                Some(&meta.min_received),
+                "{}",
+                meta.file
+            );
+            assert_eq!(
+                received.values().last(),
+                Some(&meta.max_received),
+                "{}",
+                meta.file
+            );
         }
         for row in 0..batch.num_rows() {
-            let key =
-                identity_key(ids.as_string::<i32>().value(row), recipients.as_string::<i32>().value(row));
+            let key = identity_key(
+                ids.as_string::<i32>().value(row),
+                recipients.as_string::<i32>().value(row),
+            );
             let status = Status::parse(status_column.as_string::<i32>().value(row));
-            assert!(statuses.insert(key, status).is_none(), "identity stored twice in {}", meta.file);
+            assert!(
+                statuses.insert(key, status).is_none(),
+                "identity stored twice in {}",
+                meta.file
+            );
         }
         referenced.insert(path);
     }
@@ -116,7 +140,10 @@ fn check_store(dir: &Path) -> Snapshot {
             }
         }
     }
-    Snapshot { statuses, unreferenced }
+    Snapshot {
+        statuses,
+        unreferenced,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -133,8 +160,22 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
     let work = tempfile::tempdir().unwrap();
     let tenant = work.path().join("tenant.ndjson");
     let status = mailscope()
-        .args(["generate", "--seed", "3", "--messages", "60000", "--days", "4"])
-        .args(["--start", "2026-03-02T00:00:00Z", "--format", "ndjson", "--out"])
+        .args([
+            "generate",
+            "--seed",
+            "3",
+            "--messages",
+            "60000",
+            "--days",
+            "4",
+        ])
+        .args([
+            "--start",
+            "2026-03-02T00:00:00Z",
+            "--format",
+            "ndjson",
+            "--out",
+        ])
         .arg(&tenant)
         .stderr(Stdio::null())
         .status()
@@ -166,7 +207,11 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
 
     // How long one ingest takes here, from a scratch store; refreshed by every full run.
     let mut typical = run_to_completion(&work.path().join("scratch"), &chunk_paths[0]);
-    eprintln!("setup {:.1} s; first ingest {:.0} ms", started.elapsed().as_secs_f64(), typical.as_secs_f64() * 1e3);
+    eprintln!(
+        "setup {:.1} s; first ingest {:.0} ms",
+        started.elapsed().as_secs_f64(),
+        typical.as_secs_f64() * 1e3
+    );
 
     let data = work.path().join("data");
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b69_6c6c);
@@ -201,7 +246,10 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
                 states[k].len(),
                 states[k + 1].len()
             );
-            assert!(!(applied && before), "chunk {k}: a published file was undone");
+            assert!(
+                !(applied && before),
+                "chunk {k}: a published file was undone"
+            );
             applied |= after;
             match (exited_first, after) {
                 (true, _) => tally.exited_first += 1,
@@ -213,7 +261,10 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
         // The collector retries the file; that must complete it.
         typical = run_to_completion(&data, chunk);
         let snapshot = check_store(&data);
-        assert!(snapshot.statuses == states[k + 1], "chunk {k}: the retry did not complete the file");
+        assert!(
+            snapshot.statuses == states[k + 1],
+            "chunk {k}: the retry did not complete the file"
+        );
     }
 
     // The finished store equals the fold of every chunk, and what the kills left behind is
@@ -236,5 +287,8 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
         typical.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64()
     );
-    assert!(tally.running_before + tally.running_after > 0, "no kill landed mid-ingest: {tally:?}");
+    assert!(
+        tally.running_before + tally.running_after > 0,
+        "no kill landed mid-ingest: {tally:?}"
+    );
 }

@@ -64,9 +64,13 @@ impl ExprLowering<'_> {
     pub fn numeric(&self, expr: Expr) -> Expr {
         match self.type_of(&expr) {
             t if t.is_numeric() => expr,
-            DataType::Timestamp(_, _) => {
-                cast(cast(expr, DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None)), DataType::Int64)
-            }
+            DataType::Timestamp(_, _) => cast(
+                cast(
+                    expr,
+                    DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                ),
+                DataType::Int64,
+            ),
             DataType::Boolean => cast(expr, DataType::Int64),
             _ => try_cast(expr, DataType::Float64),
         }
@@ -94,7 +98,8 @@ impl ExprLowering<'_> {
         match self.relation.resolve(name) {
             Some(column) => Relation::column(&column),
             None => {
-                self.warnings.push(format!("field '{name}' does not exist; treated as null"));
+                self.warnings
+                    .push(format!("field '{name}' does not exist; treated as null"));
                 null_text()
             }
         }
@@ -104,8 +109,14 @@ impl ExprLowering<'_> {
         Ok(match expr {
             ir::Expr::Field(name) => self.field(name),
             ir::Expr::Literal(literal) => literal_expr(literal),
-            ir::Expr::Unary { op: UnaryOp::Not, operand } => not(self.predicate(operand)?),
-            ir::Expr::Unary { op: UnaryOp::Negate, operand } => {
+            ir::Expr::Unary {
+                op: UnaryOp::Not,
+                operand,
+            } => not(self.predicate(operand)?),
+            ir::Expr::Unary {
+                op: UnaryOp::Negate,
+                operand,
+            } => {
                 let value = self.lower(operand)?;
                 Expr::Negative(Box::new(self.numeric(value)))
             }
@@ -123,14 +134,24 @@ impl ExprLowering<'_> {
                     }
                 }
             }
-            ir::Expr::In { operand, list, negated } => {
+            ir::Expr::In {
+                operand,
+                list,
+                negated,
+            } => {
                 let value = self.lower(operand)?;
-                let items = list.iter().map(|e| self.lower(e)).collect::<Result<Vec<_>>>()?;
+                let items = list
+                    .iter()
+                    .map(|e| self.lower(e))
+                    .collect::<Result<Vec<_>>>()?;
                 let numeric = items.iter().all(|e| self.type_of(e).is_numeric());
                 let (value, items) = if numeric {
                     (self.numeric(value), items)
                 } else {
-                    (self.text(value), items.into_iter().map(|e| self.text(e)).collect())
+                    (
+                        self.text(value),
+                        items.into_iter().map(|e| self.text(e)).collect(),
+                    )
                 };
                 is_true(value.in_list(items, *negated))
             }
@@ -141,12 +162,20 @@ impl ExprLowering<'_> {
     fn binary(&mut self, op: BinaryOp, left: &ir::Expr, right: &ir::Expr) -> Result<Expr> {
         if matches!(op, BinaryOp::And | BinaryOp::Or) {
             let (l, r) = (self.predicate(left)?, self.predicate(right)?);
-            return Ok(if op == BinaryOp::And { l.and(r) } else { l.or(r) });
+            return Ok(if op == BinaryOp::And {
+                l.and(r)
+            } else {
+                l.or(r)
+            });
         }
         let (l, r) = (self.lower(left)?, self.lower(right)?);
         let arithmetic = matches!(
             op,
-            BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo
+            BinaryOp::Add
+                | BinaryOp::Subtract
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::Modulo
         );
         if arithmetic {
             let (l, r) = (self.numeric(l), self.numeric(r));
@@ -157,13 +186,19 @@ impl ExprLowering<'_> {
                 // Sumo's numbers are doubles: 3/2 is 1.5, and x/0 is null rather than an error.
                 BinaryOp::Divide => {
                     let r = cast(r, DataType::Float64);
-                    cast(l, DataType::Float64) / when(r.clone().eq(lit(0.0)), lit(ScalarValue::Float64(None))).otherwise(r)?
+                    cast(l, DataType::Float64)
+                        / when(r.clone().eq(lit(0.0)), lit(ScalarValue::Float64(None)))
+                            .otherwise(r)?
                 }
                 _ => l % r,
             });
         }
         let numeric = self.type_of(&l).is_numeric() || self.type_of(&r).is_numeric();
-        let (l, r) = if numeric { (self.numeric(l), self.numeric(r)) } else { (self.text(l), self.text(r)) };
+        let (l, r) = if numeric {
+            (self.numeric(l), self.numeric(r))
+        } else {
+            (self.text(l), self.text(r))
+        };
         let compared = match op {
             BinaryOp::Equal => l.eq(r),
             BinaryOp::NotEqual => l.not_eq(r),
@@ -184,7 +219,11 @@ impl ExprLowering<'_> {
         let first = || lowered.first().cloned().unwrap_or_else(null_text);
         Ok(match name {
             "if" => {
-                let condition = args.first().map(|c| self.predicate(c)).transpose()?.unwrap_or(lit(false));
+                let condition = args
+                    .first()
+                    .map(|c| self.predicate(c))
+                    .transpose()?
+                    .unwrap_or(lit(false));
                 let then = lowered.get(1).cloned().unwrap_or_else(null_text);
                 let otherwise = lowered.get(2).cloned().unwrap_or_else(null_text);
                 let (then, otherwise) = self.common_type(then, otherwise);
@@ -197,7 +236,10 @@ impl ExprLowering<'_> {
             }
             "isblank" => {
                 let value = self.text(first());
-                value.clone().is_null().or(is_true(f::btrim(vec![value]).eq(lit(""))))
+                value
+                    .clone()
+                    .is_null()
+                    .or(is_true(f::btrim(vec![value]).eq(lit(""))))
             }
             "isnumeric" => try_cast(self.text(first()), DataType::Float64).is_not_null(),
             "isvalidip" => IpPredicate::udf(IpPredicateKind::Valid).call(vec![first()]),
@@ -223,13 +265,21 @@ impl ExprLowering<'_> {
             "trim" => f::btrim(vec![self.text(first())]),
             "contains" => {
                 let value = self.text(first());
-                let needle = lowered.get(1).cloned().map(|e| self.text(e)).unwrap_or_else(null_text);
+                let needle = lowered
+                    .get(1)
+                    .cloned()
+                    .map(|e| self.text(e))
+                    .unwrap_or_else(null_text);
                 is_true(f::strpos(value, needle).gt(lit(0i64)))
             }
             "substring" => {
                 // Sumo: substring(s, start[, end]) with 0-based start and exclusive end.
                 let value = self.text(first());
-                let start = lowered.get(1).cloned().map(|e| self.numeric(e)).unwrap_or(lit(0i64));
+                let start = lowered
+                    .get(1)
+                    .cloned()
+                    .map(|e| self.numeric(e))
+                    .unwrap_or(lit(0i64));
                 let start = cast(start, DataType::Int64);
                 match lowered.get(2).cloned() {
                     Some(end) => {
@@ -241,7 +291,11 @@ impl ExprLowering<'_> {
             }
             "num" | "tolong" => {
                 let value = self.numeric(first());
-                if name == "tolong" { try_cast(value, DataType::Int64) } else { try_cast(value, DataType::Float64) }
+                if name == "tolong" {
+                    try_cast(value, DataType::Int64)
+                } else {
+                    try_cast(value, DataType::Float64)
+                }
             }
             "tostring" => self.text(first()),
             "abs" => datafusion::functions::math::expr_fn::abs(self.numeric(first())),
@@ -260,7 +314,10 @@ impl ExprLowering<'_> {
     /// Both branches of `if` in one type: numbers stay numbers, anything mixed becomes text.
     fn common_type(&self, a: Expr, b: Expr) -> (Expr, Expr) {
         let (ta, tb) = (self.type_of(&a), self.type_of(&b));
-        if ta == tb || matches!(a, Expr::Literal(ScalarValue::Utf8(None), _)) || matches!(b, Expr::Literal(ScalarValue::Utf8(None), _)) {
+        if ta == tb
+            || matches!(a, Expr::Literal(ScalarValue::Utf8(None), _))
+            || matches!(b, Expr::Literal(ScalarValue::Utf8(None), _))
+        {
             return (a, b);
         }
         if ta.is_numeric() && tb.is_numeric() {

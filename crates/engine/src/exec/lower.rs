@@ -23,8 +23,14 @@ use crate::error::{Error, Result};
 use crate::schema::{self, IpSide, RECORD_FIELDS};
 
 /// Fields every row has before any stage: Sumo's metadata.
-pub const METADATA_FIELDS: [&str; 6] =
-    ["_messagetime", "_receipttime", "_sourceCategory", "_source", "_collector", "_raw"];
+pub const METADATA_FIELDS: [&str; 6] = [
+    "_messagetime",
+    "_receipttime",
+    "_sourceCategory",
+    "_source",
+    "_collector",
+    "_raw",
+];
 
 pub fn hidden(stored: &str) -> String {
     format!("${stored}")
@@ -58,9 +64,21 @@ impl Relation {
 
     /// A relation over an in-memory result: every column visible.
     pub fn materialized(builder: LogicalPlanBuilder) -> Relation {
-        let visible: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let visible: Vec<String> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let created = visible.len();
-        Relation { builder, visible, origins: HashMap::new(), stored: false, aggregated: true, created }
+        Relation {
+            builder,
+            visible,
+            origins: HashMap::new(),
+            stored: false,
+            aggregated: true,
+            created,
+        }
     }
 
     pub fn schema(&self) -> &DFSchema {
@@ -87,8 +105,10 @@ impl Relation {
 
     /// Adds (or overwrites, case-insensitively) fields, keeping every other column.
     pub fn assign(&mut self, assignments: Vec<(String, Expr)>) -> Result<()> {
-        let replaced: Vec<String> =
-            assignments.iter().filter_map(|(name, _)| self.resolve(name)).collect();
+        let replaced: Vec<String> = assignments
+            .iter()
+            .filter_map(|(name, _)| self.resolve(name))
+            .collect();
         let mut exprs: Vec<Expr> = self
             .schema()
             .fields()
@@ -117,7 +137,8 @@ impl Relation {
     pub fn project_visible(&mut self, names: Vec<String>) -> Result<()> {
         let exprs: Vec<Expr> = names.iter().map(|n| Relation::column(n)).collect();
         self.builder = self.builder.clone().project(exprs)?;
-        self.origins.retain(|k, _| names.iter().any(|n| n.eq_ignore_ascii_case(k)));
+        self.origins
+            .retain(|k, _| names.iter().any(|n| n.eq_ignore_ascii_case(k)));
         self.visible = names;
         self.stored = false;
         Ok(())
@@ -133,21 +154,29 @@ pub struct Lowering<'a> {
 
 impl Lowering<'_> {
     fn expressions<'r>(&'r mut self, relation: &'r Relation) -> ExprLowering<'r> {
-        ExprLowering { relation, warnings: &mut self.warnings, now_ms: self.now_ms }
+        ExprLowering {
+            relation,
+            warnings: &mut self.warnings,
+            now_ms: self.now_ms,
+        }
     }
 
-    fn from_ms(&self) -> i64 {
+    fn range_start_ms(&self) -> i64 {
         self.options.from.timestamp_millis()
     }
 
-    fn to_ms(&self) -> i64 {
+    fn range_end_ms(&self) -> i64 {
         self.options.to.timestamp_millis()
     }
 
     /// Lowers one relational stage.
     pub fn stage(&mut self, relation: &mut Relation, stage: &ir::Stage) -> Result<()> {
         match &stage.kind {
-            StageKind::Json { source, extractions, nodrop } => self.json(relation, source.as_deref(), extractions, *nodrop),
+            StageKind::Json {
+                source,
+                extractions,
+                nodrop,
+            } => self.json(relation, source.as_deref(), extractions, *nodrop),
             StageKind::Where(expr) => {
                 let predicate = self.expressions(relation).predicate(expr)?;
                 relation.builder = relation.builder.clone().filter(predicate)?;
@@ -165,87 +194,165 @@ impl Lowering<'_> {
                 }
                 Ok(())
             }
-            StageKind::Lookup { table, columns, key_field } => self.lookup(relation, table, columns, key_field),
+            StageKind::Lookup {
+                table,
+                columns,
+                key_field,
+            } => self.lookup(relation, table, columns, key_field),
             StageKind::Timeslice { span, alias } => {
                 let span = match span {
                     ir::TimesliceSpan::Millis(ms) => *ms,
-                    ir::TimesliceSpan::Buckets(n) => time::span_for_buckets(self.from_ms(), self.to_ms(), *n),
+                    ir::TimesliceSpan::Buckets(n) => {
+                        time::span_for_buckets(self.range_start_ms(), self.range_end_ms(), *n)
+                    }
                 };
-                let starts = time::bucket_starts(self.from_ms(), self.to_ms(), span, self.options.time_zone)
-                    .unwrap_or_default();
+                let starts = time::bucket_starts(
+                    self.range_start_ms(),
+                    self.range_end_ms(),
+                    span,
+                    self.options.time_zone,
+                )
+                .unwrap_or_default();
                 self.timeslice_span = Some(span);
                 let time = message_time(relation);
-                relation.assign(vec![(alias.clone(), Timeslice::udf(starts, span).call(vec![time]))])
+                relation.assign(vec![(
+                    alias.clone(),
+                    Timeslice::udf(starts, span).call(vec![time]),
+                )])
             }
-            StageKind::ParseRegex { source, regex, groups, nodrop, multi } => {
-                self.parse_regex(relation, source.as_deref(), regex, groups, *nodrop, *multi)
-            }
-            StageKind::Parse { source, anchors, aliases, nodrop } => {
+            StageKind::ParseRegex {
+                source,
+                regex,
+                groups,
+                nodrop,
+                multi,
+            } => self.parse_regex(relation, source.as_deref(), regex, groups, *nodrop, *multi),
+            StageKind::Parse {
+                source,
+                anchors,
+                aliases,
+                nodrop,
+            } => {
                 let regex = anchor_regex(anchors, aliases);
                 self.parse_regex(relation, source.as_deref(), &regex, aliases, *nodrop, false)
             }
             StageKind::Aggregate { aggregates, by } => self.aggregate(relation, aggregates, by),
             StageKind::CountFrequent { fields } => {
-                let count = ir::Aggregate { function: AggregateFunction::Count, argument: None, alias: "_approxcount".into() };
+                let count = ir::Aggregate {
+                    function: AggregateFunction::Count,
+                    argument: None,
+                    alias: "_approxcount".into(),
+                };
                 self.aggregate(relation, &[count], fields)?;
-                sort(relation, &[ir::SortKey { field: "_approxcount".into(), descending: true }], &mut self.warnings)
+                sort(
+                    relation,
+                    &[ir::SortKey {
+                        field: "_approxcount".into(),
+                        descending: true,
+                    }],
+                    &mut self.warnings,
+                )
             }
             StageKind::Sort { keys } => sort(relation, keys, &mut self.warnings),
             StageKind::Top { limit, fields, by } => {
                 let key = match by {
                     Some(key) => key.clone(),
                     None => {
-                        let count = ir::Aggregate { function: AggregateFunction::Count, argument: None, alias: "_count".into() };
+                        let count = ir::Aggregate {
+                            function: AggregateFunction::Count,
+                            argument: None,
+                            alias: "_count".into(),
+                        };
                         self.aggregate(relation, &[count], fields)?;
-                        ir::SortKey { field: "_count".into(), descending: true }
+                        ir::SortKey {
+                            field: "_count".into(),
+                            descending: true,
+                        }
                     }
                 };
                 sort(relation, std::slice::from_ref(&key), &mut self.warnings)?;
-                relation.builder = relation.builder.clone().limit(0, Some(usize::try_from(*limit).unwrap_or(usize::MAX)))?;
-                let mut keep: Vec<String> = fields.iter().filter_map(|f| relation.resolve(f)).collect();
-                if let Some(field) = relation.resolve(&key.field) {
-                    if !keep.contains(&field) {
-                        keep.push(field);
-                    }
+                relation.builder = relation
+                    .builder
+                    .clone()
+                    .limit(0, Some(usize::try_from(*limit).unwrap_or(usize::MAX)))?;
+                let mut keep: Vec<String> =
+                    fields.iter().filter_map(|f| relation.resolve(f)).collect();
+                if let Some(field) = relation.resolve(&key.field).filter(|f| !keep.contains(f)) {
+                    keep.push(field);
                 }
                 relation.project_visible(keep)
             }
             StageKind::Limit(n) => {
-                relation.builder = relation.builder.clone().limit(0, Some(usize::try_from(*n).unwrap_or(usize::MAX)))?;
+                relation.builder = relation
+                    .builder
+                    .clone()
+                    .limit(0, Some(usize::try_from(*n).unwrap_or(usize::MAX)))?;
                 Ok(())
             }
             StageKind::Fields { mode, names } => {
-                let listed: Vec<String> = names.iter().filter_map(|n| relation.resolve(n)).collect();
+                let listed: Vec<String> =
+                    names.iter().filter_map(|n| relation.resolve(n)).collect();
                 let keep = match mode {
                     ir::FieldsMode::Keep => {
                         let mut keep = listed.clone();
-                        keep.extend(relation.visible.iter().filter(|v| v.starts_with('_') && !listed.contains(v) && (relation.aggregated || *v == "_messagetime")).cloned());
+                        keep.extend(
+                            relation
+                                .visible
+                                .iter()
+                                .filter(|v| {
+                                    v.starts_with('_')
+                                        && !listed.contains(v)
+                                        && (relation.aggregated || *v == "_messagetime")
+                                })
+                                .cloned(),
+                        );
                         keep
                     }
-                    ir::FieldsMode::Drop => relation.visible.iter().filter(|v| !listed.contains(v)).cloned().collect(),
+                    ir::FieldsMode::Drop => relation
+                        .visible
+                        .iter()
+                        .filter(|v| !listed.contains(v))
+                        .cloned()
+                        .collect(),
                 };
                 let stored = relation.stored;
                 if stored && !relation.aggregated {
                     // Keep the hidden columns (later stages may still read them).
-                    let drop: Vec<String> = relation.visible.iter().filter(|v| !keep.contains(v)).cloned().collect();
+                    let drop: Vec<String> = relation
+                        .visible
+                        .iter()
+                        .filter(|v| !keep.contains(v))
+                        .cloned()
+                        .collect();
                     relation.visible.retain(|v| !drop.contains(v));
                     relation.created = relation.created.saturating_sub(drop.len());
                     return Ok(());
                 }
                 relation.project_visible(keep)
             }
-            other => Err(Error::Query(format!("operator {} is parsed but not yet executed by this engine", operator_name(other)))),
+            other => Err(Error::Query(format!(
+                "operator {} is parsed but not yet executed by this engine",
+                operator_name(other)
+            ))),
         }
     }
 
-    fn json(&mut self, relation: &mut Relation, source: Option<&str>, extractions: &[ir::JsonExtraction], nodrop: bool) -> Result<()> {
+    fn json(
+        &mut self,
+        relation: &mut Relation,
+        source: Option<&str>,
+        extractions: &[ir::JsonExtraction],
+        nodrop: bool,
+    ) -> Result<()> {
         let from_raw = source.is_none_or(|s| s.eq_ignore_ascii_case("_raw"));
         let mut assignments = Vec::new();
         let mut origins = Vec::new();
         let mut required = Vec::new();
         for extraction in extractions {
             let canonical = match extraction.path.steps.as_slice() {
-                [ir::JsonStep::Key(key)] if from_raw && relation.stored => RECORD_FIELDS.iter().find(|f| *f == key).copied(),
+                [ir::JsonStep::Key(key)] if from_raw && relation.stored => {
+                    RECORD_FIELDS.iter().find(|f| *f == key).copied()
+                }
                 _ => None,
             };
             let value = match canonical {
@@ -279,9 +386,18 @@ impl Lowering<'_> {
         Ok(())
     }
 
-    fn lookup(&mut self, relation: &mut Relation, table: &LookupTable, columns: &[ir::LookupColumn], key_field: &str) -> Result<()> {
+    fn lookup(
+        &mut self,
+        relation: &mut Relation,
+        table: &LookupTable,
+        columns: &[ir::LookupColumn],
+        key_field: &str,
+    ) -> Result<()> {
         let key = self.expressions(relation).field(key_field);
-        let side = relation.origin(key_field).and_then(IpSide::of_column).filter(|_| relation.stored);
+        let side = relation
+            .origin(key_field)
+            .and_then(IpSide::of_column)
+            .filter(|_| relation.stored);
         let mut assignments = Vec::new();
         for column in columns {
             let name = column.column.to_ascii_lowercase();
@@ -289,10 +405,14 @@ impl Lowering<'_> {
                 LookupTable::Geo => {
                     let known = crate::geo::GEO_COLUMNS.contains(&name.as_str());
                     if !known {
-                        self.warnings.push(format!("geo lookup has no column '{}'; it is null", column.column));
+                        self.warnings.push(format!(
+                            "geo lookup has no column '{}'; it is null",
+                            column.column
+                        ));
                         null_text()
                     } else {
-                        let at_query_time = GeoLookup::udf(self.options.geo.clone(), &name).call(vec![key.clone()]);
+                        let at_query_time =
+                            GeoLookup::udf(self.options.geo.clone(), &name).call(vec![key.clone()]);
                         match side {
                             // Rows enriched at ingest read the stored column; older rows (no
                             // database then) are looked up now.
@@ -308,17 +428,30 @@ impl Lowering<'_> {
                 // No threat feed or ASN database is configured in this version: the columns
                 // exist and are null, as for an IP without a match.
                 LookupTable::Threat | LookupTable::Asn => null_text(),
-                LookupTable::Other(path) => return Err(Error::Query(format!("unknown lookup table '{path}'"))),
+                LookupTable::Other(path) => {
+                    return Err(Error::Query(format!("unknown lookup table '{path}'")));
+                }
             };
             assignments.push((column.alias.clone(), value));
         }
         if matches!(table, LookupTable::Threat | LookupTable::Asn) {
-            self.warnings.push("no threat intelligence or ASN source is configured; lookup columns are null".into());
+            self.warnings.push(
+                "no threat intelligence or ASN source is configured; lookup columns are null"
+                    .into(),
+            );
         }
         relation.assign(assignments)
     }
 
-    fn parse_regex(&mut self, relation: &mut Relation, source: Option<&str>, regex: &str, groups: &[String], nodrop: bool, multi: bool) -> Result<()> {
+    fn parse_regex(
+        &mut self,
+        relation: &mut Relation,
+        source: Option<&str>,
+        regex: &str,
+        groups: &[String],
+        nodrop: bool,
+        multi: bool,
+    ) -> Result<()> {
         let input = self.expressions(relation).field(source.unwrap_or("_raw"));
         let input = self.expressions(relation).text(input);
         if multi {
@@ -327,30 +460,51 @@ impl Lowering<'_> {
             };
             let list = RegexCapture::udf(regex, group, true)?.call(vec![input]);
             relation.assign(vec![(group.clone(), list)])?;
-            relation.builder = relation.builder.clone().unnest_column(Column::new_unqualified(group.as_str()))?;
+            relation.builder = relation
+                .builder
+                .clone()
+                .unnest_column(Column::new_unqualified(group.as_str()))?;
             if !nodrop {
-                relation.builder = relation.builder.clone().filter(Relation::column(group).is_not_null())?;
+                relation.builder = relation
+                    .builder
+                    .clone()
+                    .filter(Relation::column(group).is_not_null())?;
             }
             return Ok(());
         }
         if !nodrop {
-            relation.builder = relation.builder.clone().filter(RegexMatches::udf(regex)?.call(vec![input.clone()]))?;
+            relation.builder = relation
+                .builder
+                .clone()
+                .filter(RegexMatches::udf(regex)?.call(vec![input.clone()]))?;
         }
         let assignments = groups
             .iter()
-            .map(|g| Ok((g.clone(), RegexCapture::udf(regex, g, false)?.call(vec![input.clone()]))))
+            .map(|g| {
+                Ok((
+                    g.clone(),
+                    RegexCapture::udf(regex, g, false)?.call(vec![input.clone()]),
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         relation.assign(assignments)
     }
 
-    fn aggregate(&mut self, relation: &mut Relation, aggregates: &[ir::Aggregate], by: &[String]) -> Result<()> {
+    fn aggregate(
+        &mut self,
+        relation: &mut Relation,
+        aggregates: &[ir::Aggregate],
+        by: &[String],
+    ) -> Result<()> {
         let mut groups = Vec::new();
         let mut names = Vec::new();
         for field in by {
             let expr = match relation.resolve(field) {
                 Some(column) => Relation::column(&column),
                 None => {
-                    self.warnings.push(format!("field '{field}' does not exist; all rows are grouped under null"));
+                    self.warnings.push(format!(
+                        "field '{field}' does not exist; all rows are grouped under null"
+                    ));
                     null_text()
                 }
             };
@@ -360,20 +514,31 @@ impl Lowering<'_> {
         }
         let mut exprs = Vec::new();
         for aggregate in aggregates {
-            let argument = aggregate.argument.as_deref().map(|a| self.expressions(relation).field(a));
+            let argument = aggregate
+                .argument
+                .as_deref()
+                .map(|a| self.expressions(relation).field(a));
             let numeric = |lowering: &mut Self, e: Expr| lowering.expressions(relation).numeric(e);
             let expr = match (&aggregate.function, argument) {
                 (AggregateFunction::Count, None) => agg::count(lit(1i64)),
                 (AggregateFunction::Count, Some(a)) => agg::count(a),
                 (AggregateFunction::CountDistinct, Some(a)) => agg::count_distinct(a),
                 (AggregateFunction::Sum, Some(a)) => agg::sum(numeric(self, a)),
-                (AggregateFunction::Avg, Some(a)) => agg::avg(cast(numeric(self, a), DataType::Float64)),
+                (AggregateFunction::Avg, Some(a)) => {
+                    agg::avg(cast(numeric(self, a), DataType::Float64))
+                }
                 (AggregateFunction::Min, Some(a)) => agg::min(numeric(self, a)),
                 (AggregateFunction::Max, Some(a)) => agg::max(numeric(self, a)),
-                (AggregateFunction::Median, Some(a)) => agg::median(cast(numeric(self, a), DataType::Float64)),
-                (AggregateFunction::Stddev, Some(a)) => agg::stddev(cast(numeric(self, a), DataType::Float64)),
+                (AggregateFunction::Median, Some(a)) => {
+                    agg::median(cast(numeric(self, a), DataType::Float64))
+                }
+                (AggregateFunction::Stddev, Some(a)) => {
+                    agg::stddev(cast(numeric(self, a), DataType::Float64))
+                }
                 (function, _) => {
-                    return Err(Error::Query(format!("aggregate {function:?} is parsed but not yet executed by this engine")));
+                    return Err(Error::Query(format!(
+                        "aggregate {function:?} is parsed but not yet executed by this engine"
+                    )));
                 }
             };
             exprs.push(expr.alias(&aggregate.alias));
@@ -408,7 +573,10 @@ fn message_time(relation: &Relation) -> Expr {
     if relation.stored {
         Relation::column(&hidden(schema::RECEIVED))
     } else {
-        relation.resolve("_messagetime").map(|c| Relation::column(&c)).unwrap_or_else(null_text)
+        relation
+            .resolve("_messagetime")
+            .map(|c| Relation::column(&c))
+            .unwrap_or_else(null_text)
     }
 }
 
@@ -447,7 +615,11 @@ pub fn base_projection(raw: Expr) -> Vec<Expr> {
     let millis = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     exprs.push(cast(Relation::column(schema::RECEIVED), millis.clone()).alias("_messagetime"));
     exprs.push(
-        cast(try_cast(Relation::column(schema::RECEIPT_TIME), DataType::Int64), millis).alias("_receipttime"),
+        cast(
+            try_cast(Relation::column(schema::RECEIPT_TIME), DataType::Int64),
+            millis,
+        )
+        .alias("_receipttime"),
     );
     for field in [schema::SOURCE_CATEGORY, schema::SOURCE, schema::COLLECTOR] {
         exprs.push(Relation::column(field).alias(field));
@@ -459,10 +631,19 @@ pub fn base_projection(raw: Expr) -> Vec<Expr> {
 pub fn time_range_filter(from_ns: i64, to_ns: i64) -> Expr {
     let tz: Option<Arc<str>> = Some("UTC".into());
     let received = Relation::column(schema::RECEIVED);
-    received.clone().gt_eq(lit(ScalarValue::TimestampNanosecond(Some(from_ns), tz.clone())))
+    received
+        .clone()
+        .gt_eq(lit(ScalarValue::TimestampNanosecond(
+            Some(from_ns),
+            tz.clone(),
+        )))
         .and(received.lt(lit(ScalarValue::TimestampNanosecond(Some(to_ns), tz))))
 }
 
 pub fn scan(table: Arc<dyn datafusion::catalog::TableProvider>) -> Result<LogicalPlanBuilder> {
-    Ok(LogicalPlanBuilder::scan("trace", provider_as_source(table), None)?)
+    Ok(LogicalPlanBuilder::scan(
+        "trace",
+        provider_as_source(table),
+        None,
+    )?)
 }

@@ -18,7 +18,9 @@ use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, is_true, not};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mailscope_query::ir::{self, Scope, StageKind};
@@ -65,35 +67,55 @@ pub enum Value {
 }
 
 /// Runs `query` over the store in `data_dir`.
-pub async fn execute(data_dir: &Path, query: &ir::Query, options: &QueryOptions) -> Result<QueryResult> {
+pub async fn execute(
+    data_dir: &Path,
+    query: &ir::Query,
+    options: &QueryOptions,
+) -> Result<QueryResult> {
     if options.to <= options.from {
-        return Err(Error::Query("the time range is empty: --to must be after --from".into()));
+        return Err(Error::Query(
+            "the time range is empty: --to must be after --from".into(),
+        ));
     }
     let catalog = Catalog::load(data_dir)?;
     let config = SessionConfig::new().with_target_partitions(
-        std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2),
     );
     let ctx = SessionContext::new_with_config(config);
     let (from_ns, to_ns) = (nanos(options.from), nanos(options.to));
     let files: Vec<String> = catalog
         .segments_overlapping(from_ns, to_ns)
-        .map(|s| catalog.segment_path(data_dir, s).to_string_lossy().into_owned())
+        .map(|s| {
+            catalog
+                .segment_path(data_dir, s)
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
         Arc::new(MemTable::try_new(stored_schema(), vec![vec![]])?)
     } else {
-        let urls = files.iter().map(|f| ListingTableUrl::parse(f)).collect::<datafusion::error::Result<Vec<_>>>()?;
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(listing).with_schema(stored_schema());
+        let urls = files
+            .iter()
+            .map(ListingTableUrl::parse)
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let listing =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(listing)
+            .with_schema(stored_schema());
         Arc::new(ListingTable::try_new(config)?)
     };
     let raw_inputs: Vec<Expr> = RECORD_FIELDS.iter().map(|f| Relation::column(f)).collect();
-    let raw = udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect()).call(raw_inputs);
+    let raw =
+        udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect()).call(raw_inputs);
     let builder = lower::scan(table)?
         .filter(lower::time_range_filter(from_ns, to_ns))?
         .project(lower::base_projection(raw))?;
     let mut relation = Relation::stored(builder);
-    if let Some(condition) = scope_filter(&relation, &query.scope) {
+    if let Some(condition) = scope_filter(&query.scope) {
         relation.builder = relation.builder.clone().filter(condition)?;
     }
     let mut lowering = Lowering {
@@ -102,21 +124,44 @@ pub async fn execute(data_dir: &Path, query: &ir::Query, options: &QueryOptions)
         timeslice_span: None,
         now_ms: Utc::now().timestamp_millis(),
     };
-    let (from_ms, to_ms, tz) = (options.from.timestamp_millis(), options.to.timestamp_millis(), options.time_zone);
+    let (from_ms, to_ms, tz) = (
+        options.from.timestamp_millis(),
+        options.to.timestamp_millis(),
+        options.time_zone,
+    );
     for stage in &query.stages {
         match &stage.kind {
-            StageKind::FillMissing { generators, defaults, take_last } => {
+            StageKind::FillMissing {
+                generators,
+                defaults,
+                take_last,
+            } => {
                 if *take_last {
-                    return Err(Error::Query("fillmissing … takeLast is parsed but not yet executed by this engine".into()));
+                    return Err(Error::Query(
+                        "fillmissing … takeLast is parsed but not yet executed by this engine"
+                            .into(),
+                    ));
                 }
                 let batch = materialize(&ctx, &mut relation).await?;
-                let starts = |span: i64| time::bucket_starts(from_ms, to_ms, span, tz).unwrap_or_default();
-                let filled = shape::fill_missing(&batch, generators, defaults, &starts, &mut lowering.warnings)?;
+                let starts =
+                    |span: i64| time::bucket_starts(from_ms, to_ms, span, tz).unwrap_or_default();
+                let filled = shape::fill_missing(
+                    &batch,
+                    generators,
+                    defaults,
+                    &starts,
+                    &mut lowering.warnings,
+                )?;
                 relation = in_memory(filled)?;
             }
-            StageKind::Transpose { rows, columns, outputs } => {
+            StageKind::Transpose {
+                rows,
+                columns,
+                outputs,
+            } => {
                 let batch = materialize(&ctx, &mut relation).await?;
-                let pivoted = shape::transpose(&batch, rows, columns, outputs, &mut lowering.warnings)?;
+                let pivoted =
+                    shape::transpose(&batch, rows, columns, outputs, &mut lowering.warnings)?;
                 relation = in_memory(pivoted)?;
             }
             _ => lowering.stage(&mut relation, stage)?,
@@ -132,11 +177,20 @@ pub async fn execute(data_dir: &Path, query: &ir::Query, options: &QueryOptions)
         ));
     }
     warnings.dedup();
-    Ok(QueryResult { columns: relation.visible.clone(), rows: result::rows(&batch)?, warnings })
+    Ok(QueryResult {
+        columns: relation.visible.clone(),
+        rows: result::rows(&batch)?,
+        warnings,
+    })
 }
 
 fn nanos(time: DateTime<Utc>) -> i64 {
-    time.timestamp_nanos_opt().unwrap_or(if time.timestamp() < 0 { i64::MIN } else { i64::MAX })
+    time.timestamp_nanos_opt()
+        .unwrap_or(if time.timestamp() < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
 }
 
 /// Runs the plan so far and returns its rows as one batch (visible columns only).
@@ -151,7 +205,11 @@ async fn materialize(ctx: &SessionContext, relation: &mut Relation) -> Result<Re
 
 /// The final result: for a query without aggregation, `_messagetime` then the fields the
 /// query made (or `_raw` when it made none), capped at `max_rows`.
-async fn materialize_output(ctx: &SessionContext, relation: &mut Relation, max_rows: usize) -> Result<RecordBatch> {
+async fn materialize_output(
+    ctx: &SessionContext,
+    relation: &mut Relation,
+    max_rows: usize,
+) -> Result<RecordBatch> {
     if !relation.aggregated {
         let made: Vec<String> = relation
             .visible
@@ -182,14 +240,18 @@ fn in_memory(batch: RecordBatch) -> Result<Relation> {
 
 /// The scope as a filter: metadata values and keywords are case-insensitive wildcards;
 /// keywords are searched in `_raw`.
-fn scope_filter(relation: &Relation, scope: &Scope) -> Option<Expr> {
+fn scope_filter(scope: &Scope) -> Option<Expr> {
     match scope {
         Scope::All => None,
         Scope::Keyword { pattern } => {
             let pattern = format!("*{}*", pattern.trim_matches('*'));
             Some(is_true(like(Relation::column("_raw"), &pattern, true)))
         }
-        Scope::Metadata { field, pattern, negated } => {
+        Scope::Metadata {
+            field,
+            pattern,
+            negated,
+        } => {
             let column = [schema::SOURCE_CATEGORY, schema::SOURCE, schema::COLLECTOR]
                 .into_iter()
                 .find(|m| m.eq_ignore_ascii_case(field))
@@ -198,15 +260,17 @@ fn scope_filter(relation: &Relation, scope: &Scope) -> Option<Expr> {
             let test = is_true(like(column, pattern, true));
             Some(if *negated { not(test) } else { test })
         }
-        Scope::And(a, b) => match (scope_filter(relation, a), scope_filter(relation, b)) {
+        Scope::And(a, b) => match (scope_filter(a), scope_filter(b)) {
             (Some(a), Some(b)) => Some(a.and(b)),
             (a, b) => a.or(b),
         },
-        Scope::Or(a, b) => match (scope_filter(relation, a), scope_filter(relation, b)) {
+        Scope::Or(a, b) => match (scope_filter(a), scope_filter(b)) {
             (Some(a), Some(b)) => Some(a.or(b)),
             // One side matches everything.
             _ => None,
         },
-        Scope::Not(inner) => Some(not(scope_filter(relation, inner).unwrap_or(datafusion::logical_expr::lit(true)))),
+        Scope::Not(inner) => Some(not(
+            scope_filter(inner).unwrap_or(datafusion::logical_expr::lit(true))
+        )),
     }
 }

@@ -18,10 +18,12 @@ const MAX_COMBINATIONS: usize = 10_000;
 
 fn resolve(batch: &RecordBatch, name: &str) -> Option<usize> {
     let schema = batch.schema();
-    schema
-        .index_of(name)
-        .ok()
-        .or_else(|| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)))
+    schema.index_of(name).ok().or_else(|| {
+        schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(name))
+    })
 }
 
 fn cell(batch: &RecordBatch, column: usize, row: usize) -> Result<ScalarValue> {
@@ -42,7 +44,8 @@ pub fn fill_missing(
     for generator in generators {
         let (field, values) = match generator {
             Generator::Timeslice { span, field } => {
-                let span = span.ok_or_else(|| Error::Query("fillmissing timeslice needs a span".into()))?;
+                let span =
+                    span.ok_or_else(|| Error::Query("fillmissing timeslice needs a span".into()))?;
                 let column = resolve(batch, field)
                     .ok_or_else(|| Error::Query(format!("fillmissing: no field '{field}'")))?;
                 let timezone = match batch.schema().field(column).data_type() {
@@ -58,7 +61,13 @@ pub fn fill_missing(
             Generator::Values { values, field } => {
                 let column = resolve(batch, field)
                     .ok_or_else(|| Error::Query(format!("fillmissing: no field '{field}'")))?;
-                (column, values.iter().map(|v| ScalarValue::Utf8(Some(v.clone()))).collect())
+                (
+                    column,
+                    values
+                        .iter()
+                        .map(|v| ScalarValue::Utf8(Some(v.clone())))
+                        .collect(),
+                )
             }
             Generator::AllValues { field } => {
                 let column = resolve(batch, field)
@@ -82,7 +91,10 @@ pub fn fill_missing(
     for row in 0..batch.num_rows() {
         let tuple = key_columns
             .iter()
-            .map(|c| cell(batch, *c, row).and_then(|v| Ok(v.cast_to(batch.schema().field(*c).data_type())?)))
+            .map(|c| {
+                cell(batch, *c, row)
+                    .and_then(|v| Ok(v.cast_to(batch.schema().field(*c).data_type())?))
+            })
             .collect::<Result<Vec<_>>>()?;
         present.insert(tuple);
     }
@@ -104,7 +116,10 @@ pub fn fill_missing(
     }
     missing.retain(|t| !present.contains(t));
     if missing.len() > MAX_COMBINATIONS {
-        warnings.push(format!("fillmissing: {} combinations missing, only {MAX_COMBINATIONS} added", missing.len()));
+        warnings.push(format!(
+            "fillmissing: {} combinations missing, only {MAX_COMBINATIONS} added",
+            missing.len()
+        ));
         missing.truncate(MAX_COMBINATIONS);
     }
     if missing.is_empty() {
@@ -122,13 +137,19 @@ pub fn fill_missing(
         };
         let added = ScalarValue::iter_to_array(added)?;
         let added = arrow::compute::cast(&added, field.data_type())?;
-        columns.push(arrow::compute::concat(&[batch.column(index).as_ref(), added.as_ref()])?);
+        columns.push(arrow::compute::concat(&[
+            batch.column(index).as_ref(),
+            added.as_ref(),
+        ])?);
     }
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 fn default_for(field: &Field, defaults: &[FillDefault]) -> Result<ScalarValue> {
-    if let Some(default) = defaults.iter().find(|d| d.field.eq_ignore_ascii_case(field.name())) {
+    if let Some(default) = defaults
+        .iter()
+        .find(|d| d.field.eq_ignore_ascii_case(field.name()))
+    {
         let value = match &default.value {
             Literal::Null => ScalarValue::Utf8(None),
             Literal::Bool(b) => ScalarValue::Boolean(Some(*b)),
@@ -163,7 +184,9 @@ pub fn transpose(
         .filter(|c| !row_columns.contains(c) && !column_columns.contains(c))
         .collect();
     let Some(&value_column) = value_columns.first() else {
-        return Err(Error::Query("transpose needs a value column besides the row and column fields".into()));
+        return Err(Error::Query(
+            "transpose needs a value column besides the row and column fields".into(),
+        ));
     };
     if value_columns.len() > 1 {
         warnings.push(format!(
@@ -176,10 +199,15 @@ pub fn transpose(
     let mut cells: Vec<(Vec<ScalarValue>, BTreeMap<String, ScalarValue>)> = Vec::new();
     let mut dynamic = BTreeSet::new();
     for row in 0..batch.num_rows() {
-        let key = row_columns.iter().map(|c| cell(batch, *c, row)).collect::<Result<Vec<_>>>()?;
+        let key = row_columns
+            .iter()
+            .map(|c| cell(batch, *c, row))
+            .collect::<Result<Vec<_>>>()?;
         let names = column_columns
             .iter()
-            .map(|c| cell(batch, *c, row).map(|v| if v.is_null() { None } else { Some(display(&v)) }))
+            .map(|c| {
+                cell(batch, *c, row).map(|v| if v.is_null() { None } else { Some(display(&v)) })
+            })
             .collect::<Result<Option<Vec<String>>>>()?;
         let slot = *index.entry(key.clone()).or_insert_with(|| {
             cells.push((key, BTreeMap::new()));
@@ -191,7 +219,11 @@ pub fn transpose(
         cells[slot].1.insert(name, cell(batch, value_column, row)?);
     }
     cells.sort_by(|(a, _), (b, _)| {
-        a.iter().zip(b).map(|(x, y)| compare(x, y)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| compare(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
     });
     let names: Vec<String> = match outputs {
         TransposeOutputs::All => dynamic.into_iter().collect(),
@@ -204,17 +236,34 @@ pub fn transpose(
         }
     };
     let schema = batch.schema();
-    let mut fields: Vec<Field> = row_columns.iter().map(|c| schema.field(*c).clone().with_nullable(true)).collect();
-    fields.extend(names.iter().map(|n| Field::new(n, value_type.clone(), true)));
+    let mut fields: Vec<Field> = row_columns
+        .iter()
+        .map(|c| schema.field(*c).clone().with_nullable(true))
+        .collect();
+    fields.extend(
+        names
+            .iter()
+            .map(|n| Field::new(n, value_type.clone(), true)),
+    );
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (k, column) in row_columns.iter().enumerate() {
         let values: Vec<ScalarValue> = cells.iter().map(|(key, _)| key[k].clone()).collect();
-        arrays.push(to_array(values, schema.field(*column).data_type(), cells.len())?);
+        arrays.push(to_array(
+            values,
+            schema.field(*column).data_type(),
+            cells.len(),
+        )?);
     }
     for name in &names {
         let values: Vec<ScalarValue> = cells
             .iter()
-            .map(|(_, row)| row.get(name).cloned().unwrap_or(ScalarValue::try_from(&value_type)?).cast_to(&value_type).map_err(Error::from))
+            .map(|(_, row)| {
+                row.get(name)
+                    .cloned()
+                    .unwrap_or(ScalarValue::try_from(&value_type)?)
+                    .cast_to(&value_type)
+                    .map_err(Error::from)
+            })
             .collect::<Result<_>>()?;
         arrays.push(to_array(values, &value_type, cells.len())?);
     }
@@ -231,7 +280,9 @@ fn to_array(values: Vec<ScalarValue>, data_type: &DataType, len: usize) -> Resul
 
 fn display(value: &ScalarValue) -> String {
     match value {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
         ScalarValue::TimestampMillisecond(Some(ms), _) => ms.to_string(),
         other => other.to_string(),
     }

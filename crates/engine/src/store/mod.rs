@@ -52,9 +52,15 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
-        lock.try_lock_exclusive().map_err(|_| Error::Locked { path: dir.to_path_buf() })?;
+        lock.try_lock_exclusive().map_err(|_| Error::Locked {
+            path: dir.to_path_buf(),
+        })?;
         let catalog = Catalog::load(dir)?;
-        let store = Store { dir: dir.to_path_buf(), _lock: lock, catalog };
+        let store = Store {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            catalog,
+        };
         store.collect_garbage(GARBAGE_GRACE)?;
         Ok(store)
     }
@@ -81,7 +87,9 @@ impl Store {
         let root = self.dir.join(SEGMENTS_DIR);
         let days = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
         for day in days.flatten() {
-            let Ok(files) = std::fs::read_dir(day.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(day.path()) else {
+                continue;
+            };
             let mut remaining = 0;
             for file in files.flatten() {
                 let path = file.path();

@@ -10,11 +10,11 @@ use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record
 use arrow::datatypes::TimestampNanosecondType;
 use mailscope_record::{Status, identity_key};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::{Error, Result};
 use crate::schema::{self, stored_schema};
@@ -67,16 +67,20 @@ pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
 
 fn received_column(batch: &RecordBatch) -> Result<&[i64]> {
     let index = batch.schema().index_of(schema::RECEIVED)?;
-    let array = batch.column(index).as_primitive_opt::<TimestampNanosecondType>().ok_or_else(
-        || Error::Query("stored Received column has an unexpected type".into()),
-    )?;
+    let array = batch
+        .column(index)
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or_else(|| Error::Query("stored Received column has an unexpected type".into()))?;
     Ok(array.values())
 }
 
 pub fn sort_by_received(batch: &RecordBatch) -> Result<RecordBatch> {
     let index = batch.schema().index_of(schema::RECEIVED)?;
     let indices = lexsort_to_indices(
-        &[SortColumn { values: Arc::clone(batch.column(index)), options: None }],
+        &[SortColumn {
+            values: Arc::clone(batch.column(index)),
+            options: None,
+        }],
         None,
     )?;
     Ok(take_record_batch(batch, &indices)?)
@@ -85,7 +89,9 @@ pub fn sort_by_received(batch: &RecordBatch) -> Result<RecordBatch> {
 /// Reads a whole segment as one batch in the stored schema.
 pub fn read(path: &Path) -> Result<RecordBatch> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(65_536).build()?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(65_536)
+        .build()?;
     let batches = reader.collect::<Result<Vec<_>, _>>()?;
     let batches = batches
         .into_iter()
@@ -113,7 +119,11 @@ fn adapt_to_stored(batch: &RecordBatch) -> Result<RecordBatch> {
 pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let wanted = [schema::MESSAGE_TRACE_ID, schema::RECIPIENT_ADDRESS, schema::STATUS];
+    let wanted = [
+        schema::MESSAGE_TRACE_ID,
+        schema::RECIPIENT_ADDRESS,
+        schema::STATUS,
+    ];
     let parquet_schema = builder.parquet_schema();
     let roots: Vec<usize> = wanted
         .iter()
@@ -126,7 +136,10 @@ pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
         })
         .collect::<Result<_>>()?;
     let mask = ProjectionMask::leaves(parquet_schema, roots);
-    let reader = builder.with_projection(mask).with_batch_size(65_536).build()?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()?;
     let mut keys = Vec::new();
     for batch in reader {
         let batch = batch?;
@@ -134,11 +147,18 @@ pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
             let index = batch.schema().index_of(name)?;
             Ok(batch.column(index).as_string::<i32>().clone())
         };
-        let (ids, recipients, statuses) =
-            (text(schema::MESSAGE_TRACE_ID)?, text(schema::RECIPIENT_ADDRESS)?, text(schema::STATUS)?);
+        let (ids, recipients, statuses) = (
+            text(schema::MESSAGE_TRACE_ID)?,
+            text(schema::RECIPIENT_ADDRESS)?,
+            text(schema::STATUS)?,
+        );
         for row in 0..batch.num_rows() {
             let key = identity_key(ids.value(row), recipients.value(row));
-            let status = if statuses.is_null(row) { Status::None } else { Status::parse(statuses.value(row)) };
+            let status = if statuses.is_null(row) {
+                Status::None
+            } else {
+                Status::parse(statuses.value(row))
+            };
             keys.push((key, status));
         }
     }

@@ -1,0 +1,281 @@
+//! The command line end to end: `generate` -> `ingest` -> `query`, checked against an
+//! independent computation over the generated file (a fold written here with serde_json
+//! values, sharing no code with the readers or the store).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_mailscope");
+
+const PRELUDE: &str = r#"_sourceCategory=Labs/MessageExchangeTraceLogs
+| json "Organization", "MessageId", "Received","SenderAddress", "RecipientAddress", "Subject", "Status", "ToIP", "FromIP", "Size", "MessageTraceId", "StartDate", "EndDate", "Index" as organization, message_id, received, sender_address, recipient_address, subject, status, toIP, fromIP, size, message_traceId, start_date, end_Date, index nodrop
+| where status matches "*"
+| where sender_address matches "*"
+| where organization matches "*"
+| lookup latitude, longitude, country_code, country_name, region, city, postal_code from geo://location on ip = fromIP"#;
+
+const SEED_TAIL: &str = "| timeslice 1d | count by _timeslice, status | fillmissing timeslice, values all in status | transpose row _timeslice column status";
+
+fn run(args: &[&str]) -> Output {
+    let output = Command::new(BINARY)
+        .args(args)
+        .output()
+        .expect("run mailscope");
+    assert!(
+        output.status.success(),
+        "mailscope {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn rank(status: &str) -> u8 {
+    match status {
+        "Pending" => 1,
+        "Delivered" | "Failed" | "Expanded" | "Quarantined" | "FilteredAsSpam" | "None" => 2,
+        _ => 0,
+    }
+}
+
+/// The store's rules, stated independently: one row per (trace id, recipient), a newer
+/// observation wins unless it is less final; identical statuses change nothing.
+fn fold(path: &Path) -> HashMap<(String, String), (String, String)> {
+    let text = std::fs::read_to_string(path).expect("read generated file");
+    let mut rows: HashMap<(String, String), (String, String)> = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line).expect("generated line is JSON");
+        let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
+        let key = (
+            field("MessageTraceId").to_lowercase(),
+            field("RecipientAddress").to_lowercase(),
+        );
+        let status = field("Status");
+        let day = field("Received")[..10].to_owned();
+        match rows.get(&key) {
+            Some((current, _)) if *current == status || rank(&status) < rank(current) => {}
+            _ => {
+                rows.insert(key, (status, day));
+            }
+        }
+    }
+    rows
+}
+
+fn day_of_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("valid time")
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[test]
+fn seed_query_counts_equal_an_independent_fold_of_the_generated_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("t.ndjson");
+    let data = dir.path().join("data");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let data_arg = data.to_str().expect("utf-8 path");
+    run(&[
+        "generate",
+        "--seed",
+        "7",
+        "--messages",
+        "200000",
+        "--start",
+        "2026-10-01T00:00:00Z",
+        "--days",
+        "30",
+        "--format",
+        "ndjson",
+        "--out",
+        file_arg,
+    ]);
+    run(&[
+        "ingest",
+        "--data-dir",
+        data_arg,
+        "--source-category",
+        "Labs/MessageExchangeTraceLogs",
+        file_arg,
+    ]);
+    // Ingesting the same file again changes nothing.
+    let again = run(&[
+        "ingest",
+        "--data-dir",
+        data_arg,
+        "--source-category",
+        "Labs/MessageExchangeTraceLogs",
+        file_arg,
+    ]);
+    let summary = String::from_utf8_lossy(&again.stderr);
+    assert!(summary.contains(" 0 added, 0 updated"), "{summary}");
+
+    let expected = fold(&file);
+    assert_eq!(expected.len(), 200_000);
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (status, day) in expected.values() {
+        *counts.entry((day.clone(), status.clone())).or_default() += 1;
+    }
+
+    let query = format!("{PRELUDE}\n{SEED_TAIL}");
+    let output = run(&[
+        "query",
+        "--data-dir",
+        data_arg,
+        "--from",
+        "2026-10-01T00:00:00Z",
+        "--to",
+        "2026-10-31T00:00:00Z",
+        "--format",
+        "json",
+        &query,
+    ]);
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json output");
+    let columns: Vec<String> = result["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(columns[0], "_timeslice");
+    let statuses = &columns[1..];
+    let mut sorted = statuses.to_vec();
+    sorted.sort();
+    assert_eq!(
+        statuses,
+        sorted.as_slice(),
+        "dynamic columns come out alphabetically"
+    );
+    for status in [
+        "Delivered",
+        "Expanded",
+        "Failed",
+        "FilteredAsSpam",
+        "None",
+        "Pending",
+        "Quarantined",
+    ] {
+        assert!(
+            statuses.iter().any(|s| s == status),
+            "{status} missing from {statuses:?}"
+        );
+    }
+    let rows = result["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 30, "one row per day, days without data filled");
+    let mut total = 0;
+    for row in rows {
+        let day = day_of_millis(row[0].as_i64().expect("_timeslice is epoch ms"));
+        for (i, status) in statuses.iter().enumerate() {
+            let got = row[i + 1]
+                .as_i64()
+                .expect("filled counts are numbers, never null");
+            let want = counts
+                .get(&(day.clone(), status.clone()))
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(got, want, "{day} {status}");
+            total += got;
+        }
+    }
+    assert_eq!(total, 200_000);
+}
+
+#[test]
+fn query_errors_are_diagnostics_with_a_caret_and_exit_code_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_arg = dir.path().to_str().expect("utf-8 path");
+    let output = Command::new(BINARY)
+        .args([
+            "query",
+            "--data-dir",
+            data_arg,
+            "--from",
+            "2026-10-01T00:00:00Z",
+            "--to",
+            "2026-10-02T00:00:00Z",
+            "* | countt by status",
+        ])
+        .output()
+        .expect("run mailscope");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown operator 'countt'"), "{stderr}");
+    assert!(stderr.contains("did you mean 'count'?"), "{stderr}");
+    assert!(stderr.contains("^^^^^^"), "{stderr}");
+    let json = Command::new(BINARY)
+        .args([
+            "query",
+            "--data-dir",
+            data_arg,
+            "--from",
+            "2026-10-01T00:00:00Z",
+            "--to",
+            "2026-10-02T00:00:00Z",
+            "--format",
+            "json",
+            "* | where (a",
+        ])
+        .output()
+        .expect("run mailscope");
+    let body: serde_json::Value =
+        serde_json::from_slice(&json.stdout).expect("diagnostics as JSON");
+    assert!(
+        body["errors"][0]["code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('E')),
+        "{body}"
+    );
+    assert!(body["errors"][0]["span"]["start"].is_u64(), "{body}");
+}
+
+#[test]
+fn ingest_keeps_good_records_and_reports_bad_ones_with_their_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mixed.ndjson");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"Organization":"contoso.com","MessageId":"<a@x>","Received":"2026-10-01T10:00:00.1234567","SenderAddress":"a@contoso.com","RecipientAddress":"b@contoso.com","Subject":"ok","Status":"Delivered","ToIP":null,"FromIP":"81.2.69.144","Size":1000,"MessageTraceId":"11111111-1111-1111-1111-111111111111","StartDate":null,"EndDate":null,"Index":0}"#, "\n",
+            r#"{"Organization":"contoso.com","Received":"yesterday","RecipientAddress":"c@contoso.com","MessageTraceId":"22222222-2222-2222-2222-222222222222","Status":"Delivered"}"#, "\n",
+            "{not json\n",
+            r#"{"organization":"contoso.com","receivedDateTime":"2026-10-01T11:00:00Z","senderAddress":"d@contoso.com","recipientAddress":"e@contoso.com","subject":"graph","status":"filteredAsSpam","size":5,"id":"33333333-3333-3333-3333-333333333333","fromIP":"2a01:111:f400::1","toIP":""}"#, "\n",
+        ),
+    )
+    .expect("write fixture");
+    let data = dir.path().join("data");
+    let output = Command::new(BINARY)
+        .args([
+            "ingest",
+            "--data-dir",
+            data.to_str().expect("path"),
+            file.to_str().expect("path"),
+        ])
+        .output()
+        .expect("run mailscope");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "bad records make the exit code non-zero"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mixed.ndjson:2:"), "{stderr}");
+    assert!(stderr.contains("mixed.ndjson:3:"), "{stderr}");
+    assert!(stderr.contains("2 added"), "{stderr}");
+    let query = run(&[
+        "query",
+        "--data-dir",
+        data.to_str().expect("path"),
+        "--from",
+        "2026-10-01T00:00:00Z",
+        "--to",
+        "2026-10-02T00:00:00Z",
+        "--format",
+        "csv",
+        r#"* | json "Status", "Subject" as status, subject | count by status | sort by status asc"#,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&query.stdout),
+        "status,_count\nDelivered,1\nFilteredAsSpam,1\n"
+    );
+}
