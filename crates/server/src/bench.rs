@@ -452,21 +452,7 @@ fn ingest(path: &Path, store_dir: &Path, geo: Option<Arc<GeoDatabase>>) -> Resul
             collector: "mailscope-bench".into(),
         };
         let mut ingest = store.ingest(geo, meta);
-        let (mut read, mut bad) = (0u64, 0u64);
-        for item in reader {
-            match item {
-                Ok(record) => {
-                    read += 1;
-                    ingest.push(record)?;
-                }
-                Err(error) => {
-                    bad += 1;
-                    if bad <= 5 {
-                        eprintln!("{error}");
-                    }
-                }
-            }
-        }
+        let (read, bad) = crate::ingest::push_all(&mut ingest, reader, 5)?;
         ingest.commit()?;
         (read, bad)
     };

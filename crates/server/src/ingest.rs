@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use mailscope_engine::schema::SourceMeta;
-use mailscope_engine::store::Store;
-use mailscope_record::{ReadOptions, open_reader};
+use mailscope_engine::store::{Ingest, Store};
+use mailscope_record::{ReadOptions, RecordReader, open_reader};
 
 use crate::cli::IngestArgs;
 use crate::geodb;
 
 /// Bad records printed per file; the rest are counted.
-const SHOWN_ERRORS: usize = 5;
+const SHOWN_ERRORS: u64 = 5;
 
 pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     let geo = geodb::open(args.geoip_dir.as_deref())?;
@@ -51,21 +51,7 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
             collector: "mailscope-ingest".into(),
         };
         let mut ingest = store.ingest(geo.clone(), meta);
-        let (mut read, mut bad) = (0u64, 0u64);
-        for item in reader {
-            match item {
-                Ok(record) => {
-                    read += 1;
-                    ingest.push(record)?;
-                }
-                Err(error) => {
-                    bad += 1;
-                    if (bad as usize) <= SHOWN_ERRORS || error.fatal {
-                        eprintln!("{error}");
-                    }
-                }
-            }
-        }
+        let (read, bad) = push_all(&mut ingest, reader, SHOWN_ERRORS)?;
         let report = ingest.commit()?;
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
@@ -85,4 +71,25 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Pushes every good record of `reader` into `ingest`; prints the first `shown` bad ones
+/// (and any fatal one) and returns how many were read and how many were bad.
+pub fn push_all(ingest: &mut Ingest<'_>, reader: RecordReader, shown: u64) -> Result<(u64, u64)> {
+    let (mut read, mut bad) = (0u64, 0u64);
+    for item in reader {
+        match item {
+            Ok(record) => {
+                read += 1;
+                ingest.push(record)?;
+            }
+            Err(error) => {
+                bad += 1;
+                if bad <= shown || error.fatal {
+                    eprintln!("{error}");
+                }
+            }
+        }
+    }
+    Ok((read, bad))
 }
