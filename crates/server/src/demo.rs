@@ -3,6 +3,7 @@
 //! the original app's own queries. The web dashboards and the simulated Microsoft APIs build
 //! on this store in later versions.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -89,10 +90,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         })?;
         let started = Instant::now();
         let result = runtime.block_on(exec::execute(&data_dir, &compiled, &options))?;
-        use std::io::Write;
         writeln!(out, "\n== {title} ({} ms)", started.elapsed().as_millis())?;
         query::write_table(&mut out, &result, options.time_zone)?;
     }
+    if options.geo.is_some() {
+        writeln!(
+            out,
+            "\nIP geolocation by DB-IP (db-ip.com), DB-IP Lite City, CC BY 4.0"
+        )?;
+    }
+    drop(out);
     eprintln!(
         "\nthe store is in {}; query it with:\n  mailscope query --data-dir {} --from {} --to {} '<query>'",
         data_dir.display(),

