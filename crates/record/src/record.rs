@@ -149,45 +149,25 @@ impl<'de> Deserialize<'de> for Status {
 /// The identity of a record: `(MessageTraceId, RecipientAddress)`. The GUID is compared
 /// case-insensitively (Microsoft prints it in lower case, exports sometimes in upper case);
 /// the address is compared case-insensitively because SMTP domains and Exchange mailboxes are.
+///
+/// XXH3-128 of the ASCII-lower-cased, trimmed parts with a separator: stable across releases
+/// and platforms (the store recomputes keys from stored columns), and collisions are
+/// negligible at 128 bits.
 pub fn identity_key(message_trace_id: &str, recipient_address: &str) -> u128 {
-    let mut hasher = IdentityHasher::default();
-    hasher.write_folded(message_trace_id);
-    hasher.write_separator();
-    hasher.write_folded(recipient_address);
-    hasher.finish()
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    write_folded(&mut hasher, message_trace_id);
+    hasher.update(&[0xff]);
+    write_folded(&mut hasher, recipient_address);
+    hasher.digest128()
 }
 
-/// FNV-1a over 128 bits: stable across releases and platforms, which the store needs because
-/// keys are recomputed from stored columns; collisions are negligible at 128 bits.
-#[derive(Debug)]
-struct IdentityHasher(u128);
-
-impl Default for IdentityHasher {
-    fn default() -> Self {
-        IdentityHasher(0x6c62272e07bb014262b821756295c58d)
-    }
-}
-
-impl IdentityHasher {
-    const PRIME: u128 = 0x0000000001000000000000000000013B;
-
-    fn write_byte(&mut self, byte: u8) {
-        self.0 ^= u128::from(byte);
-        self.0 = self.0.wrapping_mul(Self::PRIME);
-    }
-
-    fn write_folded(&mut self, text: &str) {
-        for byte in text.trim().bytes() {
-            self.write_byte(byte.to_ascii_lowercase());
-        }
-    }
-
-    fn write_separator(&mut self) {
-        self.write_byte(0xff);
-    }
-
-    fn finish(&self) -> u128 {
-        self.0
+fn write_folded(hasher: &mut xxhash_rust::xxh3::Xxh3, text: &str) {
+    let mut buffer = [0u8; 128];
+    for chunk in text.trim().as_bytes().chunks(buffer.len()) {
+        let folded = &mut buffer[..chunk.len()];
+        folded.copy_from_slice(chunk);
+        folded.make_ascii_lowercase();
+        hasher.update(folded);
     }
 }
 

@@ -132,6 +132,9 @@ fn ingest_tenant(
         source: "demo".into(),
         collector: "mailscope-demo".into(),
     };
+    if let Some(geo) = &geo {
+        geo.load()?;
+    }
     let with_geo = geo.is_some();
     let mut ingest = store.ingest(geo, meta);
     let mut observations = 0u64;

@@ -19,6 +19,10 @@ const SHOWN_ERRORS: u64 = 5;
 
 pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     let geo = geodb::open(args.geoip_dir.as_deref())?;
+    if let Some(geo) = &geo {
+        // Rows are stamped with the database they were enriched with: it must be readable.
+        geo.load()?;
+    }
     if geo.is_none() {
         eprintln!("note: no geolocation database found; geo columns will be filled at query time");
     }

