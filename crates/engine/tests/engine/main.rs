@@ -1,0 +1,5 @@
+//! The engine's integration tests: the store's guarantees and query execution over a real
+//! store. One binary, one module per area.
+
+mod query;
+mod store;
