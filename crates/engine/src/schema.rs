@@ -62,13 +62,6 @@ pub enum IpSide {
 }
 
 impl IpSide {
-    pub fn ip_column(self) -> &'static str {
-        match self {
-            IpSide::From => FROM_IP,
-            IpSide::To => TO_IP,
-        }
-    }
-
     pub fn of_column(name: &str) -> Option<IpSide> {
         if name.eq_ignore_ascii_case(FROM_IP) {
             Some(IpSide::From)

@@ -45,8 +45,6 @@ pub struct Relation {
     /// Whether the hidden stored columns are still in the plan.
     pub stored: bool,
     pub aggregated: bool,
-    /// Fields created by stages (not the initial metadata).
-    pub created: usize,
 }
 
 impl Relation {
@@ -58,7 +56,6 @@ impl Relation {
             origins: HashMap::new(),
             stored: true,
             aggregated: false,
-            created: 0,
         }
     }
 
@@ -70,14 +67,12 @@ impl Relation {
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let created = visible.len();
         Relation {
             builder,
             visible,
             origins: HashMap::new(),
             stored: false,
             aggregated: true,
-            created,
         }
     }
 
@@ -128,7 +123,6 @@ impl Relation {
         for (name, _) in assignments {
             self.visible.retain(|v| *v != name);
             self.visible.push(name);
-            self.created += 1;
         }
         Ok(())
     }
@@ -148,7 +142,6 @@ impl Relation {
 pub struct Lowering<'a> {
     pub options: &'a QueryOptions,
     pub warnings: Vec<String>,
-    pub timeslice_span: Option<i64>,
     pub now_ms: i64,
 }
 
@@ -213,7 +206,6 @@ impl Lowering<'_> {
                     self.options.time_zone,
                 )
                 .unwrap_or_default();
-                self.timeslice_span = Some(span);
                 let time = message_time(relation);
                 relation.assign(vec![(
                     alias.clone(),
@@ -325,7 +317,6 @@ impl Lowering<'_> {
                         .cloned()
                         .collect();
                     relation.visible.retain(|v| !drop.contains(v));
-                    relation.created = relation.created.saturating_sub(drop.len());
                     return Ok(());
                 }
                 relation.project_visible(keep)
@@ -549,7 +540,6 @@ impl Lowering<'_> {
         relation.origins.clear();
         relation.stored = false;
         relation.aggregated = true;
-        relation.created = relation.visible.len();
         Ok(())
     }
 }

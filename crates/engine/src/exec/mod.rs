@@ -121,7 +121,6 @@ pub async fn execute(
     let mut lowering = Lowering {
         options,
         warnings: Vec::new(),
-        timeslice_span: None,
         now_ms: Utc::now().timestamp_millis(),
     };
     let (from_ms, to_ms, tz) = (
@@ -216,18 +215,6 @@ async fn materialize(ctx: &SessionContext, relation: &mut Relation) -> Result<Re
     relation.project_visible(visible)?;
     let plan = relation.builder.clone().build()?;
     let schema = Arc::new(plan.schema().as_arrow().clone());
-    if std::env::var_os("MAILSCOPE_EXPLAIN_ANALYZE").is_some() {
-        let explained = ctx
-            .execute_logical_plan(plan.clone())
-            .await?
-            .explain(false, true)?
-            .collect()
-            .await?;
-        eprintln!(
-            "{}",
-            arrow::util::pretty::pretty_format_batches(&explained)?
-        );
-    }
     let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
 }

@@ -97,7 +97,6 @@ type WriteResult = Result<(u32, segment::Written)>;
 /// An ingest in progress. Nothing is visible to readers until [`Ingest::commit`].
 pub struct Ingest<'s> {
     store: &'s mut Store,
-    receipt_ms: i64,
     generation: u64,
     next_file_number: u32,
     days: BTreeMap<NaiveDate, Day>,
@@ -135,7 +134,6 @@ impl Store {
         let generation = self.catalog.generation + 1;
         Ingest {
             store: self,
-            receipt_ms,
             generation,
             next_file_number: 0,
             days: BTreeMap::new(),
@@ -150,11 +148,6 @@ impl Store {
 }
 
 impl Ingest<'_> {
-    /// When this ingest's rows were received (`_receipttime`), milliseconds.
-    pub fn receipt_time_ms(&self) -> i64 {
-        self.receipt_ms
-    }
-
     /// Adds one observation. Observations must come in the order they were made.
     pub fn push(&mut self, record: Record) -> Result<()> {
         let day_key = record.received.date_naive();
