@@ -84,6 +84,14 @@ pub mod codes {
     pub const INVALID_DURATION: &str = "E0222";
     /// A `fillmissing … with` default that is not a literal.
     pub const INVALID_FILL_DEFAULT: &str = "E0223";
+    /// `fillmissing … takeLast` without a `timeslice` generator.
+    pub const TAKE_LAST_WITHOUT_TIMESLICE: &str = "E0224";
+    /// A bad `split`/`csv` option or column (not one character, the same character twice,
+    /// column 0, a column taken twice).
+    pub const INVALID_SPLIT: &str = "E0225";
+    /// A regex literal where it cannot be used (anywhere but `matches` and `replace`'s
+    /// pattern).
+    pub const MISPLACED_REGEX: &str = "E0226";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -132,6 +132,62 @@ pub enum StageKind {
     },
     /// `dedup [N] [by f1, f2]`: keep the first N rows per key (default 1, all fields).
     Dedup { limit: u64, by: Vec<String> },
+    /// `topk(N, f1, f2) [by g1, g2]`: per group of `by`, the N rows with the highest `f1`
+    /// (then `f2`, …), ranked 1..=N in a new `_rank` field; other rows are dropped.
+    TopK {
+        limit: u64,
+        fields: Vec<String>,
+        by: Vec<String>,
+    },
+    /// `accum f [as a] [by g1, g2]`: the running total of `f` (per group of `by`) in the
+    /// order of the rows, in `alias` (default `_accum`).
+    Accumulate {
+        field: String,
+        alias: String,
+        by: Vec<String>,
+    },
+    /// `total f [as a] [by g1, g2]`: the grand total of `f` (per group of `by`) on every row,
+    /// in `alias` (default `_total`).
+    Total {
+        field: String,
+        alias: String,
+        by: Vec<String>,
+    },
+    /// `split f [delim=','] [quote='"'] [escape='\'] extract 1 as a, 3 as c` (also `csv`):
+    /// the value of `source` cut into delimited columns; `columns` are 1-based column
+    /// numbers with their output field. Quoted columns may hold the delimiter; the escape
+    /// character makes the next character literal. A missing column is null.
+    Split {
+        source: String,
+        delimiter: char,
+        quote: char,
+        escape: char,
+        columns: Vec<SplitColumn>,
+    },
+    /// `threatlookup [singleIndicator] [source="…"] [include="…"] f1, f2`: threat
+    /// indicators matching the fields, in `_threatlookup.*` fields.
+    ThreatLookup {
+        fields: Vec<String>,
+        single_indicator: bool,
+        source: Option<String>,
+        include: ThreatInclude,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitColumn {
+    /// 1-based column number.
+    pub index: usize,
+    pub alias: String,
+}
+
+/// Which indicators `threatlookup` considers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ThreatInclude {
+    /// The default: indicators valid now.
+    Active,
+    Expired,
+    All,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -285,6 +341,9 @@ pub enum Expr {
         list: Vec<Expr>,
         negated: bool,
     },
+    /// `/re/` as `replace`'s pattern argument (`replace(x, /re/, "y")`), validated with
+    /// the `regex` crate. Appears nowhere else.
+    Regex(String),
     /// A function call; `name` is the lower-case canonical name (`isvalidip`, `replace`,
     /// `if`, `concat`, `tolowercase`, ...). Arity and argument kinds are checked.
     Call {

@@ -29,6 +29,8 @@ pub enum TokenKind {
     Regex(String),
     /// `geo://location`, `sumo://threat/cs`, `path://"/x/y"`.
     Uri(String),
+    /// `'c'`: one character in single quotes (`split … delim=','`).
+    Char(char),
     LParen,
     RParen,
     Comma,
@@ -65,6 +67,7 @@ impl TokenKind {
             TokenKind::Number { digits, suffix } => format!("number '{digits}{suffix}'"),
             TokenKind::Regex(_) => "a regex".to_string(),
             TokenKind::Uri(uri) => format!("'{uri}'"),
+            TokenKind::Char(c) => format!("character '{c}'"),
             TokenKind::Eof => "the end of the stage".to_string(),
             other => format!("'{}'", other.symbol()),
         }
@@ -331,6 +334,16 @@ impl Lexer<'_> {
             self.regex(start);
             return;
         }
+        if c == '\'' {
+            let mut chars = self.source[self.pos + 1..].chars();
+            if let (Some(quoted), Some('\'')) = (chars.next(), chars.next())
+                && quoted != '\n'
+            {
+                self.pos += 2 + quoted.len_utf8();
+                self.push(TokenKind::Char(quoted), start);
+                return;
+            }
+        }
         let two = self.source.get(self.pos..self.pos + 2).unwrap_or_default();
         let (kind, len) = match two {
             "==" => (TokenKind::EqEq, 2),
@@ -537,6 +550,14 @@ mod tests {
             kinds(r#"| "a\"b\\c\w""#)[1],
             TokenKind::Str("a\"b\\c\\w".into())
         );
+    }
+
+    #[test]
+    fn single_quoted_character() {
+        assert!(kinds("| split a delim=',' extract 1 as b").contains(&TokenKind::Char(',')));
+        assert!(kinds("| split a escape='\\' extract 1 as b").contains(&TokenKind::Char('\\')));
+        let (_, diagnostics) = lex("| where a = 'ab'");
+        assert_eq!(diagnostics[0].code, codes::UNEXPECTED_CHARACTER);
     }
 
     #[test]

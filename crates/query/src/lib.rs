@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod diagnostic;
+mod filters;
 pub mod ir;
 pub mod lexer;
 pub mod parser;
@@ -17,7 +18,9 @@ pub mod variables;
 pub use diagnostic::{Diagnostic, Severity};
 pub use parser::MAX_SOURCE_LEN;
 pub use span::Span;
-pub use variables::substitute_variables;
+pub use variables::{Substitution, substitute_mapped, substitute_variables};
+
+use std::collections::BTreeMap;
 
 /// Parses a query into its syntax tree.
 pub fn parse(source: &str) -> Result<ast::Query, Vec<Diagnostic>> {
@@ -27,7 +30,46 @@ pub fn parse(source: &str) -> Result<ast::Query, Vec<Diagnostic>> {
 /// Parses and checks a query. All diagnostics are returned: those of every stage that
 /// failed to parse, and the semantic ones of every stage that parsed.
 pub fn compile(source: &str) -> Result<ir::Query, Vec<Diagnostic>> {
-    let parsed = parser::parse_partial(source);
+    check(parser::parse_partial(source))
+}
+
+/// Substitutes dashboard variables, then compiles, with diagnostics pointing at the
+/// original text. Values are inserted verbatim, except that a `matches` whose pattern is a
+/// string literal holding exactly one placeholder set to `*` (`where country_name matches
+/// "{{country}}"` with the filter at "all") is always true, so a filter left at `*` never
+/// drops a row, not even one where the field is null. `x matches "*"` written in the query
+/// keeps its meaning (x is not null).
+pub fn compile_with_variables(
+    source: &str,
+    variables: &BTreeMap<String, String>,
+) -> Result<ir::Query, Vec<Diagnostic>> {
+    let substitution = substitute_mapped(source, variables)?;
+    let text = substitution.text.as_str();
+    let mut parsed = parser::parse_partial(text);
+    let literals: Vec<Span> = substitution
+        .replacements
+        .iter()
+        .filter(|r| r.wildcard_literal)
+        .map(|r| Span::new(r.output.start.saturating_sub(1), r.output.end + 1))
+        .collect();
+    if !literals.is_empty() {
+        filters::neutralise(&mut parsed.query, text, &literals);
+    }
+    check(parsed).map_err(|diagnostics| {
+        diagnostics
+            .into_iter()
+            .map(|mut diagnostic| {
+                diagnostic.span = substitution.original_span(diagnostic.span);
+                for (span, _) in &mut diagnostic.labels {
+                    *span = substitution.original_span(*span);
+                }
+                diagnostic
+            })
+            .collect()
+    })
+}
+
+fn check(parsed: parser::Parsed) -> Result<ir::Query, Vec<Diagnostic>> {
     let (query, mut semantic) = semantic::analyze_partial(&parsed.query, parsed.complete);
     if parsed.diagnostics.is_empty() && semantic.is_empty() {
         return Ok(query);

@@ -156,6 +156,11 @@ impl ExprLowering<'_> {
                 is_true(value.in_list(items, *negated))
             }
             ir::Expr::Call { name, args } => self.call(name, args)?,
+            ir::Expr::Regex(_) => {
+                return Err(Error::Query(
+                    "a regex is only allowed as the pattern of replace".into(),
+                ));
+            }
         })
     }
 

@@ -146,6 +146,62 @@ pub enum StageKind {
         limit: Option<Expr>,
         by: Vec<Ident>,
     },
+    /// `topk(N, f1, f2) [by g1, g2]`.
+    TopK {
+        limit: Expr,
+        fields: Vec<Ident>,
+        by: Vec<Ident>,
+    },
+    /// `accum f [as a] [by g, …]`.
+    Accum {
+        field: Ident,
+        alias: Option<Ident>,
+        by: Vec<Ident>,
+    },
+    /// `total f [as a] [by g, …]`.
+    Total {
+        field: Ident,
+        alias: Option<Ident>,
+        by: Vec<Ident>,
+    },
+    /// `split f [delim=','] [quote='"'] [escape='\'] extract …`, and `csv f …` (`csv`
+    /// true: the same operator under its other name).
+    Split {
+        csv: bool,
+        field: Ident,
+        options: Vec<SplitOption>,
+        columns: Vec<SplitColumn>,
+    },
+    /// `threatlookup [singleIndicator] [source="…"] [include="…"] f1, f2`.
+    ThreatLookup {
+        single_indicator: bool,
+        source: Option<StrLit>,
+        include: Option<StrLit>,
+        fields: Vec<Ident>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitOption {
+    /// `delim`, `quote` or `escape` as written.
+    pub name: Ident,
+    /// The character as written (`','` or `","`); checked to be one character later.
+    pub value: String,
+    /// Whether it was written in single quotes.
+    pub single_quoted: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum SplitColumn {
+    /// `2 as b`.
+    Indexed {
+        index: u64,
+        index_span: Span,
+        alias: Ident,
+    },
+    /// A name in the positional form `extract a, _, c` (`_` skips a column).
+    Positional(Ident),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -254,6 +310,8 @@ pub enum ExprKind {
         name: Ident,
         args: Vec<Expr>,
     },
+    /// `/re/` as a function argument (only `replace`'s pattern, checked later).
+    Regex(String),
     /// `c ? a : b`.
     Ternary {
         condition: Box<Expr>,

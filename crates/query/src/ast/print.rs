@@ -41,6 +41,13 @@ const RESERVED: &[&str] = &[
     "threshold",
     "consecutive",
     "direction",
+    "extract",
+    "delim",
+    "quote",
+    "escape",
+    "singleindicator",
+    "source",
+    "include",
 ];
 
 fn is_reserved(name: &str) -> bool {
@@ -135,7 +142,9 @@ fn binary_op(op: BinaryOp) -> &'static str {
 /// An operand: atoms as they are, anything compound in parentheses.
 fn child(expr: &Expr) -> String {
     match &expr.kind {
-        ExprKind::Field(_) | ExprKind::Literal(_) | ExprKind::Call { .. } => expr.to_string(),
+        ExprKind::Field(_) | ExprKind::Literal(_) | ExprKind::Call { .. } | ExprKind::Regex(_) => {
+            expr.to_string()
+        }
         _ => format!("({expr})"),
     }
 }
@@ -177,6 +186,7 @@ impl Display for Expr {
                 let items: Vec<String> = args.iter().map(ToString::to_string).collect();
                 write!(f, "{}({})", name.name, items.join(", "))
             }
+            ExprKind::Regex(text) => write!(f, "/{}/", text.replace('/', "\\/")),
             ExprKind::Ternary {
                 condition,
                 then,
@@ -474,8 +484,79 @@ impl Display for Stage {
                 }
                 Ok(())
             }
+            StageKind::TopK { limit, fields, by } => {
+                write!(f, "topk({}, {})", child(limit), list(fields))?;
+                if !by.is_empty() {
+                    write!(f, " by {}", list(by))?;
+                }
+                Ok(())
+            }
+            StageKind::Accum { field, alias, by } => running("accum", f, field, alias, by),
+            StageKind::Total { field, alias, by } => running("total", f, field, alias, by),
+            StageKind::Split {
+                csv,
+                field,
+                options,
+                columns,
+            } => {
+                let operator = if *csv { "csv" } else { "split" };
+                write!(f, "{operator} {}", name(&field.name))?;
+                for option in options {
+                    let value = if option.single_quoted {
+                        format!("'{}'", option.value)
+                    } else {
+                        quote(&option.value)
+                    };
+                    write!(f, " {}={value}", option.name.name)?;
+                }
+                let columns: Vec<String> = columns
+                    .iter()
+                    .map(|c| match c {
+                        SplitColumn::Indexed { index, alias, .. } => {
+                            format!("{index} as {}", name(&alias.name))
+                        }
+                        SplitColumn::Positional(alias) if alias.name == "_" => "_".to_string(),
+                        SplitColumn::Positional(alias) => name(&alias.name),
+                    })
+                    .collect();
+                write!(f, " extract {}", columns.join(", "))
+            }
+            StageKind::ThreatLookup {
+                single_indicator,
+                source,
+                include,
+                fields,
+            } => {
+                f.write_str("threatlookup")?;
+                f.write_str(&flag(*single_indicator, "singleIndicator"))?;
+                if let Some(source) = source {
+                    write!(f, " source={}", quote(&source.value))?;
+                }
+                if let Some(include) = include {
+                    write!(f, " include={}", quote(&include.value))?;
+                }
+                write!(f, " {}", list(fields))
+            }
         }
     }
+}
+
+/// `accum f [as a] [by g]` and `total …`.
+fn running(
+    operator: &str,
+    f: &mut Formatter<'_>,
+    field: &Ident,
+    alias: &Option<Ident>,
+    by: &[Ident],
+) -> fmt::Result {
+    write!(f, "{operator} {}", name(&field.name))?;
+    if let Some(alias) = alias {
+        write!(f, " as {}", name(&alias.name))?;
+    }
+    if !by.is_empty() {
+        write!(f, " by {}", list(by))?;
+    }
+    Ok(())
 }
 
 fn generator(generator: &Generator) -> String {

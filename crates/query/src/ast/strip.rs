@@ -215,6 +215,61 @@ fn stage(stage: &Stage) -> Stage {
             limit: limit.as_ref().map(expr),
             by: idents(by),
         },
+        StageKind::TopK { limit, fields, by } => StageKind::TopK {
+            limit: expr(limit),
+            fields: idents(fields),
+            by: idents(by),
+        },
+        StageKind::Accum { field, alias, by } => StageKind::Accum {
+            field: ident(field),
+            alias: alias.as_ref().map(ident),
+            by: idents(by),
+        },
+        StageKind::Total { field, alias, by } => StageKind::Total {
+            field: ident(field),
+            alias: alias.as_ref().map(ident),
+            by: idents(by),
+        },
+        StageKind::Split {
+            csv,
+            field,
+            options,
+            columns,
+        } => StageKind::Split {
+            csv: *csv,
+            field: ident(field),
+            options: options
+                .iter()
+                .map(|o| SplitOption {
+                    name: ident(&o.name),
+                    value: o.value.clone(),
+                    single_quoted: o.single_quoted,
+                    span: NO_SPAN,
+                })
+                .collect(),
+            columns: columns
+                .iter()
+                .map(|c| match c {
+                    SplitColumn::Indexed { index, alias, .. } => SplitColumn::Indexed {
+                        index: *index,
+                        index_span: NO_SPAN,
+                        alias: ident(alias),
+                    },
+                    SplitColumn::Positional(alias) => SplitColumn::Positional(ident(alias)),
+                })
+                .collect(),
+        },
+        StageKind::ThreatLookup {
+            single_indicator,
+            source,
+            include,
+            fields,
+        } => StageKind::ThreatLookup {
+            single_indicator: *single_indicator,
+            source: source.as_ref().map(string),
+            include: include.as_ref().map(string),
+            fields: idents(fields),
+        },
     };
     Stage {
         kind,
@@ -276,6 +331,7 @@ fn expr(node: &Expr) -> Expr {
             name: ident(name),
             args: args.iter().map(expr).collect(),
         },
+        ExprKind::Regex(text) => ExprKind::Regex(text.clone()),
         ExprKind::Ternary {
             condition,
             then,

@@ -266,6 +266,19 @@ impl Parser<'_> {
         let mut height = 0;
         if !self.eat(&TokenKind::RParen) {
             loop {
+                // `replace(x, /re/, "y")`: a regex argument (checked in semantic analysis).
+                if let TokenKind::Regex(regex) = self.peek()
+                    && matches!(self.peek_at(1), TokenKind::Comma | TokenKind::RParen)
+                {
+                    let regex = regex.clone();
+                    let span = self.bump();
+                    list.push(Expr::new(ExprKind::Regex(regex), span));
+                    if self.eat(&TokenKind::Comma) {
+                        continue;
+                    }
+                    self.bump();
+                    break;
+                }
                 let (argument, argument_height) = self.ternary()?;
                 height = height.max(argument_height);
                 list.push(argument);
@@ -336,11 +349,19 @@ impl Parser<'_> {
             }
             TokenKind::Regex(_) => {
                 return Err(Diagnostic::error(
-                    codes::UNEXPECTED_TOKEN,
-                    "a regex is only allowed after 'matches'",
+                    codes::MISPLACED_REGEX,
+                    "a regex is only allowed after 'matches' or as the pattern of replace",
                     span,
                 )
                 .with_hint("use a string here, or write `x matches /re/`"));
+            }
+            TokenKind::Char(c) => {
+                return Err(Diagnostic::error(
+                    codes::UNEXPECTED_TOKEN,
+                    format!("'{c}' in single quotes is not a string"),
+                    span,
+                )
+                .with_hint("strings use double quotes: \"x\""));
             }
             _ => return Err(self.unexpected("an expression")),
         };

@@ -47,6 +47,12 @@ pub const OPERATORS: &[&str] = &[
     "transpose",
     "outlier",
     "dedup",
+    "topk",
+    "accum",
+    "total",
+    "split",
+    "csv",
+    "threatlookup",
 ];
 
 /// Aggregate functions; a stage starting with one of these is an aggregation.

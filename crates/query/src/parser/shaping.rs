@@ -240,6 +240,66 @@ impl Parser<'_> {
         Ok(OutlierValue::Direction(direction))
     }
 
+    /// `topk(N, f1, f2) [by g, …]`.
+    pub(super) fn topk(&mut self) -> PResult<StageKind> {
+        self.bump();
+        let open = self.expect(
+            &TokenKind::LParen,
+            "'(' after 'topk', e.g. topk(10, _count)",
+        )?;
+        let limit = self.limit_operand("a number, e.g. topk(10, _count)")?;
+        if *self.peek() == TokenKind::RParen {
+            return Err(Diagnostic::error(
+                codes::UNEXPECTED_TOKEN,
+                "topk needs the field to rank by",
+                self.span(),
+            )
+            .with_hint("e.g. topk(10, _count)"));
+        }
+        self.expect(&TokenKind::Comma, "',' and the field to rank by")?;
+        let fields = self.ident_list("a field to rank by")?;
+        if !self.eat(&TokenKind::RParen) {
+            let code = if self.at_end() {
+                codes::UNBALANCED_PARENTHESES
+            } else {
+                codes::UNEXPECTED_TOKEN
+            };
+            return Err(Diagnostic::error(
+                code,
+                format!("expected ',' or ')', found {}", self.peek().describe()),
+                self.span(),
+            )
+            .with_label(open, "this '(' is not closed"));
+        }
+        let by = if self.eat_word("by") {
+            self.ident_list("a field to group by")?
+        } else {
+            Vec::new()
+        };
+        Ok(StageKind::TopK { limit, fields, by })
+    }
+
+    /// `accum f [as a] [by g, …]` and `total f [as a] [by g, …]`.
+    pub(super) fn running(&mut self, total: bool) -> PResult<StageKind> {
+        self.bump();
+        let field = self.ident("the field to add up")?;
+        let alias = if self.eat_word("as") {
+            Some(self.ident("a field name after 'as'")?)
+        } else {
+            None
+        };
+        let by = if self.eat_word("by") {
+            self.ident_list("a field to group by")?
+        } else {
+            Vec::new()
+        };
+        Ok(if total {
+            StageKind::Total { field, alias, by }
+        } else {
+            StageKind::Accum { field, alias, by }
+        })
+    }
+
     /// `dedup [N] [by f, …]`.
     pub(super) fn dedup(&mut self) -> PResult<StageKind> {
         self.bump();

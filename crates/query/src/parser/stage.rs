@@ -3,7 +3,9 @@
 //! `timeslice` and aggregations.
 
 use super::{AGGREGATES, OPERATORS, PResult, Parser, duration_millis, is_word};
-use crate::ast::{AggregateCall, Ident, LookupColumn, StageKind, StrLit, TimesliceArg};
+use crate::ast::{
+    AggregateCall, Ident, LookupColumn, SplitColumn, SplitOption, StageKind, StrLit, TimesliceArg,
+};
 use crate::diagnostic::{Diagnostic, codes, suggest};
 use crate::lexer::TokenKind;
 use crate::semantic::FUNCTIONS;
@@ -56,6 +58,10 @@ impl Parser<'_> {
             "transpose" => self.transpose()?,
             "outlier" => self.outlier()?,
             "dedup" => self.dedup()?,
+            "topk" => self.topk()?,
+            "accum" | "total" => self.running(word == "total")?,
+            "split" | "csv" => self.split(word == "csv")?,
+            "threatlookup" => self.threatlookup()?,
             _ if AGGREGATES.contains(&word.as_str()) => self.aggregate()?,
             _ => return self.assign_or_unknown(&word),
         };
@@ -222,6 +228,104 @@ impl Parser<'_> {
             table,
             key,
             field,
+        })
+    }
+
+    /// `split f [delim=','] [quote='"'] [escape='\'] extract 1 as a, 2 as b` or
+    /// `… extract a, _, c`; `csv` is the same with its own name.
+    fn split(&mut self, csv: bool) -> PResult<StageKind> {
+        self.bump();
+        let field = self.ident("the field to split, e.g. _raw")?;
+        let mut options = Vec::new();
+        while !self.is_word("extract") {
+            if self.at_end() {
+                return Err(self.unexpected("'extract' and the columns to take"));
+            }
+            let name = self.ident("an option (delim, quote, escape) or 'extract'")?;
+            self.expect(&TokenKind::Eq, "'=' after the option name")?;
+            let (value, single_quoted) = match self.peek().clone() {
+                TokenKind::Char(c) => (c.to_string(), true),
+                TokenKind::Str(text) => (text, false),
+                _ => return Err(self.unexpected("a character in quotes, e.g. ','")),
+            };
+            self.bump();
+            let span = name.span.to(self.previous_span());
+            options.push(SplitOption {
+                name,
+                value,
+                single_quoted,
+                span,
+            });
+        }
+        self.bump();
+        let mut columns = vec![self.split_column()?];
+        while self.eat(&TokenKind::Comma) {
+            columns.push(self.split_column()?);
+        }
+        Ok(StageKind::Split {
+            csv,
+            field,
+            options,
+            columns,
+        })
+    }
+
+    fn split_column(&mut self) -> PResult<SplitColumn> {
+        if let TokenKind::Number { digits, suffix } = self.peek().clone() {
+            let index_span = self.bump();
+            let index = match (digits.parse::<u64>(), suffix.is_empty()) {
+                (Ok(index), true) => index,
+                _ => {
+                    return Err(Diagnostic::error(
+                        codes::INVALID_SPLIT,
+                        format!("'{digits}{suffix}' is not a column number"),
+                        index_span,
+                    )
+                    .with_hint("columns are numbered from 1: `extract 1 as a, 2 as b`"));
+                }
+            };
+            self.expect_word("as")?;
+            let alias = self.ident("a field name after 'as'")?;
+            return Ok(SplitColumn::Indexed {
+                index,
+                index_span,
+                alias,
+            });
+        }
+        Ok(SplitColumn::Positional(
+            self.ident("a column number or a field name")?,
+        ))
+    }
+
+    /// `threatlookup [singleIndicator] [source="…"] [include="…"] f1, f2`.
+    fn threatlookup(&mut self) -> PResult<StageKind> {
+        self.bump();
+        let (mut single_indicator, mut source, mut include) = (false, None, None);
+        loop {
+            if self.eat_word("singleindicator") {
+                single_indicator = true;
+            } else if (self.is_word("source") || self.is_word("include"))
+                && *self.peek_at(1) == TokenKind::Eq
+            {
+                let is_source = self.is_word("source");
+                self.bump();
+                self.bump();
+                let value = self.string("a value in double quotes")?;
+                if is_source {
+                    source = Some(value);
+                } else {
+                    include = Some(value);
+                }
+            } else {
+                break;
+            }
+        }
+        let fields = self.ident_list("the field holding the indicator")?;
+        Ok(StageKind::ThreatLookup {
+            single_indicator,
+            source,
+            include,
+            fields,
         })
     }
 

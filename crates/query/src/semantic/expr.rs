@@ -131,6 +131,18 @@ impl Analyzer {
                 negated: *negated,
             },
             ExprKind::Call { name, args } => self.call(name, args),
+            ExprKind::Regex(text) => {
+                // Reached only where a regex is not allowed; `call` handles replace's pattern.
+                self.push(
+                    Diagnostic::error(
+                        codes::MISPLACED_REGEX,
+                        "a regex is only allowed after 'matches' or as the pattern of replace",
+                        expr.span,
+                    )
+                    .with_hint("use a string here, or write `x matches /re/`"),
+                );
+                ir::Expr::Regex(text.clone())
+            }
             ExprKind::Ternary {
                 condition,
                 then,
@@ -144,7 +156,26 @@ impl Analyzer {
 
     fn call(&mut self, name: &ast::Ident, args: &[ast::Expr]) -> ir::Expr {
         let lower = name.name.to_lowercase();
-        let args_ir: Vec<ir::Expr> = args.iter().map(|arg| self.expr(arg)).collect();
+        let args_ir: Vec<ir::Expr> = args
+            .iter()
+            .enumerate()
+            .map(|(index, arg)| match &arg.kind {
+                ExprKind::Regex(text) if lower == "replace" && index == 1 => {
+                    if let Err(message) = compile_regex(text) {
+                        self.push(
+                            Diagnostic::error(
+                                codes::INVALID_REGEX,
+                                format!("invalid regex: {message}"),
+                                arg.span,
+                            )
+                            .with_hint("regexes use RE2 syntax"),
+                        );
+                    }
+                    ir::Expr::Regex(text.clone())
+                }
+                _ => self.expr(arg),
+            })
+            .collect();
         if let Some(spec) = FUNCTIONS.iter().find(|f| f.name == lower) {
             if args.len() < spec.min_args || args.len() > spec.max_args {
                 self.push(

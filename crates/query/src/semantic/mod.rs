@@ -6,6 +6,7 @@
 mod aggregate;
 mod expr;
 mod extract;
+mod operators;
 mod shaping;
 
 pub(crate) use expr::compile_regex;
@@ -197,6 +198,21 @@ impl Analyzer {
                     .map_or(1, |limit| self.count(limit, "dedup", 1, 10_000)),
                 by: names(by),
             },
+            StageKind::TopK { limit, fields, by } => self.topk(limit, fields, by),
+            StageKind::Accum { field, alias, by } => self.running(false, field, alias, by),
+            StageKind::Total { field, alias, by } => self.running(true, field, alias, by),
+            StageKind::Split {
+                field,
+                options,
+                columns,
+                ..
+            } => self.split(field, options, columns, stage.span),
+            StageKind::ThreatLookup {
+                single_indicator,
+                source,
+                include,
+                fields,
+            } => self.threatlookup(*single_indicator, source, include, fields),
         };
         (self.diagnostics.len() == before).then_some(kind)
     }

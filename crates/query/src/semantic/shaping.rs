@@ -137,6 +137,30 @@ impl Analyzer {
                 ),
             }
         }
+        if take_last
+            && !generators
+                .iter()
+                .any(|g| matches!(g, ast::Generator::Timeslice { .. }))
+        {
+            let span = generators.iter().fold(Span::default(), |span, g| match g {
+                ast::Generator::Timeslice { at, .. } => span.to(*at),
+                ast::Generator::Values { field, .. } | ast::Generator::AllValues { field } => {
+                    if span == Span::default() {
+                        field.span
+                    } else {
+                        span.to(field.span)
+                    }
+                }
+            });
+            self.push(
+                Diagnostic::error(
+                    codes::TAKE_LAST_WITHOUT_TIMESLICE,
+                    "takeLast copies values from the previous timeslice, but there is no timeslice generator",
+                    span,
+                )
+                .with_hint("add one: `fillmissing timeslice, values all in status takeLast`"),
+            );
+        }
         ir::StageKind::FillMissing {
             generators: lowered,
             defaults: fills,

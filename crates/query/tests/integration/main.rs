@@ -2,6 +2,7 @@
 //! malformed queries, rendering, parse/print round trips and no-panic properties.
 
 mod malformed;
+mod operators;
 mod panels;
 mod properties;
 mod render;

@@ -151,6 +151,19 @@ fn stage() -> BoxedStrategy<String> {
         (fields(2), field()).prop_map(|(r, c)| format!("transpose row {r} column {c} as Delivered, None, *")),
         (field(), field()).prop_map(|(f, b)| format!("outlier {f} by {b} window=5, threshold=2.5 consecutive=2 direction=+-")),
         (0u32..5, fields(2)).prop_map(|(n, f)| format!("dedup {n} by {f}")),
+        (1u32..50, fields(2), fields(2)).prop_map(|(n, f, b)| format!("topk({n}, {f}) by {b}")),
+        (field(), field(), any::<bool>()).prop_map(|(f, a, t)| format!("{} {f} as {a} by grp", if t { "total" } else { "accum" })),
+        (field(), any::<bool>()).prop_map(|(f, csv)| format!(
+            "{} {f} delim=';' quote=\"~\" escape='\\' extract 1 as a, 3 as b",
+            if csv { "csv" } else { "split" }
+        )),
+        field().prop_map(|f| format!("split {f} extract a, _, c")),
+        (field(), any::<bool>()).prop_map(|(f, s)| format!(
+            "threatlookup{} source=\"x\" include=\"all\" {f}, b",
+            if s { " singleIndicator" } else { "" }
+        )),
+        field().prop_map(|f| format!("replace({f}, /a\\/b/, \"$1\") as r")),
+        Just("fillmissing timeslice(1h), values all in s takeLast".to_string()),
     ]
     .boxed()
 }
@@ -261,6 +274,17 @@ const TOKENS: &[&str] = &[
     "nodrop",
     "multi",
     "field",
+    "topk",
+    "accum",
+    "total",
+    "split",
+    "csv",
+    "extract",
+    "delim",
+    "','",
+    "threatlookup",
+    "singleIndicator",
+    "replace",
 ];
 
 proptest! {
