@@ -1,0 +1,392 @@
+//! Fetching one window: every page, in order, with retries. A window's records are returned
+//! only when its last page has been read, so a failure anywhere leaves nothing half-done for
+//! the caller to commit.
+//!
+//! Per page: 429, 408, 500, 502, 503 and 504, timeouts, connection errors, a truncated or
+//! unparsable body and an HTML page served with 200 are retried with backoff (a 429's
+//! `Retry-After` pauses the tenant's whole budget). A 401 gets one fresh token, then counts
+//! as refused. A 400, 404 or 410 on a next link means the link expired: the window starts
+//! over from its first page. Anything else is an error retrying cannot fix.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mailscope_record::{ReadOptions, Record, open_reader_as};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::api::{self, Window};
+use crate::config::TenantConfig;
+use crate::error::{Error, Result};
+use crate::http::{BodyError, describe_error_body, describe_transport, looks_like_html, read_body};
+use crate::rate::RateLimiter;
+use crate::retry::backoff;
+use crate::token::{TokenClient, TokenError};
+
+/// Largest error body read (only its message is kept).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Counters of one collector, reported in [`crate::RunReport`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchCounters {
+    /// Pages read successfully.
+    pub pages: u64,
+    /// API requests sent (every attempt).
+    pub requests: u64,
+    /// Attempts that failed and were retried.
+    pub retries: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// 5xx answers.
+    pub server_errors: u64,
+    /// Windows started over because a next link expired.
+    pub window_restarts: u64,
+    /// Records read from pages.
+    pub records: u64,
+    /// Records the reader skipped as malformed (logged).
+    pub skipped_records: u64,
+}
+
+/// A fetched window, or the news that it holds more records than allowed.
+#[derive(Debug)]
+pub enum WindowFetch {
+    Complete(Vec<Record>),
+    TooMany {
+        fetched: usize,
+        /// The `Received` range of the records fetched before stopping.
+        received: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    },
+}
+
+/// The API client of one tenant.
+#[derive(Debug)]
+pub struct Fetcher {
+    config: Arc<TenantConfig>,
+    http: reqwest::Client,
+    token: TokenClient,
+    limiter: RateLimiter,
+    pub counters: FetchCounters,
+}
+
+enum PageOutcome {
+    Page {
+        records: Vec<Record>,
+        next: Option<Url>,
+    },
+    LinkExpired(String),
+}
+
+/// How one attempt ended, short of a page.
+enum Failure {
+    Retry {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    Unauthorized(String),
+    Fatal(Error),
+}
+
+impl Fetcher {
+    pub fn new(config: Arc<TenantConfig>) -> Result<Fetcher> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(30)))
+            .user_agent(concat!("mailscope/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| Error::Io {
+                path: "http client".into(),
+                message: describe_transport(&error),
+            })?;
+        let token = TokenClient::new(http.clone(), &config);
+        Ok(Fetcher {
+            limiter: RateLimiter::new(config.quota),
+            config,
+            http,
+            token,
+            counters: FetchCounters::default(),
+        })
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    pub fn token_requests(&self) -> u64 {
+        self.token.requests()
+    }
+
+    fn label(&self) -> &'static str {
+        api::api_label(self.config.api)
+    }
+
+    /// Reads every page of `window`. With `bound`, stops once more than `bound` records
+    /// have been read and says so instead.
+    pub async fn fetch_window(
+        &mut self,
+        window: Window,
+        bound: Option<usize>,
+    ) -> Result<WindowFetch> {
+        let mut restarts = 0u32;
+        'window: loop {
+            let mut records: Vec<Record> = Vec::new();
+            let mut url = api::first_page_url(&self.config, window);
+            let mut page_number = 0u64;
+            loop {
+                match self.page(&url, page_number).await? {
+                    PageOutcome::Page {
+                        records: page,
+                        next,
+                    } => {
+                        records.extend(page);
+                        if let Some(bound) = bound
+                            && records.len() > bound
+                        {
+                            return Ok(WindowFetch::TooMany {
+                                fetched: records.len(),
+                                received: received_range(&records),
+                            });
+                        }
+                        match next {
+                            Some(next) => {
+                                url = next;
+                                page_number += 1;
+                            }
+                            None => return Ok(WindowFetch::Complete(records)),
+                        }
+                    }
+                    PageOutcome::LinkExpired(message) => {
+                        restarts += 1;
+                        self.counters.window_restarts += 1;
+                        if restarts >= self.config.retry.attempts {
+                            return Err(Error::RetriesExhausted {
+                                what: format!("window {window}"),
+                                attempts: restarts,
+                                last: format!("next link expired: {message}"),
+                            });
+                        }
+                        tracing::warn!(%window, page = page_number, %message, "next link expired; restarting the window");
+                        continue 'window;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One page with retries.
+    async fn page(&mut self, url: &Url, page_number: u64) -> Result<PageOutcome> {
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            let (message, retry_after) = match self.attempt(url, page_number).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(Failure::Fatal(error)) => return Err(error),
+                Err(Failure::Unauthorized(_)) if !refreshed => {
+                    // An expired or revoked token mid-paging: one fresh token, same page.
+                    tracing::info!(page = page_number, "HTTP 401; refreshing the token");
+                    refreshed = true;
+                    self.token.invalidate().await;
+                    attempt -= 1;
+                    continue;
+                }
+                Err(Failure::Unauthorized(message)) => {
+                    return Err(Error::Api {
+                        api: self.label(),
+                        status: 401,
+                        message,
+                    });
+                }
+                Err(Failure::Retry {
+                    message,
+                    retry_after,
+                }) => (message, retry_after),
+            };
+            if attempt >= self.config.retry.attempts {
+                return Err(Error::RetriesExhausted {
+                    what: format!("{} page {page_number}", self.label()),
+                    attempts: attempt,
+                    last: message,
+                });
+            }
+            self.counters.retries += 1;
+            let delay = match retry_after {
+                Some(wait) => {
+                    // Everyone of this tenant waits, not just this request.
+                    self.limiter.pause_until(Instant::now() + wait);
+                    wait
+                }
+                None => backoff(&self.config.retry, attempt),
+            };
+            tracing::warn!(page = page_number, attempt, delay_ms = delay.as_millis() as u64, %message, "page failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        url: &Url,
+        page_number: u64,
+    ) -> std::result::Result<PageOutcome, Failure> {
+        let token = match self.token.token().await {
+            Ok(token) => token,
+            Err(TokenError::Transient {
+                message,
+                retry_after,
+            }) => {
+                return Err(Failure::Retry {
+                    message,
+                    retry_after,
+                });
+            }
+            Err(TokenError::Rejected(message)) => {
+                return Err(Failure::Fatal(Error::Auth {
+                    tenant: self.config.name.clone(),
+                    message,
+                }));
+            }
+        };
+        self.limiter.acquire().await;
+        self.counters.requests += 1;
+        let sent = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token.expose())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await;
+        let response = sent.map_err(|error| Failure::Retry {
+            message: describe_transport(&error),
+            retry_after: None,
+        })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return self.read_page(url, response).await;
+        }
+        let retry_after = crate::retry::retry_after(response.headers());
+        let message = match read_body(response, MAX_ERROR_BODY).await {
+            Ok(body) => describe_error_body(&body),
+            Err(_) => "error body unreadable".to_owned(),
+        };
+        let message = format!("HTTP {status}: {message}");
+        match status {
+            401 => Err(Failure::Unauthorized(message)),
+            429 => {
+                self.counters.throttled += 1;
+                Err(Failure::Retry {
+                    message,
+                    retry_after,
+                })
+            }
+            408 | 500 | 502 | 503 | 504 => {
+                if status >= 500 {
+                    self.counters.server_errors += 1;
+                }
+                Err(Failure::Retry {
+                    message,
+                    retry_after,
+                })
+            }
+            400 | 404 | 410 if page_number > 0 => Ok(PageOutcome::LinkExpired(message)),
+            _ => Err(Failure::Fatal(Error::Api {
+                api: self.label(),
+                status,
+                message,
+            })),
+        }
+    }
+
+    async fn read_page(
+        &mut self,
+        url: &Url,
+        response: reqwest::Response,
+    ) -> std::result::Result<PageOutcome, Failure> {
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body(response, self.config.max_page_bytes)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge => Failure::Fatal(Error::PageTooLarge {
+                    api: self.label(),
+                    limit: self.config.max_page_bytes,
+                }),
+                BodyError::Transport(message) => Failure::Retry {
+                    message: format!("reading the page: {message}"),
+                    retry_after: None,
+                },
+            })?;
+        if looks_like_html(content_type.as_deref(), &body) {
+            return Err(Failure::Retry {
+                message: format!(
+                    "HTTP 200 with a web page instead of JSON ({})",
+                    describe_error_body(&body)
+                ),
+                retry_after: None,
+            });
+        }
+        // The envelope first: a body that is not whole JSON fails here, before any record
+        // is kept.
+        let next = api::next_link(&body).map_err(|message| Failure::Retry {
+            message: format!("page is not valid JSON: {message}"),
+            retry_after: None,
+        })?;
+        let next = match next {
+            Some(link) => Some(api::resolve_link(url, &link, &self.config.api_url).map_err(
+                |origin| {
+                    Failure::Fatal(Error::ForeignLink {
+                        api: self.label(),
+                        origin,
+                    })
+                },
+            )?),
+            None => None,
+        };
+        let records = self.parse(body)?;
+        self.counters.pages += 1;
+        self.counters.records += records.len() as u64;
+        Ok(PageOutcome::Page { records, next })
+    }
+
+    fn parse(&mut self, body: Vec<u8>) -> std::result::Result<Vec<Record>, Failure> {
+        let options = ReadOptions {
+            organization: self.config.organization.clone(),
+            ..ReadOptions::default()
+        };
+        let format = api::page_format(&self.config);
+        let reader = open_reader_as(format, self.label(), Box::new(Cursor::new(body)), options)
+            .map_err(|error| Failure::Retry {
+                message: error.to_string(),
+                retry_after: None,
+            })?;
+        let mut records = Vec::new();
+        for item in reader {
+            match item {
+                Ok(record) => records.push(record),
+                Err(error) if error.fatal => {
+                    return Err(Failure::Retry {
+                        message: error.to_string(),
+                        retry_after: None,
+                    });
+                }
+                Err(error) => {
+                    // One malformed row must not block the tenant forever; it is logged
+                    // and counted, and the rest of the page is kept.
+                    self.counters.skipped_records += 1;
+                    tracing::warn!(%error, "skipped a malformed record");
+                }
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn received_range(records: &[Record]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = records.iter().map(|record| record.received).min()?;
+    let last = records.iter().map(|record| record.received).max()?;
+    Some((first, last))
+}
