@@ -1,6 +1,8 @@
-//! Synthetic Exchange Online data for `mailscope generate`, tests, benchmarks and the demo.
-//! Today: the tenant generator ([`tenant`]); the emulated Microsoft endpoints come later.
+//! Synthetic Exchange Online data for `mailscope generate`, `mailscope simulate`, tests,
+//! benchmarks and the demo: the tenant generator ([`tenant`]) and the emulated Microsoft
+//! endpoints that serve it over HTTP ([`http`]).
 
+pub mod http;
 pub mod tenant;
 
 pub use tenant::{

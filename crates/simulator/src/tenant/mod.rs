@@ -14,7 +14,7 @@
 
 mod calendar;
 mod correspondents;
-mod ids;
+pub(crate) mod ids;
 pub mod ip;
 mod names;
 mod org;
