@@ -5,7 +5,8 @@
 //! Per page: 429, 408, 500, 502, 503 and 504, timeouts, connection errors, a truncated or
 //! unparsable body and an HTML page served with 200 are retried with backoff (a 429's
 //! `Retry-After` pauses the tenant's whole budget). A 401 gets one fresh token, then counts
-//! as refused. A 400, 404 or 410 on a next link means the link expired: the window starts
+//! as refused when it comes again right after (any other answer in between resets this). A
+//! 400, 404 or 410 on a next link means the link expired: the window starts
 //! over from its first page. Anything else is an error retrying cannot fix.
 
 use std::io::Cursor;
@@ -178,10 +179,17 @@ impl Fetcher {
     /// One page with retries.
     async fn page(&mut self, url: &Url, page_number: u64) -> Result<PageOutcome> {
         let mut attempt = 0u32;
+        // Set by a 401 and cleared by any other answer: a second 401 in a row, with a token
+        // fetched just before, is a refusal (a service principal not yet provisioned, a
+        // missing role), not an expiry.
         let mut refreshed = false;
         loop {
             attempt += 1;
-            let (message, retry_after) = match self.attempt(url, page_number).await {
+            let outcome = self.attempt(url, page_number).await;
+            if !matches!(outcome, Err(Failure::Unauthorized(_))) {
+                refreshed = false;
+            }
+            let (message, retry_after) = match outcome {
                 Ok(outcome) => return Ok(outcome),
                 Err(Failure::Fatal(error)) => return Err(error),
                 Err(Failure::Unauthorized(_)) if !refreshed => {
@@ -230,6 +238,9 @@ impl Fetcher {
         url: &Url,
         page_number: u64,
     ) -> std::result::Result<PageOutcome, Failure> {
+        // The budget first, the token second: a wait for the budget (a 429's pause) must not
+        // age the token past its expiry before it is used.
+        self.limiter.acquire().await;
         let token = match self.token.token().await {
             Ok(token) => token,
             Err(TokenError::Transient {
@@ -248,7 +259,6 @@ impl Fetcher {
                 }));
             }
         };
-        self.limiter.acquire().await;
         self.counters.requests += 1;
         let sent = self
             .http

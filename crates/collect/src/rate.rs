@@ -50,19 +50,30 @@ impl RateStats {
         }
     }
 
-    /// The requests a server with this quota accepts within [`RateStats::span`]: a full
-    /// budget at the start plus the steady rate over the span (`quota * (span + period) /
-    /// period`).
-    pub fn allowed_in_span(&self) -> Option<f64> {
+    /// The shortest span in which a quota-bound client could send [`RateStats::requests`]
+    /// requests: a full budget at once, then one budget per period
+    /// (`period × floor((requests − 1) / quota)`). `None` without a quota or when the
+    /// requests fit in one budget (the quota did not bind).
+    pub fn fastest_span(&self) -> Option<Duration> {
         let quota = self.quota?;
-        let period = quota.period.as_secs_f64().max(f64::MIN_POSITIVE);
-        Some(f64::from(quota.requests) * (self.span().as_secs_f64() + period) / period)
+        let budgets = self.requests.checked_sub(1)? / u64::from(quota.requests.max(1));
+        if budgets == 0 {
+            return None;
+        }
+        Some(
+            quota
+                .period
+                .saturating_mul(u32::try_from(budgets).unwrap_or(u32::MAX)),
+        )
     }
 
-    /// Achieved requests as a fraction of [`RateStats::allowed_in_span`] (1.0 = the whole
-    /// quota was used). Meaningful when the run was limited by the quota.
+    /// How close the run came to the quota: [`RateStats::fastest_span`] divided by the
+    /// actual span (1.0 = as fast as the quota allows; the limiter's 2% margin makes about
+    /// 0.98 the best it achieves).
     pub fn utilization(&self) -> Option<f64> {
-        Some(self.requests as f64 / self.allowed_in_span()?)
+        let fastest = self.fastest_span()?.as_secs_f64();
+        let span = self.span().as_secs_f64();
+        (span > 0.0).then(|| fastest / span)
     }
 }
 
@@ -176,7 +187,7 @@ mod tests {
         };
         let limiter = RateLimiter::new(Some(quota));
         let mut times = Vec::new();
-        for _ in 0..40 {
+        for _ in 0..35 {
             limiter.acquire().await;
             times.push(Instant::now());
         }
@@ -188,7 +199,8 @@ mod tests {
             assert!(in_window <= 10, "{in_window} requests within a period");
         }
         let stats = limiter.stats();
-        assert_eq!(stats.requests, 40);
+        assert_eq!(stats.requests, 35);
+        assert_eq!(stats.fastest_span(), Some(Duration::from_secs(180)));
         let utilization = stats.utilization().unwrap();
         assert!(utilization > 0.9, "utilization {utilization}");
     }

@@ -7,6 +7,7 @@ mod mock;
 mod paging;
 mod poll;
 mod secrets;
+
 mod token;
 
 use mailscope_collect::MemorySink;
