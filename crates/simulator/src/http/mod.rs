@@ -65,6 +65,22 @@ impl Default for Quota {
     }
 }
 
+/// `100/5m`: requests per window (the window as in the fault spec: `300s`, `5m`, …).
+impl std::str::FromStr for Quota {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid quota {text:?}; expected requests/window, e.g. 100/5m");
+        let (requests, window) = text.split_once('/').ok_or_else(bad)?;
+        let requests: u32 = requests.trim().parse().map_err(|_| bad())?;
+        let window = parse_duration(window).ok_or_else(bad)?;
+        if requests == 0 || window.is_zero() {
+            return Err(bad());
+        }
+        Ok(Quota { requests, window })
+    }
+}
+
 /// Everything about one simulated service.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -114,7 +130,9 @@ impl SimulatorConfig {
             return invalid("the Graph quota must admit at least one request per window");
         }
         if !(1..=GRAPH_MAX_TOP).contains(&self.graph_page_size) || self.rws_page_size == 0 {
-            return invalid("page sizes must be between 1 and 5000");
+            return invalid(
+                "the Graph page size must be 1 to 5000 and the RWS page size at least 1",
+            );
         }
         Ok(())
     }
@@ -365,5 +383,25 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_parse_from_text() {
+        assert_eq!("100/5m".parse::<Quota>(), Ok(Quota::default()));
+        assert_eq!(
+            "100/5s".parse::<Quota>(),
+            Ok(Quota {
+                requests: 100,
+                window: Duration::from_secs(5)
+            })
+        );
+        for bad in ["", "100", "0/5m", "100/0s", "x/5m", "100/soon"] {
+            assert!(bad.parse::<Quota>().is_err(), "{bad}");
+        }
     }
 }

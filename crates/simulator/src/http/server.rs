@@ -524,14 +524,15 @@ fn truncated(rendered: Rendered) -> Response {
 }
 
 /// Holds the request for `duration` (or until shutdown), then sends headers promising a
-/// body that never comes, so the client sees the connection drop.
+/// megabyte and the first bytes of a page, and ends the connection there: a client without
+/// a timeout sees the transfer break off.
 async fn stall(state: &Arc<State>, duration: Duration) -> Response {
     let mut shutdown = state.shutdown.clone();
     tokio::select! {
         () = tokio::time::sleep(duration) => {}
         _ = shutdown.wait_for(|stop| *stop) => {}
     }
-    let mut response = Response::new(Body::empty());
+    let mut response = Response::new(Body::from("{\"value\":["));
     response
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1048576"));

@@ -234,3 +234,23 @@ fn fault_specs_round_trip() {
     assert_eq!(faults.to_string(), spec);
     assert!("429=0.9,500=0.9".parse::<Faults>().is_err());
 }
+
+#[tokio::test]
+async fn a_stalled_request_ends_with_a_dropped_connection() {
+    let simulator = simulator("timeout=1,max-run=1,stall=200ms").await;
+    let (url, format, audience) = first_page(&simulator, true);
+    let token = token(&simulator, audience).await;
+    let patient = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    match patient.get(url.clone()).bearer_auth(&token).send().await {
+        Err(_) => {}
+        Ok(response) => assert!(
+            response.bytes().await.is_err(),
+            "the body must not complete"
+        ),
+    }
+    assert_good_page(&fetch(&url, &token).await.unwrap(), format);
+    assert_eq!(simulator.stats().fault_timeout, 1);
+}

@@ -371,3 +371,23 @@ async fn default_window_is_the_last_48_hours() {
         assert!(record.received <= Utc::now());
     }
 }
+
+#[tokio::test]
+async fn next_links_expire_after_their_lifetime() {
+    let mut config = SimulatorConfig::new(settled_tenant(13, 500));
+    config.rws_page_size = 100;
+    config.link_lifetime = Some(std::time::Duration::ZERO);
+    let simulator = start(config).await;
+    let token = token(&simulator, Audience::Exchange).await;
+    let first = everything(&simulator);
+    let (status, _, body) = get(first.as_str(), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    let next = first
+        .join(page["odata.nextLink"].as_str().unwrap())
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (status, _, body) = get(next.as_str(), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(odata_message(&body).contains("skip token"));
+}
