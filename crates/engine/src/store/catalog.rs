@@ -2,6 +2,7 @@
 //! single point of truth — a segment file exists for readers only once a catalog naming it
 //! has been renamed into place — so publishing is one atomic rename.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,11 @@ pub struct Catalog {
     /// Incremented by every publish; segment file names carry the generation that wrote them.
     pub generation: u64,
     pub segments: Vec<SegmentMeta>,
+    /// Collector positions, by collector key, published in the same rename as the segments
+    /// holding the records they cover: after a crash a collector resumes exactly where its
+    /// data ends. Opaque to the store. Absent in catalogs without collectors.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checkpoints: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +52,7 @@ impl Default for Catalog {
             version: CATALOG_VERSION,
             generation: 0,
             segments: vec![],
+            checkpoints: BTreeMap::new(),
         }
     }
 }

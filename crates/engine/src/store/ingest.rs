@@ -105,6 +105,8 @@ pub struct Ingest<'s> {
     /// The newest UTC day seen so far.
     latest_day: Option<NaiveDate>,
     report: IngestReport,
+    /// Checkpoints to publish with this ingest's records.
+    checkpoints: Vec<(String, serde_json::Value)>,
     jobs: Option<mpsc::Sender<WriteJob>>,
     writer: Option<JoinHandle<Vec<WriteResult>>>,
 }
@@ -141,6 +143,7 @@ impl Store {
             pending_total: 0,
             latest_day: None,
             report: IngestReport::default(),
+            checkpoints: Vec::new(),
             jobs: Some(sender),
             writer: Some(writer),
         }
@@ -376,6 +379,13 @@ impl Ingest<'_> {
         Ok(())
     }
 
+    /// Publishes `value` as the checkpoint under `key` in the same catalog as this ingest's
+    /// records (a collector's position: see [`Catalog::checkpoints`]).
+    pub fn set_checkpoint(&mut self, key: &str, value: serde_json::Value) {
+        self.checkpoints.retain(|(k, _)| k != key);
+        self.checkpoints.push((key.to_owned(), value));
+    }
+
     /// Writes what is left, rewrites segments that lost rows, compacts crowded days and
     /// publishes the new catalog in one atomic rename. Dropping an `Ingest` without committing
     /// publishes nothing.
@@ -389,7 +399,11 @@ impl Ingest<'_> {
             .files
             .iter()
             .any(|f| !f.existing || !f.deleted.is_empty());
-        if !changed {
+        let moved = self
+            .checkpoints
+            .iter()
+            .any(|(key, value)| self.store.catalog.checkpoints.get(key) != Some(value));
+        if !changed && !moved {
             self.report.rows_after = self.store.catalog.rows();
             return Ok(std::mem::take(&mut self.report));
         }
@@ -486,9 +500,12 @@ impl Ingest<'_> {
             .collect();
         segments.extend(added);
         segments.sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
+        let mut checkpoints = self.store.catalog.checkpoints.clone();
+        checkpoints.extend(std::mem::take(&mut self.checkpoints));
         let catalog = Catalog {
             generation: self.generation,
             segments,
+            checkpoints,
             ..Catalog::default()
         };
         catalog.publish(&self.store.dir)?;

@@ -69,6 +69,11 @@ impl Store {
         &self.dir
     }
 
+    /// The checkpoint last published under `key` (see [`Catalog::checkpoints`]).
+    pub fn checkpoint(&self, key: &str) -> Option<&serde_json::Value> {
+        self.catalog.checkpoints.get(key)
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

@@ -870,6 +870,7 @@ fn catalog_v1() -> Catalog {
                 2_190_118,
             ),
         ],
+        checkpoints: Default::default(),
     }
 }
 
@@ -884,6 +885,56 @@ fn a_version_1_catalog_is_read_back_and_published_byte_for_byte() {
     let written = std::fs::read_to_string(dir.path().join("CATALOG")).unwrap();
     assert_eq!(written.trim_end(), CATALOG_V1.trim_end());
     assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+}
+
+#[test]
+fn a_checkpoint_is_published_with_its_records_and_only_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let position = |n: u32| serde_json::json!({"version": 1, "until": n});
+
+    // Records and checkpoint in one commit.
+    let mut first = store.ingest(None, meta());
+    for record in numbered(0..10, Status::Delivered) {
+        first.push(record).unwrap();
+    }
+    first.set_checkpoint("tenant-a", position(10));
+    first.commit().unwrap();
+    assert_eq!(store.checkpoint("tenant-a"), Some(&position(10)));
+
+    // An abandoned ingest moves neither the data nor the checkpoint.
+    {
+        let mut abandoned = store.ingest(None, meta());
+        for record in numbered(10..20, Status::Delivered) {
+            abandoned.push(record).unwrap();
+        }
+        abandoned.set_checkpoint("tenant-a", position(20));
+    }
+    let reopened = |dir: &Path| Catalog::load(dir).unwrap();
+    assert_eq!(reopened(dir.path()).checkpoints["tenant-a"], position(10));
+    assert_eq!(reopened(dir.path()).rows(), 10);
+
+    // A window with no new records still advances its checkpoint, and other collectors'
+    // checkpoints are kept.
+    let mut empty = store.ingest(None, meta());
+    empty.set_checkpoint("tenant-b", position(3));
+    let report = empty.commit().unwrap();
+    assert!(report.published);
+    let mut again = store.ingest(None, meta());
+    again.set_checkpoint("tenant-a", position(11));
+    again
+        .push(numbered(0..1, Status::Delivered).remove(0))
+        .unwrap();
+    again.commit().unwrap();
+    let catalog = reopened(dir.path());
+    assert_eq!(catalog.checkpoints["tenant-a"], position(11));
+    assert_eq!(catalog.checkpoints["tenant-b"], position(3));
+    assert_eq!(catalog.rows(), 10);
+    drop(store);
+    assert_eq!(
+        Store::open(dir.path()).unwrap().checkpoint("tenant-b"),
+        Some(&position(3))
+    );
 }
 
 #[test]
