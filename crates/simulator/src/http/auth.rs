@@ -57,14 +57,24 @@ impl Audience {
     }
 }
 
-/// Who may sign in.
-#[derive(Debug, Clone)]
+/// Who may sign in. `Debug` leaves the secret out.
+#[derive(Clone)]
 pub(crate) struct Directory {
     pub tenant_id: String,
     /// Names the tenant answers to besides its id (its domains).
     pub tenant_names: Vec<String>,
     pub client_id: String,
     pub client_secret: String,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("tenant_id", &self.tenant_id)
+            .field("tenant_names", &self.tenant_names)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Directory {

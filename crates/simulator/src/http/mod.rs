@@ -81,8 +81,8 @@ impl std::str::FromStr for Quota {
     }
 }
 
-/// Everything about one simulated service.
-#[derive(Debug, Clone)]
+/// Everything about one simulated service. `Debug` leaves the secret out.
+#[derive(Clone)]
 pub struct SimulatorConfig {
     pub tenant: TenantConfig,
     /// Directory (tenant) id, the `{tenant}` of the token URL; the tenant's domains work too.
@@ -100,6 +100,23 @@ pub struct SimulatorConfig {
     /// How long a next link (skip token) stays usable; `None`: until the server stops.
     pub link_lifetime: Option<Duration>,
     pub faults: Faults,
+}
+
+impl std::fmt::Debug for SimulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorConfig")
+            .field("tenant", &self.tenant)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("token_lifetime", &self.token_lifetime)
+            .field("graph_quota", &self.graph_quota)
+            .field("graph_page_size", &self.graph_page_size)
+            .field("rws_page_size", &self.rws_page_size)
+            .field("link_lifetime", &self.link_lifetime)
+            .field("faults", &self.faults.to_string())
+            .finish()
+    }
 }
 
 impl SimulatorConfig {

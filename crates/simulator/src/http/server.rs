@@ -203,7 +203,16 @@ pub(crate) async fn dispatch(
 ) -> Response {
     bump(&state.counters.requests);
     let ids = state.request_ids(request.headers());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
     let mut response = route(&state, request, &ids).await;
+    tracing::debug!(
+        request_id = %ids.request_id,
+        %method,
+        path = %super::page::clip(&path),
+        status = response.status().as_u16(),
+        "simulator request"
+    );
     let headers = response.headers_mut();
     for (name, value) in [
         ("request-id", &ids.request_id),
@@ -379,6 +388,9 @@ async fn data(state: &Arc<State>, request: Request, api: Api, ids: &RequestIds) 
     }
     let params = Params::parse(request.uri().query());
     let fault = state.injector.draw(params.get("$skiptoken").is_some());
+    if let Some(kind) = fault {
+        tracing::debug!(request_id = %ids.request_id, fault = kind.name(), "injecting a fault");
+    }
     let retry_seconds = state.injector.faults().retry_after.as_secs_f64().ceil() as u64;
     let count = |kind: FaultKind| bump(&state.counters.faults[fault_slot(kind)]);
     match fault {
