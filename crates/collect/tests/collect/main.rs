@@ -7,7 +7,7 @@ mod mock;
 mod paging;
 mod poll;
 mod secrets;
-
+mod simulator;
 mod token;
 
 use mailscope_collect::MemorySink;

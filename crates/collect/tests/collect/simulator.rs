@@ -1,0 +1,295 @@
+//! Whole collections from the API simulator, one per fault, compared with its ground truth:
+//! every identity once, with its final status.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use mailscope_collect::{Api, MemorySink, RunReport, Secret, Shutdown, TenantConfig, collect_once};
+use mailscope_record::Record;
+use mailscope_simulator::http::{Faults, Quota, Simulator, SimulatorConfig, serve};
+
+use crate::capture::Capture;
+
+const SECRET: &str = "Qw7~simulated-client-secret-0042";
+
+/// A tenant whose every observation is already visible: received 8 to 2 days ago.
+fn simulator_config(seed: u64, messages: u64, faults: Faults) -> SimulatorConfig {
+    let tenant = mailscope_simulator::TenantConfig {
+        seed,
+        messages,
+        start: Utc::now() - TimeDelta::days(8),
+        days: 6,
+    };
+    let mut config = SimulatorConfig::new(tenant);
+    config.client_secret = SECRET.to_owned();
+    // Faults, not the server's quota, are under test here.
+    config.graph_quota = Quota {
+        requests: 100_000,
+        window: Duration::from_secs(300),
+    };
+    config.graph_page_size = 1000;
+    config.rws_page_size = 400;
+    config.faults = faults;
+    config
+}
+
+async fn start(config: SimulatorConfig) -> Simulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve(listener, config).await.unwrap()
+}
+
+fn tenant(simulator: &Simulator, api: Api) -> TenantConfig {
+    let mut config = TenantConfig::new(
+        "simulated",
+        api,
+        simulator.tenant_id(),
+        simulator.client_id(),
+        Secret::new(simulator.client_secret()),
+    );
+    let base = url::Url::parse(&simulator.base_url()).unwrap();
+    config.login_url = base.clone();
+    config.api_url = base;
+    config.settle = Duration::ZERO;
+    config.backfill = Duration::from_secs(9 * 86_400);
+    config.window = Duration::from_secs(3 * 86_400);
+    config.quota = None;
+    config.request_timeout = Duration::from_millis(1500);
+    config.retry.initial = Duration::from_millis(10);
+    config.retry.max = Duration::from_millis(100);
+    config.retry.attempts = 10;
+    if api == Api::Graph {
+        config.page_size = Some(250);
+    }
+    config
+}
+
+/// The sink holds every identity of the ground truth once, with its final status.
+fn assert_matches_ground_truth(simulator: &Simulator, sink: &MemorySink) {
+    let truth: Vec<Record> = simulator.ground_truth(Utc::now());
+    assert!(!truth.is_empty());
+    assert_eq!(sink.len(), truth.len(), "identities in the sink");
+    for expected in &truth {
+        let stored = sink.get(expected.identity()).unwrap_or_else(|| {
+            panic!(
+                "{} {} missing",
+                expected.message_trace_id, expected.recipient_address
+            )
+        });
+        assert_eq!(
+            stored.status, expected.status,
+            "{} {}",
+            expected.message_trace_id, expected.recipient_address
+        );
+        assert_eq!(stored.sender_address, expected.sender_address);
+        assert_eq!(stored.size, expected.size);
+    }
+}
+
+async fn collect_with(api: Api, seed: u64, faults: Faults) -> (Simulator, RunReport) {
+    let simulator = start(simulator_config(seed, 2500, faults)).await;
+    let sink = MemorySink::new();
+    let report = collect_once(tenant(&simulator, api), sink.clone(), Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_matches_ground_truth(&simulator, &sink);
+    (simulator, report)
+}
+
+fn faults(seed: u64, edit: impl FnOnce(&mut Faults)) -> Faults {
+    let mut faults = Faults {
+        seed,
+        ..Faults::default()
+    };
+    edit(&mut faults);
+    faults
+}
+
+#[tokio::test]
+async fn graph_without_faults_matches_ground_truth() {
+    let (simulator, report) = collect_with(Api::Graph, 1, Faults::default()).await;
+    assert_eq!(report.fetch.retries, 0, "{report:?}");
+    assert_eq!(simulator.stats().throttled(), 0);
+}
+
+#[tokio::test]
+async fn reporting_without_faults_matches_ground_truth() {
+    let (_, report) = collect_with(Api::Reporting, 2, Faults::default()).await;
+    assert_eq!(report.fetch.retries, 0, "{report:?}");
+}
+
+#[tokio::test]
+async fn graph_through_429_storms_matches_ground_truth() {
+    let (simulator, report) = collect_with(Api::Graph, 3, faults(3, |f| f.throttle = 0.3)).await;
+    assert!(simulator.stats().fault_throttled > 0);
+    assert_eq!(report.fetch.throttled, simulator.stats().throttled());
+}
+
+#[tokio::test]
+async fn graph_through_500_and_503_matches_ground_truth() {
+    let (simulator, _) = collect_with(
+        Api::Graph,
+        4,
+        faults(4, |f| {
+            f.internal_error = 0.25;
+            f.unavailable = 0.25;
+        }),
+    )
+    .await;
+    let stats = simulator.stats();
+    assert!(stats.fault_internal_error + stats.fault_unavailable > 0);
+}
+
+#[tokio::test]
+async fn graph_through_timeouts_matches_ground_truth() {
+    let (simulator, _) = collect_with(
+        Api::Graph,
+        5,
+        faults(5, |f| {
+            f.timeout = 0.35;
+            // Longer than the collector's request timeout: its own timer fires.
+            f.stall = Duration::from_secs(20);
+        }),
+    )
+    .await;
+    assert!(simulator.stats().fault_timeout > 0);
+}
+
+#[tokio::test]
+async fn graph_through_truncated_pages_matches_ground_truth() {
+    let (simulator, _) = collect_with(Api::Graph, 6, faults(6, |f| f.truncate = 0.3)).await;
+    assert!(simulator.stats().fault_truncated > 0);
+}
+
+#[tokio::test]
+async fn graph_through_sign_in_pages_matches_ground_truth() {
+    let (simulator, _) = collect_with(Api::Graph, 7, faults(7, |f| f.html = 0.3)).await;
+    assert!(simulator.stats().fault_html > 0);
+}
+
+#[tokio::test]
+async fn graph_through_expired_links_matches_ground_truth() {
+    let (simulator, report) =
+        collect_with(Api::Graph, 8, faults(8, |f| f.expired_link = 0.5)).await;
+    assert!(simulator.stats().fault_expired_link > 0);
+    assert_eq!(
+        report.fetch.window_restarts,
+        simulator.stats().fault_expired_link
+    );
+}
+
+#[tokio::test]
+async fn graph_through_token_expiry_mid_paging_matches_ground_truth() {
+    let (simulator, report) = collect_with(
+        Api::Graph,
+        9,
+        faults(9, |f| f.token_expiry = Some(Duration::from_millis(150))),
+    )
+    .await;
+    assert!(simulator.stats().expired_tokens > 0 || report.token_requests == 1);
+}
+
+#[tokio::test]
+async fn reporting_through_every_fault_matches_ground_truth() {
+    let (simulator, _) = collect_with(
+        Api::Reporting,
+        10,
+        faults(10, |f| {
+            f.throttle = 0.08;
+            f.internal_error = 0.08;
+            f.unavailable = 0.08;
+            f.timeout = 0.04;
+            f.stall = Duration::from_secs(20);
+            f.truncate = 0.08;
+            f.html = 0.08;
+            f.expired_link = 0.15;
+            f.token_expiry = Some(Duration::from_millis(300));
+        }),
+    )
+    .await;
+    let stats = simulator.stats();
+    let injected = stats.fault_throttled
+        + stats.fault_internal_error
+        + stats.fault_unavailable
+        + stats.fault_timeout
+        + stats.fault_truncated
+        + stats.fault_html
+        + stats.fault_expired_link;
+    assert!(injected > 0, "{stats:?}");
+}
+
+/// A backfill against a quota shortened to 100 requests per 5 seconds: the client's limiter
+/// keeps it just under the quota. The achieved rate is printed, not asserted (no timed
+/// assertions); only the absence of a 429 storm is.
+#[tokio::test]
+async fn graph_backfill_uses_the_quota_without_a_429_storm() {
+    let quota = Quota {
+        requests: 100,
+        window: Duration::from_secs(5),
+    };
+    let mut config = simulator_config(11, 12_000, Faults::default());
+    config.graph_quota = quota;
+    // The run lasts at least two quota periods: tokens must be renewed before they expire.
+    config.token_lifetime = Duration::from_secs(4);
+    let simulator = start(config).await;
+    let sink = MemorySink::new();
+    let mut tenant = tenant(&simulator, Api::Graph);
+    tenant.page_size = Some(50);
+    tenant.quota = Some(mailscope_collect::Quota {
+        requests: quota.requests,
+        period: quota.window,
+    });
+    let report = collect_once(tenant, sink.clone(), Shutdown::never())
+        .await
+        .unwrap();
+    assert_matches_ground_truth(&simulator, &sink);
+    let rate = report.rate;
+    let span = rate.span().as_secs_f64();
+    println!(
+        "throttling: {} requests in {span:.2} s at a quota of 100/5s; the quota allows them in \
+         {:.2} s at the fastest; achieved/allowed rate = {:.3}; client waits {}; server 429s {}",
+        rate.requests,
+        rate.fastest_span().unwrap_or_default().as_secs_f64(),
+        rate.utilization().unwrap_or_default(),
+        rate.waits,
+        simulator.stats().quota_throttled,
+    );
+    assert!(rate.requests > u64::from(quota.requests), "{rate:?}");
+    assert!(
+        simulator.stats().quota_throttled <= 2,
+        "{:?}",
+        simulator.stats()
+    );
+}
+
+#[tokio::test]
+async fn client_secret_never_appears_in_logs_or_errors() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let simulator = start(simulator_config(
+        12,
+        500,
+        faults(12, |f| {
+            f.throttle = 0.1;
+            f.html = 0.1;
+            f.truncate = 0.1;
+            f.token_expiry = Some(Duration::from_millis(100));
+        }),
+    ))
+    .await;
+    let config = tenant(&simulator, Api::Graph);
+    assert!(!format!("{config:?}").contains(SECRET));
+    collect_once(config.clone(), MemorySink::new(), Shutdown::never())
+        .await
+        .unwrap();
+    let mut wrong = config;
+    wrong.name = "wrong".to_owned();
+    wrong.client_secret = Secret::new(format!("{SECRET}-but-wrong"));
+    let error = collect_once(wrong, MemorySink::new(), Shutdown::never())
+        .await
+        .unwrap_err();
+    let logs = capture.text();
+    assert!(logs.contains("window committed"), "{logs}");
+    for shown in [logs, error.to_string(), format!("{error:?}")] {
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+}
