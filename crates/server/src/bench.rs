@@ -28,6 +28,8 @@ use serde_json::{Value as Json, json};
 use crate::cli::BenchArgs;
 use crate::geodb;
 
+mod dashboard;
+
 /// The DuckDB side; written next to the data so `python3` runs it from there.
 const DUCKDB_SCRIPT: &str = include_str!("bench/duckdb_bench.py");
 /// Named so that Python does not import the script itself as `duckdb`.
@@ -143,6 +145,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    match args.dashboard.as_deref() {
+        None => {}
+        Some("overview") => return dashboard::run(args),
+        Some(other) => bail!("--dashboard {other:?}: only `overview` is measured"),
     }
     let start = DateTime::parse_from_rfc3339(START)?.to_utc();
     let end = start

@@ -23,9 +23,20 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Runs a query over a store and prints the result.
     Query(QueryArgs),
+    /// Prints how a query is understood and run: the parsed pipeline, the checked stages
+    /// (IR) and, with a store, the execution plans.
+    Explain(ExplainArgs),
+    /// Serves the query API and the ingest endpoint over a store.
+    Serve(ServeArgs),
+    /// Collects message trace from Microsoft's APIs into a store, as configured (TOML).
+    Collect(CollectArgs),
+    /// Serves an emulation of Microsoft's token, Reporting Web Service and Graph message
+    /// trace endpoints over a synthetic tenant, with optional faults.
+    Simulate(SimulateArgs),
     /// Measures ingest and the seed query on this machine, next to DuckDB (BENCHMARKS.md).
     Bench(BenchArgs),
-    /// Builds a realistic demo tenant into a store and answers the Overview dashboard.
+    /// The whole product on a simulated tenant: the emulated Microsoft Graph API, a
+    /// collector pulling from it into a store, and the server over that store.
     Demo(DemoArgs),
 }
 
@@ -33,6 +44,12 @@ pub enum Command {
 pub struct DemoArgs {
     #[arg(long, default_value = "mailscope-demo")]
     pub data_dir: PathBuf,
+    /// Address of the server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Stop after the first collection has caught up and the Overview is printed.
+    #[arg(long)]
+    pub once: bool,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[arg(long, default_value_t = 300_000)]
@@ -106,6 +123,87 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A store to plan against; without one only the parse and the stages are printed.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Start of the time range (RFC 3339); default: 30 days before --to.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the time range (RFC 3339); default: now.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// `name=value` for a `{{name}}` in the query; repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub variables: Vec<String>,
+    /// Print the stages as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    pub query: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Address to listen on. Anything but loopback needs an access token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the access token API requests must carry (`Authorization: Bearer …`).
+    /// The ingest endpoint is enabled only with a token.
+    #[arg(long, env = "MAILSCOPE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// `_sourceCategory` of rows posted to the ingest endpoint without one.
+    #[arg(long, default_value = "o365/messagetrace")]
+    pub source_category: String,
+    /// Largest body the ingest endpoint accepts, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub max_ingest_mib: usize,
+    /// Collector configuration (TOML) whose tenants are collected inside the server.
+    #[arg(long)]
+    pub collect: Option<PathBuf>,
+    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    pub geoip_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The configuration file (TOML): tenants, API, credentials, intervals.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The store; overrides the configuration's `data_dir`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Collect until every tenant has caught up, then exit.
+    #[arg(long)]
+    pub once: bool,
+    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    pub geoip_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Message trace rows (message x recipient) of the tenant.
+    #[arg(long, default_value_t = 100_000)]
+    pub messages: u64,
+    /// Days of history up to now.
+    #[arg(long, default_value_t = 21)]
+    pub days: u32,
+    /// Faults to inject, e.g. `429=0.2,500=0.05,timeout=0.02,truncate=0.02,html=0.02,expired-link=0.05,token-expiry=30s`.
+    #[arg(long)]
+    pub faults: Option<String>,
+    /// Graph's request quota, e.g. `100/5m`.
+    #[arg(long)]
+    pub graph_quota: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Sizes to measure, in identities (final records), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
@@ -123,6 +221,10 @@ pub struct BenchArgs {
     pub runs: usize,
     #[arg(long)]
     pub skip_duckdb: bool,
+    /// Measure a whole dashboard instead (`overview`): all its panels at once, warm, over
+    /// the store of each size.
+    #[arg(long)]
+    pub dashboard: Option<String>,
     /// Python interpreter with the `duckdb` module.
     #[arg(long, default_value = "python3")]
     pub python: String,

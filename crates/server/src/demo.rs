@@ -1,23 +1,32 @@
-//! `mailscope demo`: a realistic synthetic tenant (the last few weeks up to now) ingested
-//! into a store with geolocation, then the Overview dashboard's panels answered from it with
-//! the original app's own queries. The web dashboards and the simulated Microsoft APIs build
-//! on this store in later versions.
+//! `mailscope demo`: the whole product on a simulated tenant. The emulated Microsoft Graph
+//! API serves a realistic tenant (a few weeks of history up to now, mail still arriving); a
+//! collector backfills it into the store through the real client code, the Overview
+//! dashboard's panels are printed from the original app's queries, and then the server answers
+//! the query API while the collector keeps polling.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use chrono::{Duration, DurationRound, Utc};
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use mailscope_collect::{Api, Config, Secret, Shutdown};
 use mailscope_engine::exec::{self, QueryOptions};
-use mailscope_engine::schema::SourceMeta;
 use mailscope_engine::store::Store;
 use mailscope_simulator::TenantConfig;
+use mailscope_simulator::http::{SimulatorConfig, serve};
+use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::{geodb, query};
+use crate::http::{self, AppState};
+use crate::{collect, geodb, query};
+
+/// The source category the original app's queries name.
+const CATEGORY: &str = "Labs/MessageExchangeTraceLogs";
+/// Marks a data directory as the demo's own, with the tenant it holds.
+const MARKER: &str = "demo.json";
 
 /// The prelude every panel of the original app starts with.
 pub const PRELUDE: &str = r#"_sourceCategory=Labs/MessageExchangeTraceLogs
@@ -55,24 +64,167 @@ const PANELS: [(&str, &str); 6] = [
 ];
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
-    let data_dir: PathBuf = args.data_dir.clone();
+    collect::init_logging();
     let geo = geodb::open(args.geoip_dir.as_deref())?;
-    let end = Utc::now().duration_trunc(Duration::hours(1))?;
-    let start = end - Duration::days(i64::from(args.days));
-    if !data_dir
-        .join(mailscope_engine::store::CATALOG_FILE)
-        .exists()
-    {
-        ingest_tenant(&data_dir, geo.clone(), start, args)?;
-    } else {
-        eprintln!("using the existing demo store in {}", data_dir.display());
+    if geo.is_none() {
+        eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)");
     }
+    let start = anchor(&args.data_dir, args)?;
+    let store = Store::open(&args.data_dir)
+        .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
+    let store = Arc::new(Mutex::new(store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    runtime.block_on(async {
+        let mut simulated = SimulatorConfig::new(TenantConfig {
+            seed: args.seed,
+            messages: args.messages,
+            start,
+            // A day past now, so mail keeps arriving while the demo runs.
+            days: args.days + 1,
+        });
+        simulated.graph_page_size = 5000;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let simulator = serve(listener, simulated).await?;
+        let organization = simulator.tenant().organization.clone();
+        let mut tenant = mailscope_collect::TenantConfig::new(
+            "demo",
+            Api::Graph,
+            simulator.tenant_id(),
+            simulator.client_id(),
+            Secret::new(simulator.client_secret()),
+        );
+        tenant.login_url = url::Url::parse(&simulator.base_url())?;
+        tenant.api_url = url::Url::parse(&simulator.base_url())?;
+        tenant.organization = Some(organization.clone());
+        tenant.source_category = CATEGORY.into();
+        tenant.interval = std::time::Duration::from_secs(30);
+        tenant.settle = std::time::Duration::from_secs(60);
+        tenant.lookback = std::time::Duration::from_secs(2 * 3600);
+        tenant.backfill = std::time::Duration::from_secs(86_400 * (u64::from(args.days) + 1));
+        let config = Config {
+            data_dir: None,
+            tenants: vec![tenant],
+        };
+        eprintln!(
+            "simulated Microsoft Graph at {} serving {} ({} identities); collecting...",
+            simulator.base_url(),
+            organization,
+            simulator.identities()
+        );
+        let started = Instant::now();
+        let (trigger, shutdown) = Shutdown::channel();
+        let reports = collect::join_all(collect::spawn_all(
+            &config,
+            store.clone(),
+            geo.clone(),
+            &shutdown,
+            true,
+        ))
+        .await?;
+        for report in &reports {
+            eprintln!(
+                "{} in {:.1} s",
+                collect::summary(report),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        print_overview(&args.data_dir, start, geo.clone()).await?;
+        if args.once {
+            simulator.shutdown().await?;
+            return anyhow::Ok(());
+        }
+        let state = AppState {
+            data_dir: args.data_dir.clone(),
+            store: store.clone(),
+            geo: geo.clone(),
+            token: None,
+            max_ingest_bytes: 256 << 20,
+            source_category: CATEGORY.into(),
+        };
+        http::check_listen(&args.listen, None)?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (try --listen 127.0.0.1:0)", args.listen))?;
+        let polling = collect::spawn_all(&config, store, geo, &shutdown, false);
+        eprintln!(
+            "\nmailscope is serving the demo store on http://{}/ (query API: POST /api/v1/query); \
+             the collector polls the simulator every 30 s. Ctrl-C stops.",
+            listener.local_addr()?
+        );
+        http::serve(listener, state, async move {
+            let _ = tokio::signal::ctrl_c().await;
+            trigger.shutdown();
+        })
+        .await?;
+        collect::join_all(polling).await?;
+        simulator.shutdown().await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tenant's start: kept in the demo's marker so a restarted demo serves the same tenant
+/// and its collector resumes from the store's checkpoint. A demo store made with other
+/// parameters, or older than Graph's history, is rebuilt; a directory that is not a demo
+/// store is refused, never deleted.
+fn anchor(data_dir: &Path, args: &DemoArgs) -> Result<DateTime<Utc>> {
+    let wanted = json!({ "seed": args.seed, "messages": args.messages, "days": args.days });
+    let marker = data_dir.join(MARKER);
+    match std::fs::read(&marker) {
+        Ok(bytes) => {
+            let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let start = saved["start"]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|s| s.to_utc());
+            let same = ["seed", "messages", "days"]
+                .iter()
+                .all(|k| saved[*k] == wanted[*k]);
+            match start {
+                Some(start) if same && Utc::now() - start < Duration::days(80) => {
+                    eprintln!("resuming the demo store in {}", data_dir.display());
+                    return Ok(start);
+                }
+                _ => {
+                    eprintln!("rebuilding the demo store in {}", data_dir.display());
+                    std::fs::remove_dir_all(data_dir)
+                        .with_context(|| format!("cannot remove {}", data_dir.display()))?;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if data_dir.join(mailscope_engine::store::CATALOG_FILE).exists() {
+                bail!(
+                    "{} holds a store that is not the demo's; give the demo another --data-dir",
+                    data_dir.display()
+                );
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", marker.display())),
+    }
+    let start =
+        Utc::now().duration_trunc(Duration::hours(1))? - Duration::days(i64::from(args.days));
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let mut saved = wanted;
+    saved["start"] = json!(start.to_rfc3339());
+    std::fs::write(&marker, serde_json::to_vec_pretty(&saved)?)
+        .with_context(|| format!("cannot write {}", marker.display()))?;
+    Ok(start)
+}
+
+/// Prints the Overview panels answered from the store.
+async fn print_overview(
+    data_dir: &Path,
+    start: DateTime<Utc>,
+    geo: Option<Arc<mailscope_engine::geo::GeoDatabase>>,
+) -> Result<()> {
+    let end = Utc::now() + Duration::hours(1);
     let options = QueryOptions {
         from: start,
-        to: end + Duration::hours(1),
+        to: end,
         time_zone: chrono_tz::Tz::UTC,
         geo,
         max_raw_rows: 100,
@@ -81,7 +233,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     for (title, panel) in PANELS {
         let text = format!("{PRELUDE}\n{panel}");
         let compiled = mailscope_query::compile(&text).map_err(|d| {
-            anyhow::anyhow!(
+            anyhow!(
                 d.iter()
                     .map(|d| d.render(&text))
                     .collect::<Vec<_>>()
@@ -89,7 +241,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             )
         })?;
         let started = Instant::now();
-        let result = runtime.block_on(exec::execute(&data_dir, &compiled, &options))?;
+        let result = exec::execute(data_dir, &compiled, &options).await?;
         writeln!(out, "\n== {title} ({} ms)", started.elapsed().as_millis())?;
         query::write_table(&mut out, &result, options.time_zone)?;
     }
@@ -99,60 +251,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             "\nIP geolocation by DB-IP (db-ip.com), DB-IP Lite City, CC BY 4.0"
         )?;
     }
-    drop(out);
-    eprintln!(
-        "\nthe store is in {}; query it with:\n  mailscope query --data-dir {} --from {} --to {} '<query>'",
-        data_dir.display(),
+    writeln!(
+        out,
+        "\nquery the store with:\n  mailscope query --data-dir {} --from {} --to {} '<query>'",
         data_dir.display(),
         start.to_rfc3339(),
-        (end + Duration::hours(1)).to_rfc3339()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn ingest_tenant(
-    data_dir: &Path,
-    geo: Option<Arc<mailscope_engine::geo::GeoDatabase>>,
-    start: chrono::DateTime<Utc>,
-    args: &DemoArgs,
-) -> Result<()> {
-    let started = Instant::now();
-    let config = TenantConfig {
-        seed: args.seed,
-        messages: args.messages,
-        start,
-        days: args.days,
-    };
-    let generator = mailscope_simulator::generate(&config)?;
-    let tenant = generator.tenant().organization.clone();
-    let mut store =
-        Store::open(data_dir).with_context(|| format!("cannot open {}", data_dir.display()))?;
-    let meta = SourceMeta {
-        source_category: "Labs/MessageExchangeTraceLogs".into(),
-        source: "demo".into(),
-        collector: "mailscope-demo".into(),
-    };
-    if let Some(geo) = &geo {
-        geo.load()?;
-    }
-    let with_geo = geo.is_some();
-    let mut ingest = store.ingest(geo, meta);
-    let mut observations = 0u64;
-    for observation in generator {
-        ingest.push(observation.record)?;
-        observations += 1;
-    }
-    let report = ingest.commit()?;
-    eprintln!(
-        "demo tenant {tenant}: {observations} observations -> {} rows ({} status updates) in {:.1} s{}",
-        report.rows_after,
-        report.updated,
-        started.elapsed().as_secs_f64(),
-        if with_geo {
-            ", geolocated with DB-IP Lite"
-        } else {
-            ", without geolocation (run the set-up)"
-        }
-    );
+        end.to_rfc3339()
+    )?;
     Ok(())
 }

@@ -1,13 +1,19 @@
-//! `mailscope`: the command line over the engine, the readers and the simulator. Glue only:
-//! argument parsing, configuration, printing.
+//! `mailscope`: the command line and HTTP server over the engine, the readers, the collectors
+//! and the simulator. Glue only: argument parsing, configuration, printing, HTTP.
 
 mod bench;
 mod cli;
+mod collect;
 mod demo;
+mod explain;
 mod generate;
 mod geodb;
+mod http;
 mod ingest;
 mod query;
+mod secret;
+mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -21,6 +27,10 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Ingest(args) => ingest::run(&args),
         Command::Query(args) => query::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Collect(args) => collect::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
     };

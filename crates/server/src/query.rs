@@ -14,10 +14,10 @@ use crate::cli::QueryArgs;
 use crate::geodb;
 
 /// Rows a query without aggregation returns at most.
-const MAX_RAW_ROWS: usize = 10_000;
+pub const MAX_RAW_ROWS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutputFormat {
+pub enum OutputFormat {
     Table,
     Json,
     Csv,
@@ -32,28 +32,12 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
     };
     let from = parse_time(&args.from, "--from")?;
     let to = parse_time(&args.to, "--to")?;
-    let time_zone: Tz = args
-        .tz
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--tz {:?} is not an IANA time zone", args.tz))?;
-    let mut variables = BTreeMap::new();
-    for assignment in &args.variables {
-        let (name, value) = assignment
-            .split_once('=')
-            .with_context(|| format!("--var {assignment:?}: expected NAME=VALUE"))?;
-        variables.insert(name.trim().to_owned(), value.to_owned());
-    }
-    let source = if variables.is_empty() && !args.query.contains("{{") {
-        args.query.clone()
-    } else {
-        match mailscope_query::substitute_variables(&args.query, &variables) {
-            Ok(text) => text,
-            Err(diagnostics) => return Ok(report(&args.query, &diagnostics, format)),
-        }
-    };
-    let query = match mailscope_query::compile(&source) {
+    let time_zone = parse_tz(&args.tz)?;
+    let variables = parse_variables(&args.variables)?;
+    // Diagnostics point into the query as written, before variables are substituted.
+    let query = match mailscope_query::compile_with_variables(&args.query, &variables) {
         Ok(query) => query,
-        Err(diagnostics) => return Ok(report(&source, &diagnostics, format)),
+        Err(diagnostics) => return Ok(report(&args.query, &diagnostics, format)),
     };
     let options = QueryOptions {
         from,
@@ -81,7 +65,24 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_time(text: &str, flag: &str) -> Result<DateTime<Utc>> {
+/// `--var NAME=VALUE` arguments.
+pub fn parse_variables(assignments: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut variables = BTreeMap::new();
+    for assignment in assignments {
+        let (name, value) = assignment
+            .split_once('=')
+            .with_context(|| format!("--var {assignment:?}: expected NAME=VALUE"))?;
+        variables.insert(name.trim().to_owned(), value.to_owned());
+    }
+    Ok(variables)
+}
+
+pub fn parse_tz(name: &str) -> Result<Tz> {
+    name.parse()
+        .map_err(|_| anyhow::anyhow!("--tz {name:?} is not an IANA time zone"))
+}
+
+pub fn parse_time(text: &str, flag: &str) -> Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(text)
         .with_context(|| {
             format!("{flag} {text:?} is not an RFC 3339 time (e.g. 2026-10-01T00:00:00Z)")
@@ -89,7 +90,7 @@ fn parse_time(text: &str, flag: &str) -> Result<DateTime<Utc>> {
         .to_utc())
 }
 
-fn report(
+pub fn report(
     source: &str,
     diagnostics: &[mailscope_query::Diagnostic],
     format: OutputFormat,

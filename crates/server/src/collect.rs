@@ -1,0 +1,167 @@
+//! The collectors' store side: [`StoreSink`] publishes a window's records and the
+//! collector's checkpoint in one catalog rename, so a collector killed at any moment resumes
+//! exactly where its published data ends.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow};
+use mailscope_collect::{CommitStats, Config, RunReport, Shutdown, Sink, SinkError};
+use mailscope_engine::geo::GeoDatabase;
+use mailscope_engine::schema::SourceMeta;
+use mailscope_engine::store::Store;
+use mailscope_record::Record;
+use tokio::task::JoinHandle;
+
+use crate::cli::CollectArgs;
+use crate::geodb;
+
+/// A [`Sink`] over the store (shared with the HTTP server when both run in one process).
+pub struct StoreSink {
+    store: Arc<Mutex<Store>>,
+    geo: Option<Arc<GeoDatabase>>,
+    meta: SourceMeta,
+}
+
+impl StoreSink {
+    pub fn new(store: Arc<Mutex<Store>>, geo: Option<Arc<GeoDatabase>>, meta: SourceMeta) -> Self {
+        StoreSink { store, geo, meta }
+    }
+
+    fn store(&self) -> std::result::Result<std::sync::MutexGuard<'_, Store>, SinkError> {
+        self.store
+            .lock()
+            .map_err(|_| SinkError::new("the store lock is poisoned"))
+    }
+}
+
+impl Sink for StoreSink {
+    fn checkpoint(&mut self, key: &str) -> std::result::Result<Option<serde_json::Value>, SinkError> {
+        Ok(self.store()?.checkpoint(key).cloned())
+    }
+
+    fn commit(
+        &mut self,
+        key: &str,
+        records: Vec<Record>,
+        checkpoint: serde_json::Value,
+    ) -> std::result::Result<CommitStats, SinkError> {
+        let received = records.len() as u64;
+        let (geo, meta) = (self.geo.clone(), self.meta.clone());
+        let mut store = self.store()?;
+        let mut ingest = store.ingest(geo, meta);
+        for record in records {
+            ingest
+                .push(record)
+                .map_err(|e| SinkError::new(e.to_string()))?;
+        }
+        ingest.set_checkpoint(key, checkpoint);
+        let report = ingest.commit().map_err(|e| SinkError::new(e.to_string()))?;
+        Ok(CommitStats {
+            received,
+            inserted: report.added,
+            updated: report.updated,
+            unchanged: report.unchanged,
+            stale: report.stale,
+        })
+    }
+}
+
+/// Starts one collector per tenant of `config`, all writing into `store`. With `once`, each
+/// returns when its tenant has caught up; otherwise they poll until `shutdown`.
+pub fn spawn_all(
+    config: &Config,
+    store: Arc<Mutex<Store>>,
+    geo: Option<Arc<GeoDatabase>>,
+    shutdown: &Shutdown,
+    once: bool,
+) -> Vec<JoinHandle<mailscope_collect::Result<RunReport>>> {
+    config
+        .tenants
+        .iter()
+        .map(|tenant| {
+            let meta = SourceMeta {
+                source_category: tenant.source_category.clone(),
+                source: tenant.name.clone(),
+                collector: "mailscope-collect".into(),
+            };
+            let sink = StoreSink::new(store.clone(), geo.clone(), meta);
+            let (tenant, shutdown) = (tenant.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if once {
+                    mailscope_collect::collect_once(tenant, sink, shutdown).await
+                } else {
+                    mailscope_collect::run(tenant, sink, shutdown).await
+                }
+            })
+        })
+        .collect()
+}
+
+/// Waits for collectors started by [`spawn_all`]; the first failure is the error.
+pub async fn join_all(
+    handles: Vec<JoinHandle<mailscope_collect::Result<RunReport>>>,
+) -> Result<Vec<RunReport>> {
+    let mut reports = Vec::new();
+    for handle in handles {
+        reports.push(handle.await.context("collector task")??);
+    }
+    Ok(reports)
+}
+
+/// One line per tenant: what a run did.
+pub fn summary(report: &RunReport) -> String {
+    format!(
+        "{}: {} windows, {} records ({} new, {} updated), {} polls ({} failed), checkpoint {}",
+        report.tenant,
+        report.windows,
+        report.committed.received,
+        report.committed.inserted,
+        report.committed.updated,
+        report.polls,
+        report.failed_polls,
+        report
+            .checkpoint
+            .map_or_else(|| "none".to_owned(), |c| c.to_rfc3339()),
+    )
+}
+
+/// Logs to standard error, `info` unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `mailscope collect --config FILE`.
+pub fn run(args: &CollectArgs) -> Result<ExitCode> {
+    init_logging();
+    let config = Config::load(&args.config).map_err(|e| anyhow!("{e}"))?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.data_dir.clone())
+        .ok_or_else(|| anyhow!("no store: give --data-dir or set data_dir in {}", args.config.display()))?;
+    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let store = Store::open(&data_dir)
+        .with_context(|| format!("cannot open store {}", data_dir.display()))?;
+    let store = Arc::new(Mutex::new(store));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let reports = runtime.block_on(async {
+        let (trigger, shutdown) = Shutdown::channel();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            trigger.shutdown();
+        });
+        join_all(spawn_all(&config, store, geo, &shutdown, args.once)).await
+    })?;
+    for report in &reports {
+        eprintln!("{}", summary(report));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,122 @@
+//! `POST /api/v1/ingest`: a body in any reader format (auto-detected, or `?format=`), for
+//! people who already export message trace elsewhere. One request is one atomic publish;
+//! bad records are reported with their position and skipped, good ones kept.
+
+use std::io::Cursor;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mailscope_engine::schema::SourceMeta;
+use mailscope_record::{Format, ReadOptions, open_reader, open_reader_as};
+use serde::Deserialize;
+
+use super::{AppState, error};
+
+/// Bad records described in the response; the rest are counted.
+const SHOWN_ERRORS: usize = 20;
+
+#[derive(Debug, Deserialize)]
+pub struct Params {
+    /// A reader format name (`ndjson`, `graph-json`, …); detected when absent.
+    format: Option<String>,
+    source_category: Option<String>,
+    /// Tenant domain for formats that carry none (Graph pages).
+    organization: Option<String>,
+    /// `_source` of the rows; `http-ingest` when absent.
+    source: Option<String>,
+}
+
+pub async fn run(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Response {
+    if state.token.is_none() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "the ingest endpoint is off: start the server with an access token \
+             (MAILSCOPE_TOKEN or --token-file)",
+        );
+    }
+    let format = match params.format.as_deref().map(str::parse::<Format>) {
+        None => None,
+        Some(Ok(format)) => Some(format),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let source = params.source.unwrap_or_else(|| "http-ingest".into());
+    let meta = SourceMeta {
+        source_category: params
+            .source_category
+            .unwrap_or_else(|| state.source_category.clone()),
+        source: source.clone(),
+        collector: "mailscope-http".into(),
+    };
+    let options = ReadOptions {
+        organization: params.organization,
+        ..ReadOptions::default()
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let input = Box::new(Cursor::new(body));
+        let reader = match format {
+            Some(format) => open_reader_as(format, &source, input, options),
+            None => open_reader(&source, input, options),
+        };
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(e) => return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        };
+        let mut store = state
+            .store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
+        let mut ingest = store.ingest(state.geo.clone(), meta);
+        let (mut read, mut bad) = (0u64, 0u64);
+        let mut errors = Vec::new();
+        for item in reader {
+            match item {
+                Ok(record) => {
+                    read += 1;
+                    ingest.push(record)?;
+                }
+                Err(e) => {
+                    bad += 1;
+                    if errors.len() < SHOWN_ERRORS {
+                        errors.push(serde_json::json!({
+                            "line": e.line,
+                            "column": e.column,
+                            "record": e.record,
+                            "message": e.message,
+                        }));
+                    }
+                }
+            }
+        }
+        let report = ingest.commit()?;
+        let status = if read == 0 && bad > 0 {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        let body = serde_json::json!({
+            "read": read,
+            "bad": bad,
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "stale": report.stale,
+            "rows": report.rows_after,
+            "errors": errors,
+        });
+        anyhow::Ok((status, axum::Json(body)).into_response())
+    });
+    match task.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ingest failed: {e:#}"),
+        ),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"),
+    }
+}

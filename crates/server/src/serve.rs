@@ -1,0 +1,76 @@
+//! `mailscope serve`: the HTTP API over a store, with the collectors of a configuration
+//! running in the same process (the server is then the store's single writer).
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use mailscope_engine::store::Store;
+
+use crate::cli::ServeArgs;
+use crate::{collect, geodb};
+use crate::http::{self, AppState};
+use crate::secret::Secret;
+
+pub fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let token = read_token(args.token_file.as_deref())?;
+    http::check_listen(&args.listen, token.as_ref())?;
+    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let store = Store::open(&args.data_dir)
+        .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
+    let state = AppState {
+        data_dir: args.data_dir.clone(),
+        store: Arc::new(Mutex::new(store)),
+        geo,
+        token,
+        max_ingest_bytes: args.max_ingest_mib.saturating_mul(1 << 20),
+        source_category: args.source_category.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        eprintln!(
+            "mailscope: serving {} on http://{}/",
+            args.data_dir.display(),
+            listener.local_addr()?
+        );
+        let (trigger, stopped) = mailscope_collect::Shutdown::channel();
+        let collectors = match &args.collect {
+            Some(path) => {
+                let config = mailscope_collect::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+                collect::init_logging();
+                collect::spawn_all(&config, state.store.clone(), state.geo.clone(), &stopped, false)
+            }
+            None => Vec::new(),
+        };
+        let shutdown = async move {
+            let _ = tokio::signal::ctrl_c().await;
+            trigger.shutdown();
+        };
+        http::serve(listener, state, shutdown).await?;
+        for report in collect::join_all(collectors).await? {
+            eprintln!("{}", collect::summary(&report));
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The access token: `MAILSCOPE_TOKEN`, or the first line of the token file.
+pub fn read_token(file: Option<&std::path::Path>) -> Result<Option<Secret>> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read token file {}", path.display()))?;
+        let token = text.lines().next().unwrap_or_default().trim().to_owned();
+        anyhow::ensure!(!token.is_empty(), "token file {} is empty", path.display());
+        return Ok(Some(Secret::new(token)));
+    }
+    Ok(std::env::var("MAILSCOPE_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| Secret::new(t.trim().to_owned())))
+}

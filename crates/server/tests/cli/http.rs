@@ -1,0 +1,243 @@
+//! `mailscope serve`: the ingest endpoint (token-protected, any reader format, bad records
+//! reported with their line, good ones kept) and the query API, over loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_mailscope");
+const TOKEN: &str = "s3cret-token-for-tests";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &std::path::Path, token: Option<&str>) -> Server {
+    let mut command = Command::new(BINARY);
+    command
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("MAILSCOPE_TOKEN")
+        .env_remove("MAILSCOPE_TOKEN_FILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(token) = token {
+        command.env("MAILSCOPE_TOKEN", token);
+    }
+    let mut child = command.spawn().expect("start mailscope serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("server printed its address")
+            .expect("read stderr");
+        if let Some((_, url)) = line.split_once(" on ") {
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+const GOOD: &str = concat!(
+    r#"{"Organization":"contoso.com","MessageId":"<a@x>","Received":"2026-10-01T10:00:00Z","SenderAddress":"a@contoso.com","RecipientAddress":"b@contoso.com","Subject":"<img src=x onerror=alert(1)>","Status":"Delivered","ToIP":null,"FromIP":"81.2.69.144","Size":1000,"MessageTraceId":"11111111-1111-1111-1111-111111111111","StartDate":null,"EndDate":null,"Index":0}"#,
+    "\n",
+    "{not json\n",
+    r#"{"Organization":"contoso.com","MessageId":"<b@x>","Received":"2026-10-01T11:00:00Z","SenderAddress":"c@contoso.com","RecipientAddress":"d@contoso.com","Subject":"second","Status":"Failed","ToIP":null,"FromIP":"10.0.0.1","Size":5,"MessageTraceId":"22222222-2222-2222-2222-222222222222","StartDate":null,"EndDate":null,"Index":1}"#,
+    "\n",
+);
+
+#[test]
+fn ingest_endpoint_needs_the_token_keeps_good_records_and_names_bad_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve(dir.path(), Some(TOKEN));
+    let client = reqwest::Client::new();
+    runtime().block_on(async {
+        let url = format!("{}/api/v1/ingest?source_category=posted/trace", server.base);
+        let refused = client.post(&url).body(GOOD).send().await.expect("request");
+        assert_eq!(refused.status(), 401);
+        let wrong = client
+            .post(&url)
+            .bearer_auth("s3cret-token-for-test")
+            .body(GOOD)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(wrong.status(), 401);
+
+        let response = client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .body(GOOD)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        let report: Value = response.json().await.expect("json report");
+        assert_eq!(report["read"], 2, "{report}");
+        assert_eq!(report["bad"], 1, "{report}");
+        assert_eq!(report["added"], 2, "{report}");
+        assert_eq!(report["errors"][0]["line"], 2, "{report}");
+
+        // The same body again changes nothing.
+        let again: Value = client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .body(GOOD)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            (again["added"].clone(), again["updated"].clone()),
+            (json!(0), json!(0))
+        );
+
+        // Nothing readable at all is a 422 with the reason.
+        let garbage = client
+            .post(format!("{url}&format=graph-json"))
+            .bearer_auth(TOKEN)
+            .body("<html>sign in</html>")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(garbage.status(), 422);
+        let unknown = client
+            .post(format!("{url}&format=xml"))
+            .bearer_auth(TOKEN)
+            .body(GOOD)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(unknown.status(), 400);
+
+        // The rows are queryable, with their source category, through the query API.
+        let query = json!({
+            "query": "_sourceCategory=posted/* | json \"Status\" as status | count by status | sort by status asc",
+            "from": "2026-10-01T00:00:00Z",
+            "to": "2026-10-02T00:00:00Z",
+        });
+        let result: Value = client
+            .post(format!("{}/api/v1/query", server.base))
+            .bearer_auth(TOKEN)
+            .json(&query)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(result["columns"], json!(["status", "_count"]), "{result}");
+        assert_eq!(result["rows"], json!([["Delivered", 1], ["Failed", 1]]));
+
+        let health: Value = client
+            .get(format!("{}/api/v1/health", server.base))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(health["rows"], 2);
+    });
+}
+
+#[test]
+fn query_api_returns_diagnostics_and_rejects_malformed_requests() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve(dir.path(), None);
+    let client = reqwest::Client::new();
+    runtime().block_on(async {
+        let url = format!("{}/api/v1/query", server.base);
+        let bad_query = client
+            .post(&url)
+            .json(&json!({
+                "query": "* | countt by status",
+                "from": "2026-10-01T00:00:00Z",
+                "to": "2026-10-02T00:00:00Z",
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(bad_query.status(), 400);
+        let body: Value = bad_query.json().await.expect("json");
+        assert_eq!(body["errors"][0]["code"], "E0101", "{body}");
+        assert_eq!(body["errors"][0]["span"]["start"], 4, "{body}");
+
+        for malformed in [
+            "not json",
+            r#"{"query": "*"}"#,
+            r#"{"query": "*", "from": "yesterday", "to": "2026-10-02T00:00:00Z"}"#,
+            r#"{"query": "*", "from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z", "extra": 1}"#,
+        ] {
+            let response = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(malformed)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 400, "{malformed}");
+            let body: Value = response.json().await.expect("json error");
+            assert!(body["error"].is_string(), "{body}");
+        }
+        let bad_zone = client
+            .post(&url)
+            .json(&json!({
+                "query": "* | count",
+                "from": "2026-10-01T00:00:00Z",
+                "to": "2026-10-02T00:00:00Z",
+                "tz": "Mars/Olympus",
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(bad_zone.status(), 400);
+
+        // Without a token the ingest endpoint is off.
+        let ingest = client
+            .post(format!("{}/api/v1/ingest", server.base))
+            .body(GOOD)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(ingest.status(), 403);
+    });
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(BINARY)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", "0.0.0.0:0"])
+        .env_remove("MAILSCOPE_TOKEN")
+        .env_remove("MAILSCOPE_TOKEN_FILE")
+        .output()
+        .expect("run mailscope serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("without an access token"), "{stderr}");
+}
