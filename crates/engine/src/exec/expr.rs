@@ -5,10 +5,12 @@
 use arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::functions::expr_fn as f;
+use datafusion::functions::math::expr_fn as math;
 use datafusion::logical_expr::expr::Like;
 use datafusion::logical_expr::{Expr, ExprSchemable, cast, is_true, lit, not, try_cast, when};
 use mailscope_query::ir::{self, BinaryOp, Literal, Pattern, UnaryOp};
 
+use super::functions::{CompareCidrPrefix, Format, FormatDate, ParseDate, RegexReplace};
 use super::lower::Relation;
 use super::udf::{IpPredicate, IpPredicateKind, RegexMatches, WildcardMatch};
 use crate::error::{Error, Result};
@@ -48,6 +50,8 @@ pub struct ExprLowering<'r> {
     pub relation: &'r Relation,
     pub warnings: &'r mut Vec<String>,
     pub now_ms: i64,
+    /// The zone of `formatDate` and `parseDate` without one.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl ExprLowering<'_> {
@@ -215,8 +219,14 @@ impl ExprLowering<'_> {
         Ok(is_true(compared))
     }
 
+    /// The arguments lowered; a regex (replace's pattern, read by `call` itself) is null.
     fn args(&mut self, args: &[ir::Expr]) -> Result<Vec<Expr>> {
-        args.iter().map(|a| self.lower(a)).collect()
+        args.iter()
+            .map(|a| match a {
+                ir::Expr::Regex(_) => Ok(null_text()),
+                other => self.lower(other),
+            })
+            .collect()
     }
 
     fn call(&mut self, name: &str, args: &[ir::Expr]) -> Result<Expr> {
@@ -256,14 +266,25 @@ impl ExprLowering<'_> {
                 let parts = lowered.drain(..).map(|e| self.text(e)).collect();
                 f::concat(parts)
             }
-            "replace" => {
-                let mut it = lowered.drain(..).map(|e| self.text(e));
-                let (source, from, to) = (it.next(), it.next(), it.next());
-                match (source, from, to) {
-                    (Some(s), Some(a), Some(b)) => f::replace(s, a, b),
-                    _ => null_text(),
+            "replace" => match args.get(1) {
+                Some(ir::Expr::Regex(pattern)) => {
+                    let source = self.text(first());
+                    let replacement = lowered
+                        .get(2)
+                        .cloned()
+                        .map(|e| self.text(e))
+                        .unwrap_or_else(null_text);
+                    RegexReplace::udf(pattern)?.call(vec![source, replacement])
                 }
-            }
+                _ => {
+                    let mut it = lowered.drain(..).map(|e| self.text(e));
+                    let (source, from, to) = (it.next(), it.next(), it.next());
+                    match (source, from, to) {
+                        (Some(s), Some(a), Some(b)) => f::replace(s, a, b),
+                        _ => null_text(),
+                    }
+                }
+            },
             "tolowercase" => f::lower(self.text(first())),
             "touppercase" => f::upper(self.text(first())),
             "length" => f::character_length(self.text(first())),
@@ -303,11 +324,54 @@ impl ExprLowering<'_> {
                 }
             }
             "tostring" => self.text(first()),
-            "abs" => datafusion::functions::math::expr_fn::abs(self.numeric(first())),
-            "round" => datafusion::functions::math::expr_fn::round(vec![self.numeric(first())]),
-            "ceil" => datafusion::functions::math::expr_fn::ceil(self.numeric(first())),
-            "floor" => datafusion::functions::math::expr_fn::floor(self.numeric(first())),
+            "abs" => math::abs(self.numeric(first())),
+            "round" => {
+                let value = cast(self.numeric(first()), DataType::Float64);
+                match lowered.get(1).cloned() {
+                    Some(places) => {
+                        math::round(vec![value, cast(self.numeric(places), DataType::Int64)])
+                    }
+                    None => math::round(vec![value]),
+                }
+            }
+            "ceil" => math::ceil(cast(self.numeric(first()), DataType::Float64)),
+            "floor" => math::floor(cast(self.numeric(first()), DataType::Float64)),
             "now" => lit(self.now_ms),
+            "pow" => {
+                let base = cast(self.numeric(first()), DataType::Float64);
+                let exponent = lowered
+                    .get(1)
+                    .cloned()
+                    .map(|e| cast(self.numeric(e), DataType::Float64))
+                    .unwrap_or(lit(ScalarValue::Float64(None)));
+                math::power(base, exponent)
+            }
+            "fromseconds" | "frommillis" => {
+                let value = cast(self.numeric(first()), DataType::Float64);
+                let scale = if name == "fromseconds" { 1000.0 } else { 1.0 };
+                let millis = try_cast(math::floor(value * lit(scale)), DataType::Int64);
+                cast(
+                    millis,
+                    DataType::Timestamp(
+                        arrow::datatypes::TimeUnit::Millisecond,
+                        Some("UTC".into()),
+                    ),
+                )
+            }
+            "formatdate" => FormatDate::udf(self.time_zone).call(lowered),
+            "parsedate" => {
+                let mut arguments = lowered;
+                if let Some(text) = arguments.first_mut() {
+                    *text = self.text(text.clone());
+                }
+                ParseDate::udf(self.time_zone).call(arguments)
+            }
+            "format" => Format::udf().call(lowered),
+            "comparecidrprefix" => {
+                let mut arguments = lowered;
+                arguments.resize(3, null_text());
+                CompareCidrPrefix::udf().call(arguments)
+            }
             other => {
                 return Err(Error::Query(format!(
                     "function '{other}' is parsed but not yet executed by this engine"

@@ -9,14 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::{Column, DFSchema, ScalarValue, UnnestOptions};
 use datafusion::datasource::provider_as_source;
-use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr, cast, lit, try_cast, when};
 use mailscope_query::ir::{self, AggregateFunction, LookupTable, StageKind};
 
 use super::QueryOptions;
 use super::expr::{ExprLowering, null_text};
+use super::functions::{RegexMatchesAll, SplitColumn};
 use super::time;
 use super::udf::{GeoLookup, JsonPath, RegexCapture, RegexMatches, Timeslice};
 use crate::error::{Error, Result};
@@ -45,6 +46,9 @@ pub struct Relation {
     /// Whether the hidden stored columns are still in the plan.
     pub stored: bool,
     pub aggregated: bool,
+    /// The keys the rows are sorted by (the last `sort`, `top`, `topk`, …); empty when the
+    /// order is unspecified.
+    pub order: Vec<ir::SortKey>,
 }
 
 impl Relation {
@@ -56,6 +60,7 @@ impl Relation {
             origins: HashMap::new(),
             stored: true,
             aggregated: false,
+            order: Vec::new(),
         }
     }
 
@@ -73,6 +78,7 @@ impl Relation {
             origins: HashMap::new(),
             stored: false,
             aggregated: true,
+            order: Vec::new(),
         }
     }
 
@@ -100,6 +106,15 @@ impl Relation {
 
     /// Adds (or overwrites, case-insensitively) fields, keeping every other column.
     pub fn assign(&mut self, assignments: Vec<(String, Expr)>) -> Result<()> {
+        self.assign_except(assignments, &[])
+    }
+
+    /// Like [`Relation::assign`], also dropping the (hidden) columns `drop`.
+    pub fn assign_except(
+        &mut self,
+        assignments: Vec<(String, Expr)>,
+        drop: &[String],
+    ) -> Result<()> {
         let replaced: Vec<String> = assignments
             .iter()
             .filter_map(|(name, _)| self.resolve(name))
@@ -109,7 +124,11 @@ impl Relation {
             .fields()
             .iter()
             .map(|f| f.name())
-            .filter(|n| !replaced.contains(n) && !assignments.iter().any(|(a, _)| a == *n))
+            .filter(|n| {
+                !replaced.contains(n)
+                    && !drop.contains(n)
+                    && !assignments.iter().any(|(a, _)| a == *n)
+            })
             .map(|n| Relation::column(n))
             .collect();
         for (name, expr) in &assignments {
@@ -125,6 +144,46 @@ impl Relation {
             self.visible.push(name);
         }
         Ok(())
+    }
+
+    /// Removes one column (visible or not), keeping every other.
+    pub fn drop_field(&mut self, name: &str) -> Result<()> {
+        let exprs: Vec<Expr> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .filter(|n| *n != name)
+            .map(|n| Relation::column(n))
+            .collect();
+        self.builder = self.builder.clone().project(exprs)?;
+        self.visible.retain(|v| v != name);
+        Ok(())
+    }
+
+    /// `json auto` over a stored row: every canonical field, read from its column.
+    pub fn expose_canonical(&mut self) -> Result<()> {
+        let assignments = RECORD_FIELDS
+            .iter()
+            .map(|field| (field.to_string(), Relation::column(&hidden(field))))
+            .collect();
+        self.assign(assignments)?;
+        for field in RECORD_FIELDS {
+            self.origins.insert(field.to_ascii_lowercase(), field);
+        }
+        Ok(())
+    }
+
+    pub fn clear_origins(&mut self) {
+        self.origins.clear();
+    }
+
+    /// Records the order the rows are now sorted in.
+    pub fn set_order(&mut self, keys: Vec<(String, bool)>) {
+        self.order = keys
+            .into_iter()
+            .map(|(field, descending)| ir::SortKey { field, descending })
+            .collect();
     }
 
     /// Keeps only `names` (visible fields), in that order.
@@ -146,11 +205,12 @@ pub struct Lowering<'a> {
 }
 
 impl Lowering<'_> {
-    fn expressions<'r>(&'r mut self, relation: &'r Relation) -> ExprLowering<'r> {
+    pub(super) fn expressions<'r>(&'r mut self, relation: &'r Relation) -> ExprLowering<'r> {
         ExprLowering {
             relation,
             warnings: &mut self.warnings,
             now_ms: self.now_ms,
+            time_zone: self.options.time_zone,
         }
     }
 
@@ -321,9 +381,75 @@ impl Lowering<'_> {
                 }
                 relation.project_visible(keep)
             }
-            other => Err(Error::Query(format!(
-                "operator {} is parsed but not yet executed by this engine",
-                operator_name(other)
+            StageKind::Outlier {
+                field,
+                by,
+                window,
+                threshold,
+                consecutive,
+                direction,
+            } => self.outlier(
+                relation,
+                field,
+                by,
+                *window,
+                *threshold,
+                *consecutive,
+                *direction,
+            ),
+            StageKind::Dedup { limit, by } => self.dedup(relation, *limit, by),
+            StageKind::TopK { limit, fields, by } => self.topk(relation, *limit, fields, by),
+            StageKind::Accumulate { field, alias, by } => {
+                self.accumulate(relation, field, alias, by)
+            }
+            StageKind::Total { field, alias, by } => self.total(relation, field, alias, by),
+            StageKind::Split {
+                source,
+                delimiter,
+                quote,
+                escape,
+                columns,
+            } => {
+                let input = self.expressions(relation).field(source);
+                let assignments = columns
+                    .iter()
+                    .map(|c| {
+                        let udf = SplitColumn::udf(*delimiter, *quote, *escape, c.index);
+                        (c.alias.clone(), udf.call(vec![input.clone()]))
+                    })
+                    .collect();
+                relation.assign(assignments)
+            }
+            StageKind::ThreatLookup {
+                single_indicator, ..
+            } => {
+                self.warnings.push(
+                    "no threat intelligence source is configured; threatlookup fields are null"
+                        .into(),
+                );
+                let mut assignments: Vec<(String, Expr)> = THREATLOOKUP_TEXT_FIELDS
+                    .iter()
+                    .map(|f| (format!("_threatlookup.{f}"), null_text()))
+                    .collect();
+                for field in THREATLOOKUP_NUMBER_FIELDS {
+                    assignments.push((
+                        format!("_threatlookup.{field}"),
+                        lit(ScalarValue::Int64(None)),
+                    ));
+                }
+                if *single_indicator {
+                    assignments.push((
+                        "_threatlookup.num_match".to_string(),
+                        lit(ScalarValue::Int64(None)),
+                    ));
+                }
+                relation.assign(assignments)
+            }
+            StageKind::JsonAuto { .. }
+            | StageKind::FillMissing { .. }
+            | StageKind::Transpose { .. } => Err(Error::Query(format!(
+                "{} runs between plans, not in one",
+                operator_name(&stage.kind)
             ))),
         }
     }
@@ -446,21 +572,33 @@ impl Lowering<'_> {
         let input = self.expressions(relation).field(source.unwrap_or("_raw"));
         let input = self.expressions(relation).text(input);
         if multi {
-            let [group] = groups else {
-                return Err(Error::Query("parse regex … multi with several named groups is not yet executed by this engine".into()));
-            };
-            let list = RegexCapture::udf(regex, group, true)?.call(vec![input]);
-            relation.assign(vec![(group.clone(), list)])?;
-            relation.builder = relation
-                .builder
-                .clone()
-                .unnest_column(Column::new_unqualified(group.as_str()))?;
+            // One row per match: a list of structs of the groups, unnested, then one field
+            // per group. No match gives a null list, which `nodrop` keeps as one row.
+            let list_name = "__multi_matches".to_string();
+            let list = RegexMatchesAll::udf(regex, groups)?.call(vec![input]);
+            relation.assign(vec![(list_name.clone(), list)])?;
             if !nodrop {
                 relation.builder = relation
                     .builder
                     .clone()
-                    .filter(Relation::column(group).is_not_null())?;
+                    .filter(Relation::column(&list_name).is_not_null())?;
             }
+            let options = UnnestOptions::new().with_preserve_nulls(true);
+            relation.builder = relation
+                .builder
+                .clone()
+                .unnest_column_with_options(Column::new_unqualified(list_name.as_str()), options)?;
+            let assignments = groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.clone(),
+                        get_field(Relation::column(&list_name), g.as_str()),
+                    )
+                })
+                .collect();
+            relation.assign(assignments)?;
+            relation.drop_field(&list_name)?;
             return Ok(());
         }
         if !nodrop {
@@ -480,68 +618,6 @@ impl Lowering<'_> {
             .collect::<Result<Vec<_>>>()?;
         relation.assign(assignments)
     }
-
-    fn aggregate(
-        &mut self,
-        relation: &mut Relation,
-        aggregates: &[ir::Aggregate],
-        by: &[String],
-    ) -> Result<()> {
-        let mut groups = Vec::new();
-        let mut names = Vec::new();
-        for field in by {
-            let expr = match relation.resolve(field) {
-                Some(column) => Relation::column(&column),
-                None => {
-                    self.warnings.push(format!(
-                        "field '{field}' does not exist; all rows are grouped under null"
-                    ));
-                    null_text()
-                }
-            };
-            let name = relation.resolve(field).unwrap_or_else(|| field.clone());
-            groups.push(expr.alias(&name));
-            names.push(name);
-        }
-        let mut exprs = Vec::new();
-        for aggregate in aggregates {
-            let argument = aggregate
-                .argument
-                .as_deref()
-                .map(|a| self.expressions(relation).field(a));
-            let numeric = |lowering: &mut Self, e: Expr| lowering.expressions(relation).numeric(e);
-            let expr = match (&aggregate.function, argument) {
-                (AggregateFunction::Count, None) => agg::count(lit(1i64)),
-                (AggregateFunction::Count, Some(a)) => agg::count(a),
-                (AggregateFunction::CountDistinct, Some(a)) => agg::count_distinct(a),
-                (AggregateFunction::Sum, Some(a)) => agg::sum(numeric(self, a)),
-                (AggregateFunction::Avg, Some(a)) => {
-                    agg::avg(cast(numeric(self, a), DataType::Float64))
-                }
-                (AggregateFunction::Min, Some(a)) => agg::min(numeric(self, a)),
-                (AggregateFunction::Max, Some(a)) => agg::max(numeric(self, a)),
-                (AggregateFunction::Median, Some(a)) => {
-                    agg::median(cast(numeric(self, a), DataType::Float64))
-                }
-                (AggregateFunction::Stddev, Some(a)) => {
-                    agg::stddev(cast(numeric(self, a), DataType::Float64))
-                }
-                (function, _) => {
-                    return Err(Error::Query(format!(
-                        "aggregate {function:?} is parsed but not yet executed by this engine"
-                    )));
-                }
-            };
-            exprs.push(expr.alias(&aggregate.alias));
-            names.push(aggregate.alias.clone());
-        }
-        relation.builder = relation.builder.clone().aggregate(groups, exprs)?;
-        relation.visible = names;
-        relation.origins.clear();
-        relation.stored = false;
-        relation.aggregated = true;
-        Ok(())
-    }
 }
 
 fn sort(relation: &mut Relation, keys: &[ir::SortKey], warnings: &mut Vec<String>) -> Result<()> {
@@ -554,6 +630,7 @@ fn sort(relation: &mut Relation, keys: &[ir::SortKey], warnings: &mut Vec<String
     }
     if !exprs.is_empty() {
         relation.builder = relation.builder.clone().sort(exprs)?;
+        relation.order = keys.to_vec();
     }
     Ok(())
 }
@@ -587,13 +664,24 @@ pub fn anchor_regex(anchors: &[String], aliases: &[String]) -> String {
 fn operator_name(kind: &StageKind) -> &'static str {
     match kind {
         StageKind::JsonAuto { .. } => "json auto",
-        StageKind::Outlier { .. } => "outlier",
-        StageKind::Dedup { .. } => "dedup",
         StageKind::FillMissing { .. } => "fillmissing",
         StageKind::Transpose { .. } => "transpose",
         _ => "this operator",
     }
 }
+
+/// `threatlookup`'s text and number output fields (`_threatlookup.<name>`).
+const THREATLOOKUP_TEXT_FIELDS: [&str; 8] = [
+    "indicator",
+    "type",
+    "threat_type",
+    "actors",
+    "source",
+    "fields",
+    "imported",
+    "updated",
+];
+const THREATLOOKUP_NUMBER_FIELDS: [&str; 3] = ["confidence", "valid_from", "valid_until"];
 
 /// The stored columns under hidden names plus the metadata fields.
 pub fn base_projection(raw: Expr) -> Vec<Expr> {

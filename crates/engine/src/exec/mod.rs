@@ -4,12 +4,16 @@
 //! `transpose`) runs on the small result in between, which then becomes the input of the
 //! next plan.
 
+mod aggregate;
+mod dates;
 mod expr;
+mod functions;
 mod lower;
 mod result;
 mod shape;
 pub mod time;
 mod udf;
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -72,116 +76,290 @@ pub async fn execute(
     query: &ir::Query,
     options: &QueryOptions,
 ) -> Result<QueryResult> {
-    if options.to <= options.from {
-        return Err(Error::Query(
-            "the time range is empty: --to must be after --from".into(),
-        ));
-    }
-    let catalog = Catalog::load(data_dir)?;
-    let config = SessionConfig::new().with_target_partitions(
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2),
-    );
-    let ctx = SessionContext::new_with_config(config);
-    let (from_ns, to_ns) = (nanos(options.from), nanos(options.to));
-    let files: Vec<String> = catalog
-        .segments_overlapping(from_ns, to_ns)
-        .map(|s| {
-            catalog
-                .segment_path(data_dir, s)
-                .to_string_lossy()
-                .into_owned()
+    let mut pipeline = Pipeline::start(data_dir, query, options)?;
+    pipeline.stages(query).await?;
+    pipeline.finish().await
+}
+
+/// The plans `execute` would run, as text: for each plan segment the optimized DataFusion
+/// logical plan and the physical plan, with the shaping stages that run between segments
+/// (on the materialised result) named in between. Segments before a shaping stage (and the
+/// key discovery of `json auto`) are executed, because what follows depends on their rows.
+pub async fn explain(data_dir: &Path, query: &ir::Query, options: &QueryOptions) -> Result<String> {
+    let mut pipeline = Pipeline::start(data_dir, query, options)?;
+    pipeline.explain = Some(String::new());
+    pipeline.stages(query).await?;
+    let raw_query = !pipeline.relation.aggregated;
+    output_shape(&mut pipeline.relation, options.max_raw_rows)?;
+    pipeline
+        .describe(if raw_query {
+            "final segment (messages, capped)"
+        } else {
+            "final segment"
         })
-        .collect();
-    let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
-        Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?)
-    } else {
-        let urls = files
-            .iter()
-            .map(ListingTableUrl::parse)
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let listing =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(listing)
-            .with_schema(scan_schema());
-        Arc::new(ListingTable::try_new(config)?)
-    };
-    let raw_inputs: Vec<Expr> = RECORD_FIELDS.iter().map(|f| Relation::column(f)).collect();
-    let raw =
-        udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect()).call(raw_inputs);
-    let builder = lower::scan(table)?
-        .filter(lower::time_range_filter(from_ns, to_ns))?
-        .project(lower::base_projection(raw))?;
-    let mut relation = Relation::stored(builder);
-    if let Some(condition) = scope_filter(&query.scope) {
-        relation.builder = relation.builder.clone().filter(condition)?;
+        .await?;
+    Ok(pipeline.explain.unwrap_or_default())
+}
+
+/// One query run: the session, the relation so far, and the lowering state.
+struct Pipeline<'a> {
+    ctx: SessionContext,
+    relation: Relation,
+    lowering: Lowering<'a>,
+    options: &'a QueryOptions,
+    /// The text of `explain`, when explaining.
+    explain: Option<String>,
+    segments: usize,
+}
+
+impl<'a> Pipeline<'a> {
+    fn start(
+        data_dir: &Path,
+        query: &ir::Query,
+        options: &'a QueryOptions,
+    ) -> Result<Pipeline<'a>> {
+        if options.to <= options.from {
+            return Err(Error::Query(
+                "the time range is empty: --to must be after --from".into(),
+            ));
+        }
+        let catalog = Catalog::load(data_dir)?;
+        let config = SessionConfig::new().with_target_partitions(
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+        );
+        let ctx = SessionContext::new_with_config(config);
+        let (from_ns, to_ns) = (nanos(options.from), nanos(options.to));
+        let files: Vec<String> = catalog
+            .segments_overlapping(from_ns, to_ns)
+            .map(|s| {
+                catalog
+                    .segment_path(data_dir, s)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
+            Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?)
+        } else {
+            let urls = files
+                .iter()
+                .map(ListingTableUrl::parse)
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(listing)
+                .with_schema(scan_schema());
+            Arc::new(ListingTable::try_new(config)?)
+        };
+        let raw_inputs: Vec<Expr> = RECORD_FIELDS.iter().map(|f| Relation::column(f)).collect();
+        let raw = udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect())
+            .call(raw_inputs);
+        let builder = lower::scan(table)?
+            .filter(lower::time_range_filter(from_ns, to_ns))?
+            .project(lower::base_projection(raw))?;
+        let mut relation = Relation::stored(builder);
+        if let Some(condition) = scope_filter(&query.scope) {
+            relation.builder = relation.builder.clone().filter(condition)?;
+        }
+        let lowering = Lowering {
+            options,
+            warnings: Vec::new(),
+            now_ms: Utc::now().timestamp_millis(),
+        };
+        Ok(Pipeline {
+            ctx,
+            relation,
+            lowering,
+            options,
+            explain: None,
+            segments: 0,
+        })
     }
-    let mut lowering = Lowering {
-        options,
-        warnings: Vec::new(),
-        now_ms: Utc::now().timestamp_millis(),
-    };
-    let (from_ms, to_ms, tz) = (
-        options.from.timestamp_millis(),
-        options.to.timestamp_millis(),
-        options.time_zone,
-    );
-    for stage in &query.stages {
-        match &stage.kind {
-            StageKind::FillMissing {
-                generators,
-                defaults,
-                take_last,
-            } => {
-                if *take_last {
-                    return Err(Error::Query(
-                        "fillmissing … takeLast is parsed but not yet executed by this engine"
-                            .into(),
-                    ));
-                }
-                let batch = materialize(&ctx, &mut relation).await?;
-                let starts =
-                    |span: i64| time::bucket_starts(from_ms, to_ms, span, tz).unwrap_or_default();
-                let filled = shape::fill_missing(
-                    &batch,
+
+    async fn stages(&mut self, query: &ir::Query) -> Result<()> {
+        let (from_ms, to_ms, tz) = (
+            self.options.from.timestamp_millis(),
+            self.options.to.timestamp_millis(),
+            self.options.time_zone,
+        );
+        for stage in &query.stages {
+            match &stage.kind {
+                StageKind::FillMissing {
                     generators,
                     defaults,
-                    &starts,
-                    &mut lowering.warnings,
-                )?;
-                relation = in_memory(filled)?;
+                    take_last,
+                } => {
+                    let batch = self.materialize("fillmissing").await?;
+                    let starts = |span: i64| {
+                        time::bucket_starts(from_ms, to_ms, span, tz).unwrap_or_default()
+                    };
+                    let filled = shape::fill_missing(
+                        &batch,
+                        generators,
+                        defaults,
+                        *take_last,
+                        &starts,
+                        &mut self.lowering.warnings,
+                    )?;
+                    self.relation = in_memory(filled)?;
+                }
+                StageKind::Transpose {
+                    rows,
+                    columns,
+                    outputs,
+                } => {
+                    let batch = self.materialize("transpose").await?;
+                    let pivoted = shape::transpose(
+                        &batch,
+                        rows,
+                        columns,
+                        outputs,
+                        &mut self.lowering.warnings,
+                    )?;
+                    self.relation = in_memory(pivoted)?;
+                    self.relation
+                        .set_order(rows.iter().map(|r| (r.clone(), false)).collect());
+                }
+                StageKind::JsonAuto { source } => self.json_auto(source.as_deref()).await?,
+                _ => self.lowering.stage(&mut self.relation, stage)?,
             }
-            StageKind::Transpose {
-                rows,
-                columns,
-                outputs,
-            } => {
-                let batch = materialize(&ctx, &mut relation).await?;
-                let pivoted =
-                    shape::transpose(&batch, rows, columns, outputs, &mut lowering.warnings)?;
-                relation = in_memory(pivoted)?;
-            }
-            _ => lowering.stage(&mut relation, stage)?,
         }
+        Ok(())
     }
-    let mut warnings = lowering.warnings;
-    let raw_query = !relation.aggregated;
-    let batch = materialize_output(&ctx, &mut relation, options.max_raw_rows).await?;
-    if raw_query && batch.num_rows() >= options.max_raw_rows {
-        warnings.push(format!(
-            "showing the first {} messages; aggregate or add a limit to see everything",
-            options.max_raw_rows
-        ));
+
+    /// `json auto`: the canonical fields of a stored row, or the top-level keys found in the
+    /// data (a small distinct query first), each extracted with a JSON path.
+    async fn json_auto(&mut self, source: Option<&str>) -> Result<()> {
+        let from_raw = source.is_none_or(|s| s.eq_ignore_ascii_case("_raw"));
+        if from_raw && self.relation.stored {
+            return self.relation.expose_canonical();
+        }
+        let field = source.unwrap_or("_raw");
+        let input = self.lowering.expressions(&self.relation).field(field);
+        let keys_name = "__json_keys";
+        let discovery = self
+            .relation
+            .builder
+            .clone()
+            .project(vec![
+                functions::JsonKeys::udf()
+                    .call(vec![input.clone()])
+                    .alias(keys_name),
+            ])?
+            .unnest_column(keys_name)?
+            .distinct()?
+            .sort(vec![Relation::column(keys_name).sort(true, false)])?
+            .limit(0, Some(MAX_JSON_AUTO_KEYS + 1))?
+            .build()?;
+        if self.explain.is_some() {
+            self.describe_plan("json auto key discovery", discovery.clone())
+                .await?;
+        }
+        let batches = self
+            .ctx
+            .execute_logical_plan(discovery)
+            .await?
+            .collect()
+            .await?;
+        let mut keys = Vec::new();
+        for batch in &batches {
+            let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+            let column = arrow::array::AsArray::as_string::<i32>(&column);
+            keys.extend(column.iter().flatten().map(str::to_owned));
+        }
+        if keys.len() > MAX_JSON_AUTO_KEYS {
+            keys.truncate(MAX_JSON_AUTO_KEYS);
+            self.lowering.warnings.push(format!(
+                "json auto: more than {MAX_JSON_AUTO_KEYS} keys; the first {MAX_JSON_AUTO_KEYS} alphabetically are extracted"
+            ));
+        }
+        let assignments = keys
+            .into_iter()
+            .map(|key| {
+                let path = ir::JsonPath {
+                    text: key.clone(),
+                    steps: vec![ir::JsonStep::Key(key.clone())],
+                };
+                (
+                    key.replace(' ', "_"),
+                    udf::JsonPath::udf(&path).call(vec![input.clone()]),
+                )
+            })
+            .collect();
+        self.relation.assign(assignments)
     }
-    warnings.dedup();
-    Ok(QueryResult {
-        columns: relation.visible.clone(),
-        rows: result::rows(&batch)?,
-        warnings,
-    })
+
+    /// Runs the plan so far (explaining it first when explaining) and returns its rows.
+    async fn materialize(&mut self, before: &str) -> Result<RecordBatch> {
+        let visible = self.relation.visible.clone();
+        self.relation.project_visible(visible)?;
+        if self.explain.is_some() {
+            self.describe(&format!("segment before {before}")).await?;
+            if let Some(text) = &mut self.explain {
+                text.push_str(&format!(
+                    "== {before} (runs on the materialised result) ==\n\n"
+                ));
+            }
+        }
+        materialize(&self.ctx, &mut self.relation).await
+    }
+
+    /// Appends the current plan's explanation.
+    async fn describe(&mut self, title: &str) -> Result<()> {
+        let visible = self.relation.visible.clone();
+        self.relation.project_visible(visible)?;
+        let plan = self.relation.builder.clone().build()?;
+        self.describe_plan(title, plan).await
+    }
+
+    async fn describe_plan(
+        &mut self,
+        title: &str,
+        plan: datafusion::logical_expr::LogicalPlan,
+    ) -> Result<()> {
+        self.segments += 1;
+        let state = self.ctx.state();
+        let optimized = state.optimize(&plan)?;
+        let physical = state.create_physical_plan(&plan).await?;
+        let physical = datafusion::physical_plan::displayable(physical.as_ref())
+            .indent(true)
+            .to_string();
+        if let Some(text) = &mut self.explain {
+            text.push_str(&format!(
+                "== {}. {title} ==\n-- logical plan (optimized)\n{}\n-- physical plan\n{}\n",
+                self.segments,
+                optimized.display_indent(),
+                physical
+            ));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<QueryResult> {
+        let mut warnings = std::mem::take(&mut self.lowering.warnings);
+        let raw_query = !self.relation.aggregated;
+        let max_rows = self.options.max_raw_rows;
+        output_shape(&mut self.relation, max_rows)?;
+        let batch = materialize(&self.ctx, &mut self.relation).await?;
+        if raw_query && batch.num_rows() >= max_rows {
+            warnings.push(format!(
+                "showing the first {max_rows} messages; aggregate or add a limit to see everything"
+            ));
+        }
+        warnings.dedup();
+        Ok(QueryResult {
+            columns: self.relation.visible.clone(),
+            rows: result::rows(&batch)?,
+            warnings,
+        })
+    }
 }
+
+/// Most keys `json auto` extracts (Sumo's limit).
+const MAX_JSON_AUTO_KEYS: usize = 100;
 
 /// The stored schema as scanned: text columns as `Utf8View`, which the Parquet reader fills
 /// without copying strings and which DataFusion groups and compares fastest.
@@ -219,13 +397,9 @@ async fn materialize(ctx: &SessionContext, relation: &mut Relation) -> Result<Re
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
 }
 
-/// The final result: for a query without aggregation, `_messagetime` then the fields the
-/// query made (or `_raw` when it made none), capped at `max_rows`.
-async fn materialize_output(
-    ctx: &SessionContext,
-    relation: &mut Relation,
-    max_rows: usize,
-) -> Result<RecordBatch> {
+/// The final result's shape: for a query without aggregation, `_messagetime` then the
+/// fields the query made (or `_raw` when it made none), capped at `max_rows`.
+fn output_shape(relation: &mut Relation, max_rows: usize) -> Result<()> {
     if !relation.aggregated {
         let made: Vec<String> = relation
             .visible
@@ -241,7 +415,7 @@ async fn materialize_output(
         relation.project_visible(columns)?;
         relation.builder = relation.builder.clone().limit(0, Some(max_rows))?;
     }
-    materialize(ctx, relation).await
+    Ok(())
 }
 
 fn in_memory(batch: RecordBatch) -> Result<Relation> {

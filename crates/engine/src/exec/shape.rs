@@ -32,11 +32,14 @@ fn cell(batch: &RecordBatch, column: usize, row: usize) -> Result<ScalarValue> {
 
 /// Fills in rows for every combination of the generators' values that the result lacks.
 /// Added rows get 0 for integers, 0.0 for floats, false for booleans and null otherwise,
-/// unless `with v for f` says otherwise.
+/// unless `with v for f` says otherwise; with `takeLast`, an added row takes the other
+/// fields of the last earlier timeslice of the same other keys (present or itself filled),
+/// and the defaults only when there is none.
 pub fn fill_missing(
     batch: &RecordBatch,
     generators: &[Generator],
     defaults: &[FillDefault],
+    take_last: bool,
     bucket_starts: &dyn Fn(i64) -> Vec<i64>,
     warnings: &mut Vec<String>,
 ) -> Result<RecordBatch> {
@@ -142,7 +145,74 @@ pub fn fill_missing(
             added.as_ref(),
         ])?);
     }
-    Ok(RecordBatch::try_new(schema, columns)?)
+    let filled = RecordBatch::try_new(schema, columns)?;
+    let timeslice = generators
+        .iter()
+        .position(|g| matches!(g, Generator::Timeslice { .. }))
+        .map(|k| key_columns[k]);
+    match timeslice {
+        Some(time_column) if take_last => {
+            carry_forward(&filled, batch.num_rows(), time_column, &key_columns)
+        }
+        _ => Ok(filled),
+    }
+}
+
+/// `takeLast`: rows from `first_added` on take the non-key fields of the previous row in
+/// time within their group of the other key columns.
+fn carry_forward(
+    batch: &RecordBatch,
+    first_added: usize,
+    time_column: usize,
+    key_columns: &[usize],
+) -> Result<RecordBatch> {
+    let group_columns: Vec<usize> = key_columns
+        .iter()
+        .copied()
+        .filter(|c| *c != time_column)
+        .collect();
+    let value_columns: Vec<usize> = (0..batch.num_columns())
+        .filter(|c| !key_columns.contains(c))
+        .collect();
+    let mut order: Vec<(Vec<ScalarValue>, ScalarValue, usize)> = Vec::new();
+    for row in 0..batch.num_rows() {
+        let group = group_columns
+            .iter()
+            .map(|c| cell(batch, *c, row))
+            .collect::<Result<Vec<_>>>()?;
+        order.push((group, cell(batch, time_column, row)?, row));
+    }
+    order.sort_by(|(ga, ta, _), (gb, tb, _)| {
+        ga.iter()
+            .zip(gb)
+            .map(|(x, y)| compare(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| compare(ta, tb))
+    });
+    // For each row, the row whose values it shows.
+    let mut source: Vec<usize> = (0..batch.num_rows()).collect();
+    let mut previous: Option<(&Vec<ScalarValue>, usize)> = None;
+    for (group, _, row) in &order {
+        if *row >= first_added
+            && let Some((previous_group, previous_row)) = previous
+            && previous_group == group
+        {
+            source[*row] = source[previous_row];
+        }
+        previous = Some((group, *row));
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for index in 0..batch.num_columns() {
+        if !value_columns.contains(&index) {
+            columns.push(batch.column(index).clone());
+            continue;
+        }
+        let indices =
+            arrow::array::UInt64Array::from(source.iter().map(|r| *r as u64).collect::<Vec<_>>());
+        columns.push(arrow::compute::take(batch.column(index), &indices, None)?);
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 fn default_for(field: &Field, defaults: &[FillDefault]) -> Result<ScalarValue> {

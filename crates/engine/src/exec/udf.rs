@@ -21,7 +21,7 @@ use regex::Regex;
 use crate::geo::GeoDatabase;
 
 /// Turns the arguments into arrays of the batch's length (scalars are broadcast).
-fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
+pub(super) fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
     args.args
         .iter()
         .map(|a| a.to_array(args.number_rows))
@@ -29,7 +29,7 @@ fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
 }
 
 /// Text view of an argument; non-text arrays are cast first.
-fn text(array: &ArrayRef) -> Result<StringArray> {
+pub(super) fn text(array: &ArrayRef) -> Result<StringArray> {
     let cast = arrow::compute::cast(array, &DataType::Utf8)?;
     Ok(cast.as_string::<i32>().clone())
 }

@@ -1,0 +1,127 @@
+//! Aggregation stages on DataFusion's aggregates: `count` (of rows or of non-null values),
+//! exact `count_distinct`, `sum` (0 over only nulls)/`avg`/`min`/`max`, `median` and `pct` (exact,
+//! `percentile_cont`: linear interpolation between the closest ranks), `stddev` (sample),
+//! `first`/`last` (`first_value`/`last_value` in message order, newest first as Sumo shows
+//! messages) and `values` (`array_agg` of the distinct values, sorted bytewise, one per line).
+
+use arrow::datatypes::DataType;
+use datafusion::functions::core::expr_fn::coalesce;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::functions_aggregate::first_last::{first_value_udaf, last_value_udaf};
+use datafusion::logical_expr::expr::NullTreatment;
+use datafusion::logical_expr::{Expr, ExprFunctionExt, SortExpr, cast, lit};
+use mailscope_query::ir::{self, AggregateFunction};
+
+use super::expr::null_text;
+use super::functions::SortedLines;
+use super::lower::{Lowering, Relation};
+use super::window::{TimeOrder, order_keys};
+use crate::error::Result;
+
+impl Lowering<'_> {
+    pub(super) fn aggregate(
+        &mut self,
+        relation: &mut Relation,
+        aggregates: &[ir::Aggregate],
+        by: &[String],
+    ) -> Result<()> {
+        let mut groups = Vec::new();
+        let mut names = Vec::new();
+        for field in by {
+            let expr = match relation.resolve(field) {
+                Some(column) => Relation::column(&column),
+                None => {
+                    self.warnings.push(format!(
+                        "field '{field}' does not exist; all rows are grouped under null"
+                    ));
+                    null_text()
+                }
+            };
+            let name = relation.resolve(field).unwrap_or_else(|| field.clone());
+            groups.push(expr.alias(&name));
+            names.push(name);
+        }
+        // `first`/`last` follow the rows' order: the last sort, else newest first.
+        let order: Vec<SortExpr> = order_keys(relation, TimeOrder::Descending)
+            .into_iter()
+            .take(if relation.order.is_empty() {
+                1
+            } else {
+                usize::MAX
+            })
+            .filter(|(field, _)| {
+                !relation.order.is_empty() || field == "_messagetime" || field == "_timeslice"
+            })
+            .map(|(field, descending)| Relation::column(&field).sort(!descending, false))
+            .collect();
+        let mut exprs = Vec::new();
+        for aggregate in aggregates {
+            let argument = aggregate
+                .argument
+                .as_deref()
+                .map(|a| self.expressions(relation).field(a));
+            let numeric = |lowering: &mut Self, e: Expr| lowering.expressions(relation).numeric(e);
+            let float =
+                |lowering: &mut Self, e: Expr| cast(numeric(lowering, e), DataType::Float64);
+            let expr = match (&aggregate.function, argument) {
+                (AggregateFunction::Count, None) => agg::count(lit(1i64)),
+                (AggregateFunction::Count, Some(a)) => agg::count(a),
+                (AggregateFunction::CountDistinct, Some(a)) => agg::count_distinct(a),
+                (AggregateFunction::Sum, Some(a)) => agg::sum(numeric(self, a)),
+                (AggregateFunction::Avg, Some(a)) => agg::avg(float(self, a)),
+                (AggregateFunction::Min, Some(a)) => agg::min(numeric(self, a)),
+                (AggregateFunction::Max, Some(a)) => agg::max(numeric(self, a)),
+                (AggregateFunction::Median, Some(a)) => agg::median(float(self, a)),
+                (AggregateFunction::Stddev, Some(a)) => agg::stddev(float(self, a)),
+                (AggregateFunction::Percentile(p), Some(a)) => {
+                    agg::percentile_cont(float(self, a).sort(true, false), lit(p / 100.0))
+                }
+                (AggregateFunction::First | AggregateFunction::Last, Some(a)) => {
+                    let udaf = if aggregate.function == AggregateFunction::First {
+                        first_value_udaf()
+                    } else {
+                        last_value_udaf()
+                    };
+                    udaf.call(vec![a])
+                        .order_by(order.clone())
+                        .null_treatment(NullTreatment::IgnoreNulls)
+                        .build()?
+                }
+                (AggregateFunction::Values, Some(a)) => {
+                    // `array_agg(DISTINCT …)` needs no ordering, so it combines with
+                    // `first`/`last` in one stage; the list is sorted and joined after.
+                    let distinct = agg::array_agg(cast(a, DataType::Utf8)).distinct().build()?;
+                    SortedLines::udf().call(vec![distinct])
+                }
+                (_, None) => null_text(),
+            };
+            exprs.push(expr.alias(&aggregate.alias));
+            names.push(aggregate.alias.clone());
+        }
+        relation.builder = relation.builder.clone().aggregate(groups, exprs)?;
+        // A sum over only nulls is 0, not null: a status missing from a transposed row counts
+        // 0 (the original app's Top 10 Message Status Count by Sender adds such sums up).
+        let sums: Vec<&str> = aggregates
+            .iter()
+            .filter(|a| a.function == AggregateFunction::Sum)
+            .map(|a| a.alias.as_str())
+            .collect();
+        if !sums.is_empty() {
+            let columns = names.iter().map(|name| {
+                let column = Relation::column(name);
+                if sums.contains(&name.as_str()) {
+                    coalesce(vec![column, lit(0i64)]).alias(name)
+                } else {
+                    column
+                }
+            });
+            relation.builder = relation.builder.clone().project(columns)?;
+        }
+        relation.visible = names;
+        relation.clear_origins();
+        relation.stored = false;
+        relation.aggregated = true;
+        relation.order.clear();
+        Ok(())
+    }
+}

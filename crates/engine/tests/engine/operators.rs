@@ -1,0 +1,533 @@
+//! The operators beyond the app's panels, on small stores built here, with expected values
+//! worked out by hand: `accum`, `total`, `topk`, `dedup`, `outlier`, `pct`, `first`/`last`,
+//! `values`, `json auto`, `fillmissing … takeLast`, `parse regex … multi`, `split`, the
+//! threat lookups, dashboard filters at `*`, and `explain`.
+
+use std::collections::BTreeMap;
+
+use mailscope_engine::exec::{QueryOptions, Value, execute, explain};
+use mailscope_record::Status;
+
+use super::query::{JSON, at, record, run, sample, store_with};
+
+fn int(v: i64) -> Value {
+    Value::Int(v)
+}
+
+fn text(v: &str) -> Value {
+    Value::Text(v.into())
+}
+
+fn float(value: &Value) -> f64 {
+    match value {
+        Value::Int(v) => *v as f64,
+        Value::Float(v) => *v,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn options() -> QueryOptions {
+    QueryOptions {
+        from: at("2026-10-24T00:00:00Z"),
+        to: at("2026-10-28T00:00:00Z"),
+        time_zone: chrono_tz::Tz::UTC,
+        geo: None,
+        max_raw_rows: 1_000,
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+#[test]
+fn accum_and_total_add_up_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    // Daily sums of Size: 1000, 2000+3000, 4000, 5000.
+    let result = run(
+        dir.path(),
+        &format!("{JSON} | timeslice 1d | sum(size) as s by _timeslice | accum s | total s as all"),
+        "UTC",
+        None,
+    );
+    assert_eq!(result.columns, ["_timeslice", "s", "_accum", "all"]);
+    let running: Vec<f64> = result.rows.iter().map(|r| float(&r[2])).collect();
+    assert_eq!(running, [1000.0, 6000.0, 10000.0, 15000.0]);
+    assert!(result.rows.iter().all(|r| float(&r[3]) == 15000.0));
+    // Per group, after an explicit sort (descending time).
+    let result = run(
+        dir.path(),
+        &format!(
+            "{JSON} | count by _messagetime, status | sort by _messagetime | accum _count as n by status | fields status, n"
+        ),
+        "UTC",
+        None,
+    );
+    let delivered: Vec<Value> = result
+        .rows
+        .iter()
+        .filter(|r| r[0] == text("Delivered"))
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(delivered, [int(1), int(2), int(3)]);
+}
+
+#[test]
+fn topk_ranks_within_each_group() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    // Delivered: sender0 once, sender1 twice; Failed: sender2; Pending: sender0.
+    let result = run(
+        dir.path(),
+        &format!("{JSON} | count by status, sender_address | topk(1, _count) by status"),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        result.columns,
+        ["status", "sender_address", "_count", "_rank"]
+    );
+    assert_eq!(
+        result.rows,
+        vec![
+            vec![
+                text("Delivered"),
+                text("sender1@fabrikam.example"),
+                int(2),
+                int(1)
+            ],
+            vec![
+                text("Failed"),
+                text("sender2@fabrikam.example"),
+                int(1),
+                int(1)
+            ],
+            vec![
+                text("Pending"),
+                text("sender0@fabrikam.example"),
+                int(1),
+                int(1)
+            ],
+        ]
+    );
+    // An empty input gives no rows, not an error.
+    let empty = run(
+        dir.path(),
+        &format!("{JSON} | where status = \"Nope\" | count by status | topk(3, _count)"),
+        "UTC",
+        None,
+    );
+    assert!(empty.rows.is_empty());
+}
+
+#[test]
+fn dedup_keeps_the_newest_rows_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let result = run(
+        dir.path(),
+        &format!("{JSON} | dedup by status | fields status, subject"),
+        "UTC",
+        None,
+    );
+    let mut rows: Vec<(Value, Value)> = result
+        .rows
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone()))
+        .collect();
+    rows.sort_by_key(|(s, _)| format!("{s:?}"));
+    assert_eq!(
+        rows,
+        [
+            (text("Delivered"), text("Report 4")),
+            (text("Failed"), text("Report 2")),
+            (text("Pending"), text("Report 3")),
+        ]
+    );
+    let two = run(
+        dir.path(),
+        &format!("{JSON} | dedup 2 by status | count by status | sort by status asc"),
+        "UTC",
+        None,
+    );
+    assert_eq!(two.rows[0], vec![text("Delivered"), int(2)]);
+    // Without `by`, only rows equal in every field are duplicates.
+    let all = run(
+        dir.path(),
+        &format!("{JSON} | fields status | dedup | count"),
+        "UTC",
+        None,
+    );
+    assert_eq!(all.rows, vec![vec![int(5)]]);
+}
+
+/// Hourly counts 1,3,1,3,1,3,1,3,20,3 from 2026-10-24T00:00Z.
+fn series() -> Vec<mailscope_record::Record> {
+    let counts = [1, 3, 1, 3, 1, 3, 1, 3, 20, 3];
+    let mut records = Vec::new();
+    let mut n = 0;
+    for (hour, count) in counts.iter().enumerate() {
+        for minute in 0..*count {
+            let received = format!("2026-10-24T{hour:02}:{minute:02}:00Z");
+            records.push(record(n, Status::Delivered, &received, None));
+            n += 1;
+        }
+    }
+    records
+}
+
+#[test]
+fn outlier_flags_values_beyond_the_band_of_the_previous_window() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), series(), None);
+    let query = format!(
+        "{JSON} | timeslice 1h | count by _timeslice | outlier _count window=4 threshold=2 consecutive=1 direction=+-"
+    );
+    let result = run(dir.path(), &query, "UTC", None);
+    assert_eq!(
+        result.columns,
+        [
+            "_timeslice",
+            "_count",
+            "_count_error",
+            "_count_lower",
+            "_count_upper",
+            "_count_indicator",
+            "_count_violation"
+        ]
+    );
+    assert_eq!(result.rows.len(), 10);
+    // Before a full window: no band, no flags.
+    for row in &result.rows[..4] {
+        assert_eq!(row[2..5], [Value::Null, Value::Null, Value::Null]);
+        assert_eq!(row[5..], [int(0), int(0)]);
+    }
+    // Hour 4: previous 1,3,1,3: mean 2, sample sd sqrt(4/3).
+    let sd = (4.0f64 / 3.0).sqrt();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    let hour4 = &result.rows[4];
+    assert!(close(float(&hour4[2]), -1.0));
+    assert!(close(float(&hour4[3]), 2.0 - 2.0 * sd));
+    assert!(close(float(&hour4[4]), 2.0 + 2.0 * sd));
+    assert_eq!(hour4[5..], [int(0), int(0)]);
+    // Hour 8: 20 against mean 2: an outlier and, with consecutive=1, a violation.
+    assert!(close(float(&result.rows[8][2]), 18.0));
+    assert_eq!(result.rows[8][5..], [int(1), int(1)]);
+    // Hour 9: previous 3,1,3,20: mean 6.75; 3 is inside the band.
+    assert!(close(float(&result.rows[9][2]), 3.0 - 6.75));
+    assert_eq!(result.rows[9][5..], [int(0), int(0)]);
+    // Only values below the band count with direction=-; two in a row with consecutive=2.
+    let below = run(
+        dir.path(),
+        &format!(
+            "{JSON} | timeslice 1h | count by _timeslice | outlier _count window=4 threshold=2 direction=-"
+        ),
+        "UTC",
+        None,
+    );
+    assert!(below.rows.iter().all(|r| r[5] == int(0)));
+    let twice = run(
+        dir.path(),
+        &format!(
+            "{JSON} | timeslice 1h | count by _timeslice | outlier _count window=4 threshold=2 consecutive=2"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(twice.rows[8][5..], [int(1), int(0)]);
+}
+
+#[test]
+fn outlier_runs_per_group_and_on_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), series(), None);
+    let result = run(
+        dir.path(),
+        &format!(
+            "{JSON} | timeslice 1h | count by _timeslice, status | outlier _count by status window=4 threshold=2"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(result.rows.len(), 10);
+    assert_eq!(result.rows.iter().filter(|r| r[6] == int(1)).count(), 1);
+    let empty = run(
+        dir.path(),
+        &format!(
+            "{JSON} | where status = \"Nope\" | timeslice 1h | count by _timeslice | outlier _count"
+        ),
+        "UTC",
+        None,
+    );
+    assert!(empty.rows.is_empty());
+}
+
+#[test]
+fn pct_first_last_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    // Sizes 1000..5000: the 25th, 50th and 90th percentiles interpolate linearly.
+    let result = run(
+        dir.path(),
+        &format!(
+            "{JSON} | pct(size, 25, 50, 90), median(size), first(subject), last(subject), values(status)"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        result.columns,
+        [
+            "_size_pct_25",
+            "_size_pct_50",
+            "_size_pct_90",
+            "_median",
+            "_first",
+            "_last",
+            "_values"
+        ]
+    );
+    let row = &result.rows[0];
+    assert_eq!(float(&row[0]), 2000.0);
+    assert_eq!(float(&row[1]), 3000.0);
+    assert!((float(&row[2]) - 4600.0).abs() < 1e-6);
+    assert_eq!(float(&row[3]), 3000.0);
+    // Newest message first, as Sumo lists messages.
+    assert_eq!(row[4], text("Report 4"));
+    assert_eq!(row[5], text("<img src=x onerror=alert(1)>"));
+    assert_eq!(row[6], text("Delivered\nFailed\nPending"));
+    // Grouped, with nulls ignored; a group of only nulls gives null.
+    let grouped = run(
+        dir.path(),
+        &format!(
+            "{JSON} | values(fromIP) as ips, first(fromIP) as ip by status | sort by status asc"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        grouped.rows,
+        vec![
+            vec![
+                text("Delivered"),
+                text("2003::1\n8.8.8.8\n81.2.69.144"),
+                text("2003::1")
+            ],
+            vec![text("Failed"), text("10.0.0.1"), text("10.0.0.1")],
+            vec![text("Pending"), Value::Null, Value::Null],
+        ]
+    );
+    // A percentile of text that is not a number is null.
+    let bad = run(
+        dir.path(),
+        &format!("{JSON} | pct(status, 50)"),
+        "UTC",
+        None,
+    );
+    assert_eq!(bad.rows, vec![vec![Value::Null]]);
+}
+
+#[test]
+fn json_auto_reads_canonical_fields_or_discovered_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let canonical = run(
+        dir.path(),
+        "_sourceCategory=labs/* | json auto | count by Status | sort by Status asc",
+        "UTC",
+        None,
+    );
+    assert_eq!(canonical.columns, ["Status", "_count"]);
+    assert_eq!(canonical.rows[0], vec![text("Delivered"), int(3)]);
+    let discovered = run(
+        dir.path(),
+        &format!(
+            "{JSON} | concat(\"{{\\\"n\\\": \", size, \", \\\"odd key\\\": \\\"x\\\", \\\"o\\\": {{\\\"a\\\": 1}}}}\") as j | json auto field=j | sum(n) as total, values(odd_key) as v, values(o) as o"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        discovered.rows,
+        vec![vec![Value::Float(15000.0), text("x"), text("{\"a\":1}")]]
+    );
+}
+
+#[test]
+fn fillmissing_take_last_copies_the_previous_timeslice() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let result = run(
+        dir.path(),
+        &format!(
+            "{JSON} | timeslice 1d | count by _timeslice, status | fillmissing timeslice, values all in status takeLast | transpose row _timeslice column status"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        result.columns,
+        ["_timeslice", "Delivered", "Failed", "Pending"]
+    );
+    let counts: Vec<Vec<Value>> = result.rows.iter().map(|r| r[1..].to_vec()).collect();
+    assert_eq!(
+        counts,
+        vec![
+            vec![int(1), int(0), int(0)],
+            vec![int(1), int(1), int(0)],
+            vec![int(1), int(1), int(1)],
+            vec![int(1), int(1), int(1)],
+        ]
+    );
+}
+
+#[test]
+fn parse_regex_multi_gives_one_row_per_match_with_every_group() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample()[..2].to_vec(), None);
+    let result = run(
+        dir.path(),
+        &format!(
+            "{JSON} | \"k1=v1;k2=v2\" as s | parse regex field=s \"(?<k>\\\\w+)=(?<v>\\\\w+)\" multi | count by k, v | sort by k asc"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        result.rows,
+        vec![
+            vec![text("k1"), text("v1"), int(2)],
+            vec![text("k2"), text("v2"), int(2)]
+        ]
+    );
+    // No match: dropped, or kept once with null groups under nodrop.
+    let dropped = run(
+        dir.path(),
+        &format!("{JSON} | parse regex field=subject \"(?<a>zz)(?<b>q)\" multi | count"),
+        "UTC",
+        None,
+    );
+    assert_eq!(dropped.rows, vec![vec![int(0)]]);
+    let kept = run(
+        dir.path(),
+        &format!(
+            "{JSON} | parse regex field=subject \"(?<a>zz)(?<b>q)\" multi nodrop | count(a) as a, count"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(kept.rows, vec![vec![int(0), int(2)]]);
+}
+
+#[test]
+fn split_and_csv_take_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample()[..1].to_vec(), None);
+    let result = run(
+        dir.path(),
+        &format!(
+            "{JSON} | \"a,\\\"b,c\\\",d\" as line | split line extract 1 as x, 2 as y, 9 as z | csv line extract p, _, r | count by x, y, z, p, r"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        result.rows,
+        vec![vec![
+            text("a"),
+            text("b,c"),
+            Value::Null,
+            text("a"),
+            text("d"),
+            int(1)
+        ]]
+    );
+    let semicolons = run(
+        dir.path(),
+        &format!(
+            "{JSON} | \"1;2\\\\;3\" as line | split line delim=';' extract 2 as b | count by b"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(semicolons.rows[0][0], text("2;3"));
+}
+
+#[test]
+fn threat_lookups_answer_null_columns_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    for stage in [
+        "threatip fromIP | count by malicious_confidence, actor, raw_threat, type",
+        "lookup type, actor, raw, threatlevel as malicious_confidence from sumo://threat/cs on threat=sender_address | count by malicious_confidence",
+        "threatlookup singleIndicator fromIP | count by %\"_threatlookup.confidence\", %\"_threatlookup.num_match\"",
+    ] {
+        let result = run(dir.path(), &format!("{JSON} | {stage}"), "UTC", None);
+        assert_eq!(result.rows.len(), 1, "{stage}");
+        assert!(
+            result.rows[0][..result.columns.len() - 1]
+                .iter()
+                .all(|v| *v == Value::Null)
+        );
+        assert_eq!(*result.rows[0].last().unwrap(), int(5));
+        assert!(
+            result.warnings.iter().any(|w| w.contains("threat")),
+            "{stage}: {:?}",
+            result.warnings
+        );
+    }
+}
+
+#[test]
+fn a_dashboard_filter_at_star_keeps_rows_with_null_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let source = format!("{JSON} | where fromIP matches \"{{{{ip}}}}\" | count");
+    let count = |value: &str| {
+        let variables = BTreeMap::from([("ip".to_string(), value.to_string())]);
+        let query = mailscope_query::compile_with_variables(&source, &variables).unwrap();
+        block_on(execute(dir.path(), &query, &options()))
+            .unwrap()
+            .rows[0][0]
+            .clone()
+    };
+    assert_eq!(count("*"), int(5), "the message without FromIP is kept");
+    assert_eq!(count("8.8.*"), int(1));
+    let literal = run(
+        dir.path(),
+        &format!("{JSON} | where fromIP matches \"*\" | count"),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        literal.rows,
+        vec![vec![int(4)]],
+        "written literally: not null"
+    );
+}
+
+#[test]
+fn explain_shows_every_plan_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let query = mailscope_query::compile(&format!(
+        "{JSON} | timeslice 1d | count by _timeslice, status | fillmissing timeslice, values all in status | transpose row _timeslice column status"
+    ))
+    .unwrap();
+    let text = block_on(explain(dir.path(), &query, &options())).unwrap();
+    assert!(
+        text.contains("== 1. segment before fillmissing =="),
+        "{text}"
+    );
+    assert!(text.contains("== fillmissing (runs on the materialised result) =="));
+    assert!(text.contains("== transpose (runs on the materialised result) =="));
+    assert!(text.contains("== 3. final segment =="), "{text}");
+    assert_eq!(text.matches("-- logical plan (optimized)").count(), 3);
+    assert_eq!(text.matches("-- physical plan").count(), 3);
+    assert!(text.contains("Aggregate"), "{text}");
+}
