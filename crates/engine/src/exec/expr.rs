@@ -10,7 +10,8 @@ use datafusion::logical_expr::expr::Like;
 use datafusion::logical_expr::{Expr, ExprSchemable, cast, is_true, lit, not, try_cast, when};
 use mailscope_query::ir::{self, BinaryOp, Literal, Pattern, UnaryOp};
 
-use super::functions::{CompareCidrPrefix, Format, FormatDate, ParseDate, RegexReplace};
+use super::format::Format;
+use super::functions::{CompareCidrPrefix, FormatDate, ParseDate, RegexReplace};
 use super::lower::Relation;
 use super::udf::{IpPredicate, IpPredicateKind, RegexMatches, WildcardMatch};
 use crate::error::{Error, Result};

@@ -7,6 +7,7 @@
 mod aggregate;
 mod dates;
 mod expr;
+mod format;
 mod functions;
 mod lower;
 mod result;

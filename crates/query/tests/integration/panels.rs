@@ -169,3 +169,21 @@ fn seed_fillmissing_takes_the_span_of_the_timeslice_stage() {
         ])
     );
 }
+
+#[test]
+fn panel_filters_at_star_keep_every_row_with_compile_with_variables() {
+    let vars = variables(|_| "*".to_string());
+    for (name, source) in queries() {
+        let query = mailscope_query::compile_with_variables(&source, &vars)
+            .unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        let text = format!("{:?}", query.stages);
+        assert!(
+            !text.contains("Wildcard(\"*\")"),
+            "{name}: a filter at * still tests for null: {text}"
+        );
+        // Every `matches "{{var}}"` became `true`; other patterns remain.
+        if source.contains("matches \"{{") {
+            assert!(text.contains("Literal(Bool(true))"), "{name}: {text}");
+        }
+    }
+}
