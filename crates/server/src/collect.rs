@@ -36,7 +36,10 @@ impl StoreSink {
 }
 
 impl Sink for StoreSink {
-    fn checkpoint(&mut self, key: &str) -> std::result::Result<Option<serde_json::Value>, SinkError> {
+    fn checkpoint(
+        &mut self,
+        key: &str,
+    ) -> std::result::Result<Option<serde_json::Value>, SinkError> {
         Ok(self.store()?.checkpoint(key).cloned())
     }
 
@@ -132,6 +135,7 @@ pub fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -144,7 +148,12 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         .data_dir
         .clone()
         .or_else(|| config.data_dir.clone())
-        .ok_or_else(|| anyhow!("no store: give --data-dir or set data_dir in {}", args.config.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "no store: give --data-dir or set data_dir in {}",
+                args.config.display()
+            )
+        })?;
     let geo = geodb::open(args.geoip_dir.as_deref())?;
     let store = Store::open(&data_dir)
         .with_context(|| format!("cannot open store {}", data_dir.display()))?;

@@ -146,7 +146,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         http::check_listen(&args.listen, None)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .with_context(|| format!("cannot listen on {} (try --listen 127.0.0.1:0)", args.listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (try --listen 127.0.0.1:0)",
+                    args.listen
+                )
+            })?;
         let polling = collect::spawn_all(&config, store, geo, &shutdown, false);
         eprintln!(
             "\nmailscope is serving the demo store on http://{}/ (query API: POST /api/v1/query); \
@@ -195,7 +200,10 @@ fn anchor(data_dir: &Path, args: &DemoArgs) -> Result<DateTime<Utc>> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if data_dir.join(mailscope_engine::store::CATALOG_FILE).exists() {
+            if data_dir
+                .join(mailscope_engine::store::CATALOG_FILE)
+                .exists()
+            {
                 bail!(
                     "{} holds a store that is not the demo's; give the demo another --data-dir",
                     data_dir.display()

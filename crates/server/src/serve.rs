@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use mailscope_engine::store::Store;
 
 use crate::cli::ServeArgs;
-use crate::{collect, geodb};
 use crate::http::{self, AppState};
 use crate::secret::Secret;
+use crate::{collect, geodb};
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;
@@ -41,9 +41,16 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         let (trigger, stopped) = mailscope_collect::Shutdown::channel();
         let collectors = match &args.collect {
             Some(path) => {
-                let config = mailscope_collect::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let config =
+                    mailscope_collect::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
                 collect::init_logging();
-                collect::spawn_all(&config, state.store.clone(), state.geo.clone(), &stopped, false)
+                collect::spawn_all(
+                    &config,
+                    state.store.clone(),
+                    state.geo.clone(),
+                    &stopped,
+                    false,
+                )
             }
             None => Vec::new(),
         };

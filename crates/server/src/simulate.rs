@@ -11,7 +11,8 @@ use mailscope_simulator::http::{SimulatorConfig, serve};
 use crate::cli::SimulateArgs;
 
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
-    let start = Utc::now().duration_trunc(Duration::hours(1))? - Duration::days(i64::from(args.days));
+    let start =
+        Utc::now().duration_trunc(Duration::hours(1))? - Duration::days(i64::from(args.days));
     let mut config = SimulatorConfig::new(TenantConfig {
         seed: args.seed,
         messages: args.messages,
