@@ -1,6 +1,8 @@
 //! The `mailscope` binary end to end: generate, ingest and query against an independent
-//! computation, every panel query, bad input, kill -9 during ingest, and the HTTP server.
+//! computation, every panel query, bad input, kill -9 during ingest, the HTTP server, and the
+//! collector against the API simulator (kill -9 during a backfill, secrets, faults).
 
+mod collect;
 mod crash;
 mod end_to_end;
 mod http;
