@@ -41,19 +41,19 @@ impl Lowering<'_> {
             groups.push(expr.alias(&name));
             names.push(name);
         }
-        // `first`/`last` follow the rows' order: the last sort, else newest first.
-        let order: Vec<SortExpr> = order_keys(relation, TimeOrder::Descending)
-            .into_iter()
-            .take(if relation.order.is_empty() {
-                1
-            } else {
-                usize::MAX
-            })
-            .filter(|(field, _)| {
-                !relation.order.is_empty() || field == "_messagetime" || field == "_timeslice"
-            })
-            .map(|(field, descending)| Relation::column(&field).sort(!descending, false))
-            .collect();
+        // `first`/`last` follow the rows' order: the last sort, else newest message first.
+        let order: Vec<SortExpr> = if relation.order.is_empty() {
+            ["_messagetime", "_timeslice"]
+                .iter()
+                .find_map(|field| relation.resolve(field))
+                .map(|field| vec![Relation::column(&field).sort(false, false)])
+                .unwrap_or_default()
+        } else {
+            order_keys(relation, TimeOrder::Descending)
+                .into_iter()
+                .map(|(field, descending)| Relation::column(&field).sort(!descending, false))
+                .collect()
+        };
         let mut exprs = Vec::new();
         for aggregate in aggregates {
             let argument = aggregate

@@ -322,6 +322,23 @@ fn pct_first_last_and_values() {
             vec![text("Pending"), Value::Null, Value::Null],
         ]
     );
+    // Within a timeslice, still by message time; after a sort, in that order.
+    let daily = run(
+        dir.path(),
+        &format!(
+            "{JSON} | timeslice 1d | first(subject) as f, last(subject) as l by _timeslice | sort by _timeslice asc"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(daily.rows[1][1..], [text("Report 2"), text("Report 1")]);
+    let sorted = run(
+        dir.path(),
+        &format!("{JSON} | sort by size asc | first(size) as f, last(size) as l"),
+        "UTC",
+        None,
+    );
+    assert_eq!(sorted.rows, vec![vec![int(1000), int(5000)]]);
     // A percentile of text that is not a number is null.
     let bad = run(
         dir.path(),

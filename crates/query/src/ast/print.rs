@@ -139,6 +139,29 @@ fn binary_op(op: BinaryOp) -> &'static str {
     }
 }
 
+fn precedence(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::Or => 1,
+        BinaryOp::And => 3,
+        BinaryOp::Add | BinaryOp::Subtract => 9,
+        BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo => 11,
+        _ => 7,
+    }
+}
+
+/// The left operand of a binary operator: binary operators are left-associative, so one that
+/// binds at least as tightly needs no parentheses (and a long `a + b + c …` chain does not
+/// print as deeply nested parentheses the parser would refuse).
+fn left_operand(expr: &Expr, parent: BinaryOp) -> String {
+    match &expr.kind {
+        ExprKind::Binary { op, .. } if precedence(*op) >= precedence(parent) => expr.to_string(),
+        ExprKind::Matches { .. } | ExprKind::In { .. } if precedence(parent) <= 7 => {
+            expr.to_string()
+        }
+        _ => child(expr),
+    }
+}
+
 /// An operand: atoms as they are, anything compound in parentheses.
 fn child(expr: &Expr) -> String {
     match &expr.kind {
@@ -163,7 +186,13 @@ impl Display for Expr {
                 operand,
             } => write!(f, "-{}", child(operand)),
             ExprKind::Binary { op, left, right } => {
-                write!(f, "{} {} {}", child(left), binary_op(*op), child(right))
+                write!(
+                    f,
+                    "{} {} {}",
+                    left_operand(left, *op),
+                    binary_op(*op),
+                    child(right)
+                )
             }
             ExprKind::Matches { operand, pattern } => {
                 write!(f, "{} matches ", child(operand))?;
@@ -226,8 +255,22 @@ impl Display for ScopeExpr {
                 let value = if *quoted { quote(value) } else { value.clone() };
                 write!(f, "{}{op}{value}", field.name)
             }
-            ScopeExpr::And(left, right) => write!(f, "{} AND {}", grouped(left), grouped(right)),
-            ScopeExpr::Or(left, right) => write!(f, "{} OR {}", grouped(left), grouped(right)),
+            // Both are parsed left-associatively: a left operand of the same kind needs no
+            // parentheses (and long chains must not print as deeply nested ones).
+            ScopeExpr::And(left, right) => {
+                let left = match left.as_ref() {
+                    ScopeExpr::And(..) => left.to_string(),
+                    other => grouped(other),
+                };
+                write!(f, "{left} AND {}", grouped(right))
+            }
+            ScopeExpr::Or(left, right) => {
+                let left = match left.as_ref() {
+                    ScopeExpr::Or(..) => left.to_string(),
+                    other => grouped(other),
+                };
+                write!(f, "{left} OR {}", grouped(right))
+            }
             ScopeExpr::Not(inner, _) => write!(f, "NOT {}", grouped(inner)),
         }
     }

@@ -317,3 +317,43 @@ proptest! {
         prop_assert_eq!(reparsed.to_string(), printed);
     }
 }
+
+/// The fuzz target's checks (`fuzz/fuzz_targets/compile.rs`) on one input.
+fn fuzz_checks(source: &str) {
+    if let Err(diagnostics) = compile(source) {
+        for diagnostic in diagnostics {
+            assert!(diagnostic.span.end <= source.len());
+            assert!(source.is_char_boundary(diagnostic.span.start));
+            assert!(source.is_char_boundary(diagnostic.span.end));
+        }
+    }
+    if let Ok(ast) = parse(source) {
+        let printed = ast.to_string();
+        let reparsed = parse(&printed).unwrap_or_else(|d| panic!("{printed:.200}: {d:?}"));
+        assert!(ast.same_as(&reparsed), "{source:.200}");
+    }
+}
+
+#[test]
+fn inputs_the_fuzzer_found_stay_fixed() {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/compile");
+    let mut count = 0;
+    for entry in std::fs::read_dir(directory).expect("tests/fuzz/compile exists") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("readable");
+        if let Ok(source) = std::str::from_utf8(&bytes) {
+            fuzz_checks(source);
+            count += 1;
+        }
+    }
+    assert!(count > 0);
+}
+
+#[test]
+fn long_left_associative_chains_print_without_nesting() {
+    // Found by fuzzing: `a AND b AND …` printed as `((a AND b) AND …)` nested deeper than
+    // the parser accepts.
+    fuzz_checks(&format!("{} x | count", "a AND ".repeat(200)));
+    fuzz_checks(&format!("| where a{}", " + a".repeat(200)));
+    fuzz_checks(&format!("| where a{}", " and b = 1".repeat(120)));
+    fuzz_checks(&format!("| where a{} or c", " * b - 1".repeat(60)));
+}
