@@ -151,13 +151,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         Some("overview") => return dashboard::run(args),
         Some(other) => bail!("--dashboard {other:?}: only `overview` is measured"),
     }
-    let start = DateTime::parse_from_rfc3339(START)?.to_utc();
-    let end = start
-        .checked_add_signed(TimeDelta::days(i64::from(args.days)))
-        .ok_or_else(|| anyhow!("--days {} is out of range", args.days))?;
-    std::fs::create_dir_all(&args.work_dir)
-        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
-    let work_dir = args.work_dir.canonicalize()?;
+    let (start, end, work_dir) = time_range_and_work_dir(args)?;
     let geo = geodb::open(args.geoip_dir.as_deref())?;
     if geo.is_none() {
         eprintln!("note: no geolocation database found; ingest runs without geo (--geoip-dir)");
@@ -250,6 +244,17 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         print_report(args, &machine, &results);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The generated data's time range and the (created) work directory.
+fn time_range_and_work_dir(args: &BenchArgs) -> Result<(DateTime<Utc>, DateTime<Utc>, PathBuf)> {
+    let start = DateTime::parse_from_rfc3339(START)?.to_utc();
+    let end = start
+        .checked_add_signed(TimeDelta::days(i64::from(args.days)))
+        .ok_or_else(|| anyhow!("--days {} is out of range", args.days))?;
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
+    Ok((start, end, args.work_dir.canonicalize()?))
 }
 
 fn compile(text: &str) -> Result<ir::Query, String> {

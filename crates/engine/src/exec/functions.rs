@@ -432,6 +432,19 @@ impl ScalarUDFImpl for JsonKeys {
     }
 }
 
+/// Whether `pattern` is one named group around everything (`(?<word>\w+)`), so that each
+/// match is the group's value.
+pub fn whole_match(pattern: &str, groups: &[String]) -> bool {
+    match (groups, regex_syntax::parse(pattern)) {
+        ([group], Ok(hir)) => matches!(
+            hir.kind(),
+            regex_syntax::hir::HirKind::Capture(capture)
+                if capture.name.as_deref() == Some(group.as_str())
+        ),
+        _ => false,
+    }
+}
+
 /// `parse regex "…" multi` with named groups: every match as a struct of the groups, or null
 /// when nothing matches (so that `nodrop` keeps the row once).
 #[derive(Debug)]
@@ -439,6 +452,9 @@ pub struct RegexMatchesAll {
     pattern: String,
     groups: Vec<String>,
     regex: Regex,
+    /// The pattern is one named group around everything (`(?<word>\w+)`): each match is the
+    /// group, so matches are found without capture positions (several times faster).
+    whole_match: bool,
     signature: Signature,
 }
 
@@ -451,6 +467,7 @@ impl RegexMatchesAll {
             pattern: pattern.to_owned(),
             groups: groups.to_vec(),
             regex,
+            whole_match: whole_match(pattern, groups),
             signature: Signature::any(1, Volatility::Immutable),
         }))
     }
@@ -488,7 +505,17 @@ impl ScalarUDFImpl for RegexMatchesAll {
         let mut list = ListBuilder::new(StructBuilder::new(fields, builders));
         for value in values.iter() {
             let mut any = false;
-            if let Some(value) = value {
+            if let (Some(value), true) = (value, self.whole_match) {
+                for found in self.regex.find_iter(value) {
+                    any = true;
+                    let entry = list.values();
+                    entry
+                        .field_builder::<StringBuilder>(0)
+                        .ok_or_else(|| DataFusionError::Internal("group builder".into()))?
+                        .append_value(found.as_str());
+                    entry.append(true);
+                }
+            } else if let Some(value) = value {
                 for captures in self.regex.captures_iter(value) {
                     any = true;
                     let entry = list.values();

@@ -15,6 +15,7 @@ mod shape;
 pub mod time;
 mod udf;
 mod window;
+mod words;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -186,7 +187,22 @@ impl<'a> Pipeline<'a> {
             self.options.to.timestamp_millis(),
             self.options.time_zone,
         );
-        for stage in &query.stages {
+        let mut stages = query.stages.iter().peekable();
+        while let Some(stage) = stages.next() {
+            if let Some(words) = stages
+                .peek()
+                .and_then(|next| words::WordCount::plan(stage, next))
+            {
+                stages.next();
+                self.lowering
+                    .stage(&mut self.relation, &words.pre_aggregation(stage.span))?;
+                let batch = self.materialize("counting matches").await?;
+                self.relation = in_memory(words.count(&batch)?)?;
+                if let Some(sort) = &words.sort {
+                    self.lowering.stage(&mut self.relation, sort)?;
+                }
+                continue;
+            }
             match &stage.kind {
                 StageKind::FillMissing {
                     generators,

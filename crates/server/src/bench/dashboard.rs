@@ -5,15 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
-use chrono::{DateTime, TimeDelta};
+use anyhow::{Result, anyhow};
 use comfy_table::Table;
 use mailscope_engine::exec::{self, QueryOptions};
 use mailscope_engine::store::Catalog;
 use mailscope_query::ir;
 use serde_json::json;
 
-use super::{START, gb, generated_file, ingest, machine, median, ms};
+use super::{gb, generated_file, ingest, machine, median, ms};
 use crate::cli::BenchArgs;
 use crate::geodb;
 
@@ -63,13 +62,7 @@ fn filters_at_star() -> BTreeMap<String, String> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
-    let start = DateTime::parse_from_rfc3339(START)?.to_utc();
-    let end = start
-        .checked_add_signed(TimeDelta::days(i64::from(args.days)))
-        .ok_or_else(|| anyhow!("--days {} is out of range", args.days))?;
-    std::fs::create_dir_all(&args.work_dir)
-        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
-    let work_dir = args.work_dir.canonicalize()?;
+    let (start, end, work_dir) = super::time_range_and_work_dir(args)?;
     let geo = geodb::open(args.geoip_dir.as_deref())?;
     let options = QueryOptions {
         from: start,

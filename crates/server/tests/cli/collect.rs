@@ -358,6 +358,7 @@ fn collector_killed_at_random_moments_resumes_and_ends_equal_to_ground_truth() {
     let mut checkpoints = Vec::new();
     let mut last_temp_catalog = None;
     let mut run = 0;
+    let mut cap_ms: u64 = 400;
     while tally.kills < KILLS {
         run += 1;
         assert!(
@@ -366,10 +367,12 @@ fn collector_killed_at_random_moments_resumes_and_ends_equal_to_ground_truth() {
         );
         // Some kills right after start (opening the store, first token), most across the
         // backfill.
+        // Once the backfill has caught up, runs end quickly: kills then fall within the
+        // duration of the last run that ended by itself.
         let delay = if rng.random_bool(0.2) {
-            rng.random_range(0..20)
+            rng.random_range(0..20.min(cap_ms))
         } else {
-            rng.random_range(20..=400)
+            rng.random_range(20.min(cap_ms - 1)..=cap_ms)
         };
         let log = work.path().join(format!("run-{run}.log"));
         let mut child = collect(work.path(), &config, &data, SECRET)
@@ -377,8 +380,16 @@ fn collector_killed_at_random_moments_resumes_and_ends_equal_to_ground_truth() {
             .stderr(File::create(&log).expect("log file"))
             .spawn()
             .expect("start mailscope collect");
-        std::thread::sleep(Duration::from_millis(delay));
-        let finished = child.try_wait().expect("try_wait").is_some();
+        let begun = Instant::now();
+        let mut finished = false;
+        while begun.elapsed() < Duration::from_millis(delay) {
+            if child.try_wait().expect("try_wait").is_some() {
+                finished = true;
+                cap_ms = (begun.elapsed().as_millis() as u64 * 3 / 4).max(2);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         child.kill().expect("SIGKILL");
         let status = child.wait().expect("wait");
         let after = read_store(&data);
