@@ -17,6 +17,17 @@ impl Secret {
         &self.0
     }
 
+    /// Whether `presented` is the secret, compared in time independent of where the first
+    /// difference is (an access token checked by a server).
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        let mut difference = a.len() ^ b.len();
+        for (i, byte) in a.iter().enumerate() {
+            difference |= usize::from(byte ^ b.get(i).copied().unwrap_or(0));
+        }
+        difference == 0
+    }
+
     /// Replaces every occurrence of the secret in `text` (an error body that echoes the
     /// request, say) with `[redacted]`.
     pub fn scrub(&self, text: &str) -> String {
@@ -43,6 +54,15 @@ impl fmt::Display for Secret {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn matches_only_the_same_text() {
+        let secret = super::Secret::new("s3cret-token");
+        assert!(secret.matches("s3cret-token"));
+        for other in ["s3cret-toke", "s3cret-token!", "S3cret-token", ""] {
+            assert!(!secret.matches(other), "{other}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -11,7 +11,6 @@ mod geodb;
 mod http;
 mod ingest;
 mod query;
-mod secret;
 mod serve;
 mod simulate;
 

@@ -9,8 +9,8 @@ use mailscope_engine::store::Store;
 
 use crate::cli::ServeArgs;
 use crate::http::{self, AppState};
-use crate::secret::Secret;
 use crate::{collect, geodb};
+use mailscope_collect::Secret;
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;

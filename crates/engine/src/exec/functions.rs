@@ -19,24 +19,7 @@ use datafusion::logical_expr::{
 use regex::Regex;
 
 use super::dates;
-use super::udf::{arrays, text};
-
-macro_rules! udf_eq {
-    ($ty:ty, $($field:ident),*) => {
-        impl PartialEq for $ty {
-            fn eq(&self, other: &Self) -> bool {
-                true $(&& self.$field == other.$field)*
-            }
-        }
-        impl Eq for $ty {}
-        impl std::hash::Hash for $ty {
-            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                stringify!($ty).hash(state);
-                $(self.$field.hash(state);)*
-            }
-        }
-    };
-}
+use super::udf::{arrays, impl_udf_eq, text};
 
 /// Milliseconds since the epoch of a time or number argument.
 fn millis(array: &ArrayRef) -> Result<Int64Array> {
@@ -78,7 +61,7 @@ pub struct FormatDate {
     signature: Signature,
 }
 
-udf_eq!(FormatDate, zone);
+impl_udf_eq!(FormatDate, zone);
 
 impl FormatDate {
     pub fn udf(zone: Tz) -> ScalarUDF {
@@ -129,7 +112,7 @@ pub struct ParseDate {
     signature: Signature,
 }
 
-udf_eq!(ParseDate, zone);
+impl_udf_eq!(ParseDate, zone);
 
 impl ParseDate {
     pub fn udf(zone: Tz) -> ScalarUDF {
@@ -265,7 +248,7 @@ pub struct RegexReplace {
     signature: Signature,
 }
 
-udf_eq!(RegexReplace, pattern);
+impl_udf_eq!(RegexReplace, pattern);
 
 impl RegexReplace {
     pub fn udf(pattern: &str) -> Result<ScalarUDF> {
@@ -458,7 +441,7 @@ pub struct RegexMatchesAll {
     signature: Signature,
 }
 
-udf_eq!(RegexMatchesAll, pattern, groups);
+impl_udf_eq!(RegexMatchesAll, pattern, groups);
 
 impl RegexMatchesAll {
     pub fn udf(pattern: &str, groups: &[String]) -> Result<ScalarUDF> {

@@ -42,14 +42,15 @@ macro_rules! impl_udf_eq {
             }
         }
         impl Eq for $ty {}
-        impl Hash for $ty {
-            fn hash<H: Hasher>(&self, state: &mut H) {
-                stringify!($ty).hash(state);
-                $(self.$field.hash(state);)*
+        impl std::hash::Hash for $ty {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                std::hash::Hash::hash(stringify!($ty), state);
+                $(std::hash::Hash::hash(&self.$field, state);)*
             }
         }
     };
 }
+pub(super) use impl_udf_eq;
 
 /// `isValidIP`, `isValidIPv4`, `isValidIPv6`, `isPrivateIP`, `isPublicIP`.
 #[derive(Debug)]

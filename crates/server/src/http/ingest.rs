@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{AppState, error};
 
 /// Bad records described in the response; the rest are counted.
-const SHOWN_ERRORS: usize = 20;
+const SHOWN_ERRORS: u64 = 20;
 
 #[derive(Debug, Deserialize)]
 pub struct Params {
@@ -72,27 +72,17 @@ pub async fn run(
             .lock()
             .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
         let mut ingest = store.ingest(state.geo.clone(), meta);
-        let (mut read, mut bad) = (0u64, 0u64);
         let mut errors = Vec::new();
-        for item in reader {
-            match item {
-                Ok(record) => {
-                    read += 1;
-                    ingest.push(record)?;
-                }
-                Err(e) => {
-                    bad += 1;
-                    if errors.len() < SHOWN_ERRORS {
-                        errors.push(serde_json::json!({
-                            "line": e.line,
-                            "column": e.column,
-                            "record": e.record,
-                            "message": e.message,
-                        }));
-                    }
-                }
+        let (read, bad) = crate::ingest::push_reporting(&mut ingest, reader, |e, bad| {
+            if bad <= SHOWN_ERRORS {
+                errors.push(serde_json::json!({
+                    "line": e.line,
+                    "column": e.column,
+                    "record": e.record,
+                    "message": e.message,
+                }));
             }
-        }
+        })?;
         let report = ingest.commit()?;
         let status = if read == 0 && bad > 0 {
             StatusCode::UNPROCESSABLE_ENTITY

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use mailscope_engine::geo::GeoDatabase;
 use mailscope_engine::store::Store;
 
-use crate::secret::Secret;
+use mailscope_collect::Secret;
 
 /// What every handler sees.
 #[derive(Clone)]
