@@ -1,0 +1,101 @@
+// Result tables: sortable by any column, numbers right-aligned and grouped, statuses with
+// their colour. Cells carry the raw value in `data-raw`.
+
+import type { Cell, QueryResult } from "../api";
+import { h, replace } from "../dom";
+import { STATUS_COLORS, formatCell, isNumericType } from "../format";
+
+export interface TableOptions {
+  tz: string;
+  columns?: string[] | undefined;
+  /** Row number of the first row shown (search paging). */
+  firstRow?: number;
+}
+
+function compare(a: Cell, b: Cell): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return String(a).localeCompare(String(b), undefined, { numeric: true, sensitivity: "base" });
+}
+
+export function renderTable(element: HTMLElement, result: QueryResult, options: TableOptions): () => void {
+  const order = (options.columns ?? result.columns)
+    .map((name) => result.columns.indexOf(name))
+    .filter((i) => i >= 0);
+  const indices = order.length > 0 ? order : result.columns.map((_, i) => i);
+  let sortColumn = -1;
+  let descending = false;
+
+  const table = h("table", { class: "data-table" });
+  const thead = h("thead");
+  const tbody = h("tbody");
+  table.append(thead, tbody);
+  const wrap = h("div", { class: "table-wrap" }, table);
+
+  const drawHead = () => {
+    const row = h("tr");
+    for (const i of indices) {
+      const numeric = isNumericType(result.types[i]);
+      const th = h(
+        "th",
+        {
+          class: `${numeric ? "num" : ""} sortable`,
+          scope: "col",
+          "aria-sort": sortColumn === i ? (descending ? "descending" : "ascending") : "none",
+          "data-column": result.columns[i],
+        },
+        h("span", null, result.columns[i]!),
+        h("span", { class: `sort-mark ${sortColumn === i ? (descending ? "desc" : "asc") : ""}` }),
+      );
+      th.addEventListener("click", () => {
+        if (sortColumn === i) descending = !descending;
+        else {
+          sortColumn = i;
+          descending = numeric;
+        }
+        drawHead();
+        drawBody();
+      });
+      row.appendChild(th);
+    }
+    replace(thead, row);
+  };
+
+  const drawBody = () => {
+    const rows = result.rows.slice();
+    if (sortColumn >= 0) {
+      rows.sort((a, b) => compare(a[sortColumn] ?? null, b[sortColumn] ?? null) * (descending ? -1 : 1));
+    }
+    const fragment = document.createDocumentFragment();
+    for (const row of rows) {
+      const tr = h("tr");
+      for (const i of indices) {
+        const value = row[i] ?? null;
+        const type = result.types[i];
+        const td = h("td", { class: isNumericType(type) ? "num" : type === "time" ? "time" : "" });
+        td.dataset.raw = value === null ? "" : String(value);
+        const text = formatCell(value, type, options.tz);
+        const columnName = result.columns[i]!.toLowerCase();
+        if (columnName === "status" && typeof value === "string") {
+          const dot = h("span", { class: "status-dot" });
+          dot.style.backgroundColor = STATUS_COLORS[value] ?? "#adb5bd";
+          td.append(dot, h("span", null, text));
+        } else if (value === null) {
+          td.appendChild(h("span", { class: "null" }, "—"));
+        } else {
+          td.textContent = text;
+        }
+        tr.appendChild(td);
+      }
+      fragment.appendChild(tr);
+    }
+    replace(tbody, fragment);
+  };
+
+  drawHead();
+  drawBody();
+  replace(element, wrap);
+  return () => undefined;
+}
