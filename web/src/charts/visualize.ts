@@ -194,7 +194,8 @@ function seriesChartOption(
 
   const tz = options.tz;
   const rows = result.rows;
-  const bytes = seriesCols.length > 0 && seriesCols.every((i) => /bytes|size/i.test(result.columns[i]!)) && !outlierCols;
+  const valueColumns = outlierCols ? [...seriesCols, outlierCols.value] : seriesCols;
+  const bytes = valueColumns.length > 0 && valueColumns.every((i) => /bytes|size/i.test(result.columns[i]!));
   const formatValue = (v: number) => (bytes ? formatBytes(v) : formatNumber(v));
   const xValues = rows.map((row) => row[x] ?? null);
   const point = (i: number, value: number | null) => (isTime ? [xValues[i], value] : value);
@@ -296,7 +297,7 @@ function seriesChartOption(
           const lo = bandLower[first.dataIndex];
           const width = bandWidth[first.dataIndex];
           if (lo !== null && lo !== undefined && width !== null && width !== undefined) {
-            lines.push({ label: "expected", value: `${formatNumber(lo)} – ${formatNumber(lo + width)}` });
+            lines.push({ label: "expected", value: `${formatValue(lo)} – ${formatValue(lo + width)}` });
           }
         }
         return tooltipBox(title, lines);

@@ -364,6 +364,7 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
       page.dataset.from = resolved.from;
       page.dataset.to = resolved.to;
       page.dataset.tz = tz;
+      page.dataset.generation = String(Number(page.dataset.generation ?? "0") + 1);
       rangeLabel.textContent = describeRange(range, tz);
       for (const view of views) void runPanel(view, resolved);
     }
