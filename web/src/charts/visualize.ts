@@ -346,12 +346,12 @@ function renderCategoryChart(element: HTMLElement, type: string, result: QueryRe
     return mountChart(holder, {
       textStyle: { fontFamily: FONT },
       tooltip,
-      legend: { type: "scroll", orient: "vertical", right: 0, top: "middle", icon: "circle", textStyle: { color: TEXT_COLOR, width: 150, overflow: "truncate" } },
+      legend: { type: "scroll", bottom: 0, left: "center", icon: "circle", itemWidth: 10, itemHeight: 10, textStyle: { color: TEXT_COLOR, width: 160, overflow: "truncate" } },
       series: [
         {
           type: "pie",
-          radius: ["45%", "75%"],
-          center: ["35%", "50%"],
+          radius: ["42%", "70%"],
+          center: ["50%", "45%"],
           avoidLabelOverlap: true,
           label: { show: false },
           itemStyle: { borderColor: "#fff", borderWidth: 2 },
@@ -464,7 +464,9 @@ function renderMap(element: HTMLElement, result: QueryResult, options: RenderOpt
     geo: {
       map: "world",
       roam: true,
-      zoom: 1.15,
+      zoom: 1.2,
+      layoutCenter: ["50%", "52%"],
+      layoutSize: "118%",
       scaleLimit: { min: 1, max: 12 },
       itemStyle: { areaColor: "#e9edf2", borderColor: "#ffffff", borderWidth: 0.6 },
       emphasis: { itemStyle: { areaColor: "#dde3ea" }, label: { show: false } },

@@ -95,6 +95,7 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
     else subtitle.appendChild(h("span", { class: "badge" }, "Custom dashboard"));
     if (dashboard.source_category) subtitle.appendChild(h("span", { class: "muted mono" }, dashboard.source_category));
     const rangeLabel = h("span", { class: "muted range-label", "data-testid": "range-label" });
+    subtitle.appendChild(rangeLabel);
 
     const editToggle = button(editing ? "Done" : "Edit", () => setEditing(!editing), { icon: "edit", testid: "edit-toggle" });
     const actions = h(
@@ -259,8 +260,14 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
       const root = h(
         "section",
         { class: `panel panel-${panel.visualization.type}`, "data-panel-id": panel.id, "data-testid": "panel", "data-state": "idle" },
-        h("header", { class: "panel-header" }, titleLink, meta, editButton),
-        panel.description ? h("p", { class: "panel-description" }, panel.description) : null,
+        h(
+          "header",
+          { class: "panel-header" },
+          titleLink,
+          panel.description ? h("span", { class: "panel-info", title: panel.description, "aria-label": panel.description }, "i") : null,
+          meta,
+          editButton,
+        ),
         h("div", { class: "panel-body" }, body),
       );
       const { x, y, w, h: height } = panel.layout;

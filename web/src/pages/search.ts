@@ -265,7 +265,7 @@ export function renderSearch(page: HTMLElement, params: URLSearchParams): () => 
         );
         diagnosticsBox.hidden = false;
         replace(meta, h("span", { class: "text-error" }, "The query does not compile"));
-        replace(tableBox);
+        replace(tableBox, h("div", { class: "empty-state small" }, h("p", { class: "muted" }, "Fix the underlined part of the query and run it again.")));
       } else {
         replace(meta, h("span", { class: "text-error", "data-testid": "search-error" }, error instanceof Error ? error.message : String(error)));
         replace(tableBox);
