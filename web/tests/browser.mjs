@@ -46,7 +46,7 @@ function assert(condition, message) {
 function same(actual, expected, message) {
   const a = JSON.stringify(actual);
   const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${message}: page shows ${a}, the API answers ${e}`);
+  if (a !== e) throw new Error(`${message}: got ${a}, expected ${e}`);
 }
 
 async function api(method, route, body) {
@@ -82,7 +82,7 @@ const col = (result, name) => {
 };
 const asNumber = (v) => (typeof v === "number" ? v : v === null || v === undefined || v === "" || Number.isNaN(Number(v)) ? null : Number(v));
 
-function expectPanel(panel, result, shown) {
+function expectPanel(panel, result, shown, sparkline) {
   const type = panel.visualization.type;
   const options = panel.visualization.options ?? {};
   const label = `panel “${panel.title}” (${panel.id})`;
@@ -104,6 +104,10 @@ function expectPanel(panel, result, shown) {
       same(digits, expected.toFixed(decimals), `${label} displayed number`);
     } else if (Number.isInteger(expected)) {
       same(digits, String(expected), `${label} displayed number`);
+    }
+    if (sparkline) {
+      assert(sparkline.rows.length > 0, `${label} sparkline query answered no rows`);
+      same(Number(shown.sparkPoints), sparkline.rows.length, `${label} sparkline points`);
     }
     return;
   }
@@ -219,6 +223,7 @@ async function shownPanels() {
         rows: viz?.dataset.rows ?? null,
         value: viz?.dataset.value ?? null,
         text: viz?.querySelector(".single-value-number")?.textContent ?? "",
+        sparkPoints: viz?.querySelector(".sparkline")?.dataset.points ?? null,
         series: viz?.dataset.series ?? null,
         points: viz?.dataset.points ?? null,
         total: viz?.dataset.total ?? null,
@@ -244,10 +249,16 @@ async function checkDashboard(definition, variables) {
       apiOk("POST", "/query", { query: panel.query, from: window.from, to: window.to, tz: window.tz, variables, limit: 1000 }),
     ),
   );
+  const sparklines = await Promise.all(
+    definition.panels.map((panel) => {
+      const query = panel.visualization.type === "single_value" ? panel.visualization.options?.sparkline_query : null;
+      return query ? apiOk("POST", "/query", { query, from: window.from, to: window.to, tz: window.tz, variables, limit: 1000 }) : null;
+    }),
+  );
   const problems = [];
   definition.panels.forEach((panel, i) => {
     try {
-      expectPanel(panel, answers[i], shown.find((p) => p.id === panel.id));
+      expectPanel(panel, answers[i], shown.find((p) => p.id === panel.id), sparklines[i]);
     } catch (error) {
       problems.push(error.message);
     }
@@ -280,27 +291,37 @@ await step("the app asks for the access token and keeps it for the tab", async (
 });
 
 await step("the dashboard list shows the installed app's dashboards", async () => {
+  await loadAppDashboards();
+  const cards = await page.$$eval("[data-testid=dashboard-card]", (els) => els.map((e) => e.dataset.dashboardId));
+  same(cards.sort(), dashboards.map((d) => d.id).sort(), "dashboard cards");
+});
+
+async function checkBothDashboards(label, takeScreenshots) {
+  for (const which of ["overview", "monitoring"]) {
+    await step(`every panel of the ${which} dashboard renders the API's numbers (${label})`, async () => {
+      const definition = which === "overview" ? overview : monitoring;
+      assert(definition, `no ${which} dashboard`);
+      await goto(`#/dashboards/${encodeURIComponent(definition.id)}`);
+      await waitSettled(0);
+      await checkDashboard(definition, defaults(definition));
+      if (takeScreenshots) {
+        await page.waitForTimeout(800); // chart animations
+        await page.screenshot({ path: path.join(screenshots, `dashboard-${which}.png`), fullPage: true });
+      }
+    });
+  }
+}
+
+async function loadAppDashboards() {
   dashboards = await apiOk("GET", "/dashboards");
   const appBoards = dashboards.filter((d) => d.app && d.app.id === APP);
   assert(appBoards.length >= 2, `the API lists ${appBoards.length} app dashboards`);
-  const cards = await page.$$eval("[data-testid=dashboard-card]", (els) => els.map((e) => e.dataset.dashboardId));
-  same(cards.sort(), dashboards.map((d) => d.id).sort(), "dashboard cards");
   const full = await Promise.all(appBoards.map((d) => apiOk("GET", `/dashboards/${encodeURIComponent(d.id)}`)));
   overview = full.find((d) => d.app.key === "overview") ?? full[0];
   monitoring = full.find((d) => d !== overview);
-});
-
-for (const which of ["overview", "monitoring"]) {
-  await step(`every panel of the ${which} dashboard renders the API's numbers`, async () => {
-    const definition = which === "overview" ? overview : monitoring;
-    assert(definition, `no ${which} dashboard`);
-    await goto(`#/dashboards/${encodeURIComponent(definition.id)}`);
-    await waitSettled(0);
-    await checkDashboard(definition, defaults(definition));
-    await page.waitForTimeout(600); // chart animations
-    await page.screenshot({ path: path.join(screenshots, `dashboard-${which}.png`), fullPage: true });
-  });
 }
+
+await checkBothDashboards("first version", false);
 
 await step("a status filter and a time range change the numbers to the API's", async () => {
   await goto(`#/dashboards/${encodeURIComponent(overview.id)}`);
@@ -476,8 +497,11 @@ await step("a dashboard is duplicated and the copy deleted", async () => {
   same((await api("GET", `/dashboards/${encodeURIComponent(copyId)}`)).status, 404, "deleted copy");
 });
 
-await step("the Apps page upgrades (keeping the edited copy), uninstalls and installs", async () => {
+let keptCopy = null;
+let appLatest = null;
+await step("the Apps page upgrades to the latest version, keeping the edited dashboard as a copy", async () => {
   const [before] = (await apiOk("GET", "/apps")).filter((a) => a.id === APP);
+  appLatest = before?.latest ?? null;
   assert(before?.installed, "the app is not installed");
   assert(before.versions.length >= 2, `only ${before.versions.length} version(s) to upgrade between`);
   assert(before.installed.version !== before.latest, `installed ${before.installed.version} is already the latest`);
@@ -497,14 +521,26 @@ await step("the Apps page upgrades (keeping the edited copy), uninstalls and ins
   assert(copies.some((c) => outcome.includes(c.id)), `the outcome does not name the kept copy: ${outcome}`);
   const kept = await apiOk("GET", `/dashboards/${encodeURIComponent(copies[0].id)}`);
   assert(kept.panels.some((p) => p.title === editedTitle), "the kept copy lost the edit");
+  keptCopy = copies[0].id;
+});
 
+await step("the upgraded dashboards are listed", async () => {
+  await loadAppDashboards();
+  same(overview.app.version, appLatest, "overview version after upgrade");
+});
+await checkBothDashboards("latest version", true);
+
+await step("the Apps page uninstalls (keeping the user's copy) and installs again", async () => {
+  await goto("#/apps");
+  const card = page.locator(`[data-app-id="${APP}"]`);
+  await card.locator("[data-testid=uninstall]").waitFor();
   await card.locator("[data-testid=uninstall]").click();
   await page.click(".modal-confirm [data-action=confirm]");
   await card.locator("[data-testid=install]").waitFor({ timeout: 60_000 });
   same((await apiOk("GET", "/apps")).find((a) => a.id === APP).installed, null, "installed after uninstall");
   const remaining = await apiOk("GET", "/dashboards");
   assert(remaining.every((d) => d.app === null), "app dashboards remain after uninstall");
-  assert(remaining.some((d) => d.id === copies[0].id), "the user's copy was removed by uninstall");
+  assert(remaining.some((d) => d.id === keptCopy), "the user's copy was removed by uninstall");
 
   await card.locator("[data-testid=install-source-category]").fill(sourceCategory);
   await card.locator("[data-testid=install]").click();
