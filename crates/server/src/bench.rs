@@ -167,6 +167,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         to: end,
         time_zone: chrono_tz::UTC,
         geo: geo.clone(),
+        asn: None,
         max_raw_rows: 10_000,
     };
     let machine = machine();

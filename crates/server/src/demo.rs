@@ -66,9 +66,11 @@ const PANELS: [(&str, &str); 6] = [
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     collect::init_logging();
     let geo = geodb::open(args.geoip_dir.as_deref())?;
-    if geo.is_none() {
-        eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)");
+    match &geo {
+        Some(geo) => eprintln!("{}", geodb::describe(geo)),
+        None => eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)"),
     }
+    let asn = geodb::open_asn(args.asn.as_deref())?;
     let start = anchor(&args.data_dir, args)?;
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
@@ -139,6 +141,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             data_dir: args.data_dir.clone(),
             store: store.clone(),
             geo: geo.clone(),
+            asn: asn.clone(),
             token: None,
             max_ingest_bytes: 256 << 20,
             source_category: CATEGORY.into(),
@@ -235,6 +238,7 @@ async fn print_overview(
         to: end,
         time_zone: chrono_tz::Tz::UTC,
         geo,
+        asn: None,
         max_raw_rows: 100,
     };
     let mut out = std::io::stdout().lock();

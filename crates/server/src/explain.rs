@@ -44,6 +44,7 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode> {
                 to,
                 time_zone: query::parse_tz(&args.tz)?,
                 geo: None,
+                asn: None,
                 max_raw_rows: query::MAX_RAW_ROWS,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()

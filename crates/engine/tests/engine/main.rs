@@ -2,6 +2,7 @@
 //! store. One binary, one module per area.
 
 mod functions;
+mod geo;
 mod operators;
 mod query;
 mod store;

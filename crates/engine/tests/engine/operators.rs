@@ -32,6 +32,7 @@ fn options() -> QueryOptions {
         to: at("2026-10-28T00:00:00Z"),
         time_zone: chrono_tz::Tz::UTC,
         geo: None,
+        asn: None,
         max_raw_rows: 1_000,
     }
 }

@@ -76,6 +76,7 @@ pub fn run(dir: &Path, query: &str, tz: &str, geo: Option<Arc<GeoDatabase>>) -> 
         to: at("2026-10-28T00:00:00Z"),
         time_zone: tz.parse().unwrap(),
         geo,
+        asn: None,
         max_raw_rows: 1_000,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

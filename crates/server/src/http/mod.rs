@@ -28,6 +28,8 @@ pub struct AppState {
     /// The store's writer, shared with collectors running in this process.
     pub store: Arc<Mutex<Store>>,
     pub geo: Option<Arc<GeoDatabase>>,
+    /// AS numbers for `asn://default` lookups.
+    pub asn: Option<Arc<mailscope_engine::geo::AsnDatabase>>,
     /// Bearer token for API requests; without one only loopback clients are served and the
     /// ingest endpoint is off.
     pub token: Option<Secret>,

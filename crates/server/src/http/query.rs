@@ -64,6 +64,7 @@ pub async fn run(
         to: request.to,
         time_zone,
         geo: state.geo.clone(),
+        asn: state.asn.clone(),
         max_raw_rows: MAX_RAW_ROWS,
     };
     let data_dir = state.data_dir.clone();

@@ -1,0 +1,300 @@
+//! Reading city databases in the MaxMind DB format, in either of two schemas:
+//!
+//! - DB-IP Lite City as built by ip-location-db (the default): a flat map (`country_code`,
+//!   `state1`, `city`, `postcode`, `latitude`, `longitude`) in separate IPv4 and IPv6 files.
+//!   Country names and continents come from ISO 3166 tables.
+//! - MaxMind GeoIP2 / GeoLite2 City (a user's own file): nested maps (`country.iso_code`,
+//!   `country.names.en`, `continent.names.en`, `subdivisions[0].names.en`, `city.names.en`,
+//!   `postal.code`, `location.latitude`) in one file covering IPv4 and IPv6.
+//!
+//! The schema is taken from the metadata's `database_type`, and from the shape of a record
+//! when the type is not one of the known names.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::DateTime;
+use maxminddb::{Reader, WithinOptions, geoip2};
+use serde::{Deserialize, Serialize};
+
+use super::{Location, continent_name, country_name};
+
+/// Which record layout a city database uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GeoSchema {
+    /// The flat DB-IP Lite layout of ip-location-db.
+    #[serde(rename = "dbip-lite")]
+    DbIpLite,
+    /// MaxMind's GeoIP2 / GeoLite2 City (or Country) layout.
+    #[serde(rename = "maxmind")]
+    MaxMind,
+}
+
+/// What is known about a geolocation database, for the health endpoint and start-up logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GeoInfo {
+    /// The configured files.
+    pub paths: Vec<PathBuf>,
+    /// False until the first lookup reads the files (they are large and read lazily); the
+    /// fields below are then unknown.
+    pub loaded: bool,
+    pub schema: Option<GeoSchema>,
+    /// The metadata's `database_type` of each file, e.g. `GeoLite2-City`.
+    pub database_type: Vec<String>,
+    /// When the newest file was built (metadata `build_epoch`), RFC 3339.
+    pub build_date: Option<String>,
+    /// The address families answered: 4, 6 or both.
+    pub ip_versions: Vec<u8>,
+    /// Generations loaded so far: 1 after the first load, more after reloads.
+    pub generation: u64,
+    /// Why the last attempt to read the files (first or after a change) failed.
+    pub last_error: Option<String>,
+}
+
+/// One generation of a city database: the readers of its files and a cache of decoded
+/// records.
+pub(crate) struct CityData {
+    files: Vec<CityFile>,
+    /// Index into `files` for IPv4 and for IPv6 addresses.
+    ipv4: Option<usize>,
+    ipv6: Option<usize>,
+    pub(crate) version: Arc<str>,
+    /// Decoded records by (file, data offset): many networks share one record, and decoding
+    /// strings dominates lookup cost.
+    cache: Mutex<HashMap<(usize, usize), Arc<Location>>>,
+}
+
+struct CityFile {
+    reader: Reader<Vec<u8>>,
+    schema: GeoSchema,
+}
+
+impl CityData {
+    /// Reads the files. A DB-IP pair gives one IPv4 and one IPv6 file; a MaxMind file
+    /// (`ip_version` 6, IPv4 inside) answers both.
+    pub(crate) fn load(paths: &[PathBuf]) -> Result<CityData, String> {
+        let mut files = Vec::new();
+        for path in paths {
+            let reader = Reader::open_readfile(path).map_err(|e| describe(path, e))?;
+            let schema = detect_schema(&reader).map_err(|e| describe(path, e))?;
+            files.push(CityFile { reader, schema });
+        }
+        let ip_version = |file: &CityFile| file.reader.metadata().ip_version;
+        // A file of IPv4 networks only is preferred for IPv4 (DB-IP's pair); otherwise the
+        // IPv6 file answers IPv4 from its IPv4 subtree (MaxMind's single file).
+        let ipv4 = files
+            .iter()
+            .position(|f| ip_version(f) == 4)
+            .or_else(|| files.iter().position(|f| ip_version(f) == 6));
+        let ipv6 = files.iter().position(|f| ip_version(f) == 6);
+        let version = files
+            .iter()
+            .map(|f| {
+                let metadata = f.reader.metadata();
+                format!("{}@{}", metadata.database_type, metadata.build_epoch)
+            })
+            .collect::<Vec<_>>()
+            .join("+");
+        Ok(CityData {
+            files,
+            ipv4,
+            ipv6,
+            version: version.into(),
+            cache: Mutex::default(),
+        })
+    }
+
+    pub(crate) fn build_epoch(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.reader.metadata().build_epoch)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Fills the fields of [`GeoInfo`] that need the files.
+    pub(crate) fn describe(&self, info: &mut GeoInfo) {
+        info.loaded = true;
+        info.schema = self.files.first().map(|f| f.schema);
+        info.database_type = self
+            .files
+            .iter()
+            .map(|f| f.reader.metadata().database_type.clone())
+            .collect();
+        info.build_date = build_date(self.build_epoch());
+        info.ip_versions = [(self.ipv4, 4), (self.ipv6, 6)]
+            .into_iter()
+            .filter_map(|(file, version)| file.map(|_| version))
+            .collect();
+    }
+
+    /// The location of a routable address (the caller filters private and reserved ones).
+    pub(crate) fn lookup(&self, address: IpAddr) -> Option<Arc<Location>> {
+        let index = match address {
+            IpAddr::V4(_) => self.ipv4?,
+            IpAddr::V6(_) => self.ipv6?,
+        };
+        let file = &self.files[index];
+        let result = file.reader.lookup(address).ok()?;
+        let offset = result.offset()?;
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(index, offset)).cloned())
+        {
+            return Some(hit);
+        }
+        let location = match file.schema {
+            GeoSchema::DbIpLite => Location::from_dbip(&result.decode::<DbIpCity<'_>>().ok()??),
+            GeoSchema::MaxMind => {
+                Location::from_maxmind(&result.decode::<geoip2::City<'_>>().ok()??)
+            }
+        };
+        let location = Arc::new(location);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert((index, offset), Arc::clone(&location));
+        }
+        Some(location)
+    }
+}
+
+fn describe(path: &Path, error: impl std::fmt::Display) -> String {
+    format!("{}: {error}", path.display())
+}
+
+/// RFC 3339 of a build epoch (seconds); none for 0 or out of range.
+pub(crate) fn build_date(epoch: u64) -> Option<String> {
+    let seconds = i64::try_from(epoch).ok().filter(|s| *s > 0)?;
+    DateTime::from_timestamp(seconds, 0).map(|t| t.to_rfc3339())
+}
+
+/// The schema from the metadata, or from the first record when the type is not known.
+fn detect_schema(reader: &Reader<Vec<u8>>) -> Result<GeoSchema, String> {
+    let database_type = reader.metadata().database_type.to_ascii_lowercase();
+    if database_type.starts_with("dbip") || database_type.contains("ip-location") {
+        return Ok(GeoSchema::DbIpLite);
+    }
+    if database_type.starts_with("geoip2") || database_type.starts_with("geolite2") {
+        if database_type.contains("city") || database_type.contains("country") {
+            return Ok(GeoSchema::MaxMind);
+        }
+        return Err(format!(
+            "'{}' is not a city or country database",
+            reader.metadata().database_type
+        ));
+    }
+    let networks = reader
+        .networks(WithinOptions::default())
+        .map_err(|e| e.to_string())?;
+    for network in networks.take(16) {
+        let Ok(Some(shape)) = network.and_then(|n| n.decode::<Shape>()) else {
+            continue;
+        };
+        // Both layouts have a `city` key (a string in one, a map in the other).
+        if shape.country_code.is_some() || shape.state1.is_some() {
+            return Ok(GeoSchema::DbIpLite);
+        }
+        if shape.country.is_some() || shape.continent.is_some() || shape.location.is_some() {
+            return Ok(GeoSchema::MaxMind);
+        }
+    }
+    Err(format!(
+        "unrecognised database type '{}': neither a DB-IP Lite nor a MaxMind city database",
+        reader.metadata().database_type
+    ))
+}
+
+/// The keys that tell the two layouts apart.
+#[derive(Deserialize)]
+struct Shape {
+    country_code: Option<serde::de::IgnoredAny>,
+    state1: Option<serde::de::IgnoredAny>,
+    country: Option<serde::de::IgnoredAny>,
+    continent: Option<serde::de::IgnoredAny>,
+    location: Option<serde::de::IgnoredAny>,
+}
+
+/// One DB-IP Lite City record. Latitude/longitude are stored as 32-bit floats in this file.
+#[derive(Debug, Deserialize)]
+struct DbIpCity<'a> {
+    #[serde(borrow)]
+    country_code: Option<&'a str>,
+    #[serde(borrow)]
+    state1: Option<&'a str>,
+    #[serde(borrow)]
+    city: Option<&'a str>,
+    #[serde(borrow)]
+    postcode: Option<&'a str>,
+    latitude: Option<f32>,
+    longitude: Option<f32>,
+}
+
+fn text(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+impl Location {
+    fn from_dbip(record: &DbIpCity<'_>) -> Location {
+        let code = text(record.country_code).map(|c| c.to_ascii_uppercase());
+        Location {
+            country_name: code.as_deref().and_then(country_name).map(str::to_owned),
+            continent: code.as_deref().and_then(continent_name).map(str::to_owned),
+            country_code: code,
+            region: text(record.state1),
+            city: text(record.city),
+            postal_code: text(record.postcode),
+            latitude: record.latitude.map(|v| round_coordinate(f64::from(v))),
+            longitude: record.longitude.map(|v| round_coordinate(f64::from(v))),
+        }
+    }
+
+    /// English names from the file; the ISO tables fill a name the file lacks.
+    fn from_maxmind(record: &geoip2::City<'_>) -> Location {
+        let code = text(record.country.iso_code).map(|c| c.to_ascii_uppercase());
+        let lookup_code = code.as_deref();
+        Location {
+            country_name: text(record.country.names.english)
+                .or_else(|| lookup_code.and_then(country_name).map(str::to_owned)),
+            continent: text(record.continent.names.english)
+                .or_else(|| lookup_code.and_then(continent_name).map(str::to_owned)),
+            region: record
+                .subdivisions
+                .first()
+                .and_then(|s| text(s.names.english)),
+            city: text(record.city.names.english),
+            postal_code: text(record.postal.code),
+            latitude: record.location.latitude.map(round_coordinate),
+            longitude: record.location.longitude.map(round_coordinate),
+            country_code: code,
+        }
+    }
+}
+
+/// DB-IP stores f32; printing it as f64 would show noise digits (48.13999938964844).
+/// Sumo gives up to five decimals.
+pub(crate) fn round_coordinate(value: f64) -> f64 {
+    (value * 100_000.0).round() / 100_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_are_rounded_to_five_decimals() {
+        assert_eq!(round_coordinate(f64::from(48.14f32)), 48.14);
+        assert_eq!(round_coordinate(-33.868_82), -33.868_82);
+    }
+
+    #[test]
+    fn build_dates_are_rfc3339() {
+        assert_eq!(
+            build_date(1_749_100_000).as_deref(),
+            Some("2025-06-05T05:06:40+00:00")
+        );
+        assert_eq!(build_date(0), None);
+    }
+}
