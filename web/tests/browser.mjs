@@ -419,7 +419,7 @@ await step("search results show the attacker's subject and sender as literal tex
   same(dialogs, [], "dialogs");
 });
 
-await step("search results page through the API and chart a time series", async () => {
+await step("search results chart a time series, page through the API and export every row", async () => {
   const query = `_sourceCategory=${sourceCategory}\n| json "Status" as status\n| timeslice 1d\n| count by _timeslice, status\n| transpose row _timeslice column status`;
   await typeQuery(query);
   await page.keyboard.press("Control+Enter");
@@ -435,6 +435,15 @@ await step("search results page through the API and chart a time series", async 
   await page.waitForFunction(() => document.querySelector("[data-page=search]")?.dataset.state === "done", null, { timeout: 60_000 });
   const total = Number((await page.textContent("[data-testid=total-rows]")).replace(/[^0-9]/g, ""));
   assert(total > 100, `expected more than one page of senders, got ${total}`);
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=export-csv]")]);
+  const csvText = fs.readFileSync(await csv.path(), "utf8");
+  const csvLines = csvText.split("\r\n").filter((line) => line !== "");
+  same(csvLines[0], "sender_address,_count", "CSV header");
+  same(csvLines.length - 1, total, "CSV rows (every page)");
+  const [json] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=export-json]")]);
+  const objects = JSON.parse(fs.readFileSync(await json.path(), "utf8"));
+  same(objects.length, total, "JSON rows (every page)");
+  same(Object.keys(objects[0]), ["sender_address", "_count"], "JSON keys");
   await page.click("[data-testid=page-next]");
   await page.waitForFunction(() => document.querySelector("[data-testid=page-info]")?.textContent?.startsWith("Rows 101"), null, { timeout: 30_000 });
   const hash = await page.evaluate(() => location.hash);
