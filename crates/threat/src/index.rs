@@ -1,0 +1,329 @@
+//! [`ThreatIndex`]: every feed's indicators, searchable by address, e-mail address and domain.
+//!
+//! Matching rules:
+//! - An address matches the most specific network that covers it (longest prefix wins; a
+//!   single address is a /32 or /128). IPv4-mapped IPv6 addresses are looked up as IPv4.
+//! - An e-mail address matches an `email-addr` indicator case-insensitively.
+//! - A domain matches a `domain-name` indicator for itself or for any parent domain
+//!   (`a.b.evil.example` matches `evil.example`); the closest one wins.
+//! - [`ThreatIndex::lookup_text`] decides by shape. For an e-mail address the most specific
+//!   key wins: the exact address, else its domain, else the closest parent domain.
+//! - Indicators whose `valid_until` is at or before `now` do not match. When every indicator
+//!   of the most specific key has expired, the next less specific key is tried.
+//!
+//! All indicators of the winning key are returned, one per feed entry (Sumo's `num_matches`),
+//! best first: most recent (`last_seen`, else `valid_from`), then highest confidence.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::indicator::{Indicator, IndicatorValue};
+use crate::ip_table::{Block, NONE, V4Table, V6Table};
+use crate::net::{canonical, normalize_domain, normalize_email};
+
+/// Indicators sharing one value (the same network, address or domain from several feeds).
+#[derive(Debug)]
+struct Group {
+    value: IndicatorValue,
+    /// Indices into `ThreatIndex::indicators`, best first.
+    members: Vec<u32>,
+    /// The enclosing network's group, for networks; `NONE` otherwise.
+    parent: u32,
+}
+
+/// The result of a lookup: the key that matched and its live indicators, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matches<'a> {
+    /// The indicator value that matched (a network, an e-mail address or a domain).
+    pub matched: &'a IndicatorValue,
+    /// Never empty.
+    pub indicators: Vec<&'a Indicator>,
+}
+
+impl<'a> Matches<'a> {
+    /// How many feed entries matched (Sumo's `num_matches`).
+    pub fn num_matches(&self) -> usize {
+        self.indicators.len()
+    }
+
+    /// The single best entry: most recent, then highest confidence (Sumo's
+    /// `singleIndicator`).
+    pub fn best(&self) -> &'a Indicator {
+        self.indicators[0]
+    }
+
+    /// The matches from one feed only, or `None` if that feed has none for this key.
+    pub fn from_source(&self, source: &str) -> Option<Matches<'a>> {
+        let indicators: Vec<&Indicator> = self
+            .indicators
+            .iter()
+            .copied()
+            .filter(|indicator| indicator.source == source)
+            .collect();
+        (!indicators.is_empty()).then_some(Matches {
+            matched: self.matched,
+            indicators,
+        })
+    }
+}
+
+/// How big the index is, for the status endpoint and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IndexStats {
+    pub indicators: usize,
+    pub networks_v4: usize,
+    pub networks_v6: usize,
+    pub emails: usize,
+    pub domains: usize,
+    /// Ranges in the flattened IPv4 and IPv6 tables.
+    pub ranges: usize,
+}
+
+/// An immutable, shareable index over the indicators of all feeds.
+#[derive(Debug, Default)]
+pub struct ThreatIndex {
+    indicators: Vec<Indicator>,
+    /// `valid_until` as Unix seconds, `i64::MAX` when open-ended: the hot path compares
+    /// integers instead of decoding timestamps.
+    until: Vec<i64>,
+    groups: Vec<Group>,
+    v4: V4Table,
+    v6: V6Table,
+    emails: HashMap<Box<str>, u32>,
+    domains: HashMap<Box<str>, u32>,
+    stats: IndexStats,
+}
+
+impl ThreatIndex {
+    /// Builds the index. Values are expected normalised (the readers do it); duplicates
+    /// across and within feeds are kept and reported together.
+    pub fn new(indicators: Vec<Indicator>) -> ThreatIndex {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut by_value: HashMap<IndicatorValue, u32> = HashMap::new();
+        for (position, indicator) in indicators.iter().enumerate() {
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            let next = u32::try_from(groups.len()).unwrap_or(u32::MAX);
+            let group = *by_value.entry(indicator.value.clone()).or_insert(next);
+            if group == next {
+                groups.push(Group {
+                    value: indicator.value.clone(),
+                    members: Vec::new(),
+                    parent: NONE,
+                });
+            }
+            if let Some(group) = groups.get_mut(group as usize) {
+                group.members.push(position);
+            }
+        }
+        for group in &mut groups {
+            group.members.sort_by(|&a, &b| {
+                let (a, b) = (&indicators[a as usize], &indicators[b as usize]);
+                b.updated()
+                    .cmp(&a.updated())
+                    .then(b.confidence.cmp(&a.confidence))
+                    .then_with(|| a.source.cmp(&b.source))
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+        }
+
+        let mut v4_blocks = Vec::new();
+        let mut v6_blocks = Vec::new();
+        let mut emails = HashMap::new();
+        let mut domains = HashMap::new();
+        let mut stats = IndexStats {
+            indicators: indicators.len(),
+            ..IndexStats::default()
+        };
+        for (number, group) in groups.iter().enumerate() {
+            let number = u32::try_from(number).unwrap_or(NONE);
+            match &group.value {
+                IndicatorValue::Ip(IpNet::V4(net)) => {
+                    stats.networks_v4 += 1;
+                    v4_blocks.push(Block {
+                        start: u128::from(u32::from(net.network())),
+                        end: u128::from(u32::from(net.broadcast())),
+                        prefix: net.prefix_len(),
+                        group: number,
+                    });
+                }
+                IndicatorValue::Ip(IpNet::V6(net)) => {
+                    stats.networks_v6 += 1;
+                    v6_blocks.push(Block {
+                        start: u128::from(net.network()),
+                        end: u128::from(net.broadcast()),
+                        prefix: net.prefix_len(),
+                        group: number,
+                    });
+                }
+                IndicatorValue::Email(email) => {
+                    stats.emails += 1;
+                    emails.insert(email.as_str().into(), number);
+                }
+                IndicatorValue::Domain(domain) => {
+                    stats.domains += 1;
+                    domains.insert(domain.as_str().into(), number);
+                }
+            }
+        }
+        let (v4, v4_parents) = V4Table::build(v4_blocks, groups.len());
+        let (v6, v6_parents) = V6Table::build(v6_blocks, groups.len());
+        for (group, (p4, p6)) in groups
+            .iter_mut()
+            .zip(v4_parents.into_iter().zip(v6_parents))
+        {
+            group.parent = if p4 != NONE { p4 } else { p6 };
+        }
+        stats.ranges = v4.ranges() + v6.ranges();
+        let until = indicators
+            .iter()
+            .map(|indicator| {
+                indicator
+                    .valid_until
+                    .map_or(i64::MAX, |until| until.timestamp())
+            })
+            .collect();
+        ThreatIndex {
+            indicators,
+            until,
+            groups,
+            v4,
+            v6,
+            emails,
+            domains,
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        self.stats
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.indicators.is_empty()
+    }
+
+    /// Every indicator, in the order given to [`ThreatIndex::new`].
+    pub fn indicators(&self) -> &[Indicator] {
+        &self.indicators
+    }
+
+    /// The most specific live network containing `address`.
+    pub fn lookup_ip(&self, address: IpAddr, now: DateTime<Utc>) -> Option<Matches<'_>> {
+        let mut group = match canonical(address) {
+            IpAddr::V4(v4) => self.v4.get(u32::from(v4)),
+            IpAddr::V6(v6) => self.v6.get(u128::from(v6)),
+        };
+        let now = now.timestamp();
+        while group != NONE {
+            if let Some(matches) = self.live(group, now) {
+                return Some(matches);
+            }
+            group = self.groups.get(group as usize).map_or(NONE, |g| g.parent);
+        }
+        None
+    }
+
+    /// A live indicator for exactly this e-mail address (trimmed, any case).
+    pub fn lookup_email(&self, email: &str, now: DateTime<Utc>) -> Option<Matches<'_>> {
+        let key = lower_trimmed(email);
+        let key = key
+            .strip_prefix('<')
+            .and_then(|k| k.strip_suffix('>'))
+            .unwrap_or(&key);
+        let group = *self.emails.get(key)?;
+        self.live(group, now.timestamp())
+    }
+
+    /// A live indicator for this domain or its closest listed parent domain.
+    pub fn lookup_domain(&self, domain: &str, now: DateTime<Utc>) -> Option<Matches<'_>> {
+        let key = lower_trimmed(domain);
+        let key = key.strip_suffix('.').unwrap_or(&key);
+        self.domain_or_parent(key, now.timestamp())
+    }
+
+    /// Looks `text` up by its shape: an IP address (optionally in `[…]`), else an e-mail
+    /// address (anything with `@`: the address, else its domain and parents), else a domain.
+    pub fn lookup_text(&self, text: &str, now: DateTime<Utc>) -> Option<Matches<'_>> {
+        let trimmed = text.trim();
+        let bare = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+            .unwrap_or(trimmed);
+        if let Ok(address) = bare.parse::<IpAddr>() {
+            return self.lookup_ip(address, now);
+        }
+        if trimmed.contains('@') {
+            if let Some(matches) = self.lookup_email(trimmed, now) {
+                return Some(matches);
+            }
+            let key = lower_trimmed(trimmed);
+            let key = key
+                .strip_prefix('<')
+                .and_then(|k| k.strip_suffix('>'))
+                .unwrap_or(&key);
+            let domain = key.rsplit_once('@').map_or("", |(_, domain)| domain);
+            return self
+                .domain_or_parent(domain.strip_suffix('.').unwrap_or(domain), now.timestamp());
+        }
+        self.lookup_domain(trimmed, now)
+    }
+
+    fn domain_or_parent(&self, domain: &str, now: i64) -> Option<Matches<'_>> {
+        if domain.is_empty() || self.domains.is_empty() {
+            return None;
+        }
+        let mut rest = domain;
+        loop {
+            if let Some(&group) = self.domains.get(rest)
+                && let Some(matches) = self.live(group, now)
+            {
+                return Some(matches);
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) if !parent.is_empty() => rest = parent,
+                _ => return None,
+            }
+        }
+    }
+
+    fn live(&self, group: u32, now: i64) -> Option<Matches<'_>> {
+        let group = self.groups.get(group as usize)?;
+        let indicators: Vec<&Indicator> = group
+            .members
+            .iter()
+            .filter(|&&member| self.until.get(member as usize).is_some_and(|&u| now < u))
+            .filter_map(|&member| self.indicators.get(member as usize))
+            .collect();
+        (!indicators.is_empty()).then_some(Matches {
+            matched: &group.value,
+            indicators,
+        })
+    }
+}
+
+/// Lower-cased and trimmed, borrowing when the text already is.
+fn lower_trimmed(text: &str) -> Cow<'_, str> {
+    let trimmed = text.trim();
+    if trimmed.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    }
+}
+
+/// Normalises a user-typed value the way readers do, for callers that build indicators by
+/// hand (`email-addr` when it has `@`, an IP or network when it parses, else a domain).
+pub fn parse_value(text: &str) -> Result<IndicatorValue, String> {
+    if text.contains('@') {
+        return normalize_email(text).map(IndicatorValue::Email);
+    }
+    if let Ok(net) = crate::net::parse_ip_or_cidr(text) {
+        return Ok(IndicatorValue::Ip(net));
+    }
+    normalize_domain(text).map(IndicatorValue::Domain)
+}
