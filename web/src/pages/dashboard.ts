@@ -275,6 +275,8 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
       root.style.setProperty("--y", String(y + 1));
       root.style.setProperty("--w", String(Math.max(1, Math.min(12, w))));
       root.style.setProperty("--h", String(Math.max(1, height)));
+      // On a six-column (narrow) grid, quarter-width panels go two abreast, others full width.
+      root.style.setProperty("--w6", String(w <= 3 ? 3 : 6));
       return { panel, root, body, meta, controller: null, dispose: null, queryId: null };
     }
 
