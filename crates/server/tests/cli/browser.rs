@@ -76,7 +76,7 @@ fn serve(data: &Path, geo: &Path) -> Server {
     let mut child = Command::new(BINARY)
         .args(["serve", "--data-dir"])
         .arg(data)
-        .args(["--listen", "127.0.0.1:0", "--geoip-dir"])
+        .args(["--listen", "127.0.0.1:0", "--geoip"])
         .arg(geo)
         .env("MAILSCOPE_TOKEN", TOKEN)
         .env_remove("MAILSCOPE_TOKEN_FILE")
@@ -165,7 +165,7 @@ fn web_app_pages_show_the_api_numbers_and_never_run_data_as_script() {
         path_arg(&data),
         "--source-category",
         SOURCE_CATEGORY,
-        "--geoip-dir",
+        "--geoip",
         path_arg(&geo),
         path_arg(&trace),
     ]);
