@@ -61,10 +61,21 @@ pub(crate) struct CityData {
     ipv4: Option<usize>,
     ipv6: Option<usize>,
     pub(crate) version: Arc<str>,
-    /// Decoded records by (file, data offset): many networks share one record, and decoding
-    /// strings dominates lookup cost.
-    cache: Mutex<HashMap<(usize, usize), Arc<Location>>>,
+    cache: Mutex<Cache>,
 }
+
+/// Answers already found. Mail comes from a limited set of servers, so most lookups of a
+/// large query or ingest repeat an address: those skip the tree walk (cache misses in a
+/// 60 MB file). Decoded records are kept by (file, data offset) too, since many networks share
+/// one record and decoding strings dominates the cost of a new address.
+#[derive(Default)]
+struct Cache {
+    by_address: HashMap<IpAddr, Option<Arc<Location>>>,
+    by_record: HashMap<(usize, usize), Arc<Location>>,
+}
+
+/// Bound on the addresses remembered (a few MB); the map starts over when it is reached.
+const CACHED_ADDRESSES: usize = 1 << 18;
 
 struct CityFile {
     reader: Reader<Vec<u8>>,
@@ -132,32 +143,64 @@ impl CityData {
 
     /// The location of a routable address (the caller filters private and reserved ones).
     pub(crate) fn lookup(&self, address: IpAddr) -> Option<Arc<Location>> {
+        if let Some(known) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.by_address.get(&address).cloned())
+        {
+            return known;
+        }
+        let (found, record) = self.search(address);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.by_address.len() >= CACHED_ADDRESSES {
+                cache.by_address.clear();
+            }
+            cache.by_address.insert(address, found.clone());
+            if let (Some(key), Some(location)) = (record, &found) {
+                cache.by_record.insert(key, Arc::clone(location));
+            }
+        }
+        found
+    }
+
+    /// Walks the tree; decodes the record unless it was decoded before. Also returns the
+    /// record's cache key when it was decoded now.
+    fn search(&self, address: IpAddr) -> (Option<Arc<Location>>, Option<(usize, usize)>) {
         let index = match address {
-            IpAddr::V4(_) => self.ipv4?,
-            IpAddr::V6(_) => self.ipv6?,
+            IpAddr::V4(_) => self.ipv4,
+            IpAddr::V6(_) => self.ipv6,
         };
-        let file = &self.files[index];
-        let result = file.reader.lookup(address).ok()?;
-        let offset = result.offset()?;
+        let Some(file) = index.and_then(|i| self.files.get(i)) else {
+            return (None, None);
+        };
+        let Some(result) = file.reader.lookup(address).ok() else {
+            return (None, None);
+        };
+        let Some(key) = result.offset().map(|offset| (index.unwrap_or(0), offset)) else {
+            return (None, None);
+        };
         if let Some(hit) = self
             .cache
             .lock()
             .ok()
-            .and_then(|c| c.get(&(index, offset)).cloned())
+            .and_then(|c| c.by_record.get(&key).cloned())
         {
-            return Some(hit);
+            return (Some(hit), None);
         }
         let location = match file.schema {
-            GeoSchema::DbIpLite => Location::from_dbip(&result.decode::<DbIpCity<'_>>().ok()??),
-            GeoSchema::MaxMind => {
-                Location::from_maxmind(&result.decode::<geoip2::City<'_>>().ok()??)
-            }
+            GeoSchema::DbIpLite => result
+                .decode::<DbIpCity<'_>>()
+                .ok()
+                .flatten()
+                .map(|r| Location::from_dbip(&r)),
+            GeoSchema::MaxMind => result
+                .decode::<geoip2::City<'_>>()
+                .ok()
+                .flatten()
+                .map(|r| Location::from_maxmind(&r)),
         };
-        let location = Arc::new(location);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert((index, offset), Arc::clone(&location));
-        }
-        Some(location)
+        (location.map(Arc::new), Some(key))
     }
 }
 
