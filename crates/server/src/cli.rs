@@ -58,7 +58,12 @@ pub struct DemoArgs {
     pub days: u32,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP", value_name = "PATH")]
+    #[arg(
+        long = "geoip",
+        visible_alias = "geoip-dir",
+        env = "MAILSCOPE_GEOIP",
+        value_name = "PATH"
+    )]
     pub geoip_dir: Option<PathBuf>,
     /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
@@ -98,7 +103,12 @@ pub struct IngestArgs {
     pub organization: Option<String>,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP", value_name = "PATH")]
+    #[arg(
+        long = "geoip",
+        visible_alias = "geoip-dir",
+        env = "MAILSCOPE_GEOIP",
+        value_name = "PATH"
+    )]
     pub geoip_dir: Option<PathBuf>,
     /// Files to read; `-` reads standard input.
     #[arg(required = true)]
@@ -126,7 +136,12 @@ pub struct QueryArgs {
     pub variables: Vec<String>,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP", value_name = "PATH")]
+    #[arg(
+        long = "geoip",
+        visible_alias = "geoip-dir",
+        env = "MAILSCOPE_GEOIP",
+        value_name = "PATH"
+    )]
     pub geoip_dir: Option<PathBuf>,
     /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
@@ -179,7 +194,12 @@ pub struct ServeArgs {
     pub collect: Option<PathBuf>,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP", value_name = "PATH")]
+    #[arg(
+        long = "geoip",
+        visible_alias = "geoip-dir",
+        env = "MAILSCOPE_GEOIP",
+        value_name = "PATH"
+    )]
     pub geoip_dir: Option<PathBuf>,
     /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
@@ -200,7 +220,12 @@ pub struct CollectArgs {
     pub once: bool,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP", value_name = "PATH")]
+    #[arg(
+        long = "geoip",
+        visible_alias = "geoip-dir",
+        env = "MAILSCOPE_GEOIP",
+        value_name = "PATH"
+    )]
     pub geoip_dir: Option<PathBuf>,
 }
 
@@ -257,6 +282,11 @@ pub struct BenchArgs {
     pub json: bool,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(long = "geoip", visible_alias = "geoip-dir", env = "MAILSCOPE_GEOIP", value_name = "PATH")]
+    #[arg(
+        long = "geoip",
+        visible_alias = "geoip-dir",
+        env = "MAILSCOPE_GEOIP",
+        value_name = "PATH"
+    )]
     pub geoip_dir: Option<PathBuf>,
 }
