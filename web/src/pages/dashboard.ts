@@ -177,9 +177,15 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
         autocomplete: "off",
         spellcheck: "false",
       });
+      input.placeholder = "* (all)";
+      // The browser filters a datalist by the input's text: an empty input lists every value.
       input.addEventListener("focus", () => {
         void loadValues(variable.name);
-        input.select();
+        if (input.value === "*") input.value = "";
+        else input.select();
+      });
+      input.addEventListener("blur", () => {
+        if (input.value.trim() === "") input.value = values.get(variable.name) ?? "*";
       });
       const commit = () => {
         const value = input.value.trim() === "" ? "*" : input.value.trim();
@@ -192,6 +198,10 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
       };
       input.classList.toggle("is-set", input.value !== "*");
       input.addEventListener("change", commit);
+      // Picking a suggestion applies it at once.
+      input.addEventListener("input", (event) => {
+        if ((event as InputEvent).inputType === "insertReplacementText" || (event as InputEvent).inputType === undefined) commit();
+      });
       input.addEventListener("keydown", (event) => {
         if (event.key === "Enter") commit();
       });
@@ -374,7 +384,7 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
       page.dataset.to = resolved.to;
       page.dataset.tz = tz;
       page.dataset.generation = String(Number(page.dataset.generation ?? "0") + 1);
-      rangeLabel.textContent = describeRange(range, tz);
+      rangeLabel.textContent = `${describeRange(range, tz)} · as of ${new Date().toLocaleTimeString([], { timeZone: tz, hour: "2-digit", minute: "2-digit" })}`;
       for (const view of views) void runPanel(view, resolved);
     }
 
