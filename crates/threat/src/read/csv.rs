@@ -37,60 +37,64 @@ pub(super) fn read_sslbl(context: &ReadContext, text: &str) -> Result<FeedParse>
 /// Reads rows of `columns` (a header row, when present, may reorder them).
 fn read_csv(context: &ReadContext, text: &str, columns: &[&str]) -> Result<FeedParse> {
     let mut parse = FeedParse::default();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut order: Vec<usize> = (0..columns.len()).collect();
+    // The header in force: the file's own (a quoted row, or a `# Firstseen,DstIP,…`
+    // comment before the first row), else the format's columns.
+    let mut header: Vec<String> = commented_header(text)
+        .unwrap_or_else(|| columns.iter().map(|column| (*column).to_owned()).collect());
+    check_header(context, &header, 1)?;
     let mut first = true;
-    for result in reader.records() {
-        let record = match result {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map_or(0, |p| p.line() as usize);
+    // Line by line, so that line numbers are exact around comment lines; the feeds never
+    // quote a line break.
+    for (number, text_line) in text.lines().enumerate() {
+        let line = number + 1;
+        let trimmed = text_line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(trimmed.as_bytes());
+        let record = match reader.records().next() {
+            Some(Ok(record)) => record,
+            Some(Err(error)) => {
                 parse
                     .errors
                     .push(context.error(line, format!("unreadable CSV row: {error}")));
                 continue;
             }
+            None => continue,
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        if first {
-            first = false;
+        if std::mem::take(&mut first) {
             let names: Vec<String> = record.iter().map(header_name).collect();
             if names.iter().any(|name| name == "dst_ip") {
-                for (slot, column) in order.iter_mut().zip(columns) {
-                    match names.iter().position(|name| name == column) {
-                        Some(at) => *slot = at,
-                        None => {
-                            return Err(context.malformed(format!(
-                                "the header on line {line} has no {column:?} column"
-                            )));
-                        }
-                    }
-                }
+                check_header(context, &names, line)?;
+                header = names;
                 continue;
             }
         }
-        if record.len() != columns.len() {
+        if record.len() != header.len() {
             parse.errors.push(context.error(
                 line,
                 format!(
                     "expected {} columns ({}), found {}",
-                    columns.len(),
-                    columns.join(","),
+                    header.len(),
+                    header.join(","),
                     record.len()
                 ),
             ));
             continue;
         }
-        let values: Vec<&str> = (0..columns.len())
-            .map(|slot| order.get(slot).and_then(|&at| record.get(at)).unwrap_or(""))
+        let values: Vec<&str> = columns
+            .iter()
+            .map(|column| {
+                header
+                    .iter()
+                    .position(|name| name == column)
+                    .and_then(|at| record.get(at))
+                    .unwrap_or("")
+            })
             .collect();
         match row(context, &Cells { columns, values }) {
             Ok(indicator) => parse.indicators.push(indicator),
@@ -153,6 +157,34 @@ fn row(context: &ReadContext, cells: &Cells) -> Result<Indicator, String> {
             .insert("malware".to_owned(), malware.to_owned());
     }
     Ok(indicator)
+}
+
+/// A `# Firstseen,DstIP,DstPort[,…]` comment line, as older Feodo and current SSLBL files
+/// carry their header.
+fn commented_header(text: &str) -> Option<Vec<String>> {
+    text.lines()
+        .map(str::trim)
+        .take_while(|line| line.is_empty() || line.starts_with('#'))
+        .filter(|line| line.to_ascii_lowercase().contains("dstip"))
+        .last()
+        .map(|line| {
+            line.trim_start_matches('#')
+                .split(',')
+                .map(header_name)
+                .collect()
+        })
+}
+
+/// A header must name the address and the first-seen time.
+fn check_header(context: &ReadContext, names: &[String], line: usize) -> Result<()> {
+    for required in ["first_seen_utc", "dst_ip"] {
+        if !names.iter().any(|name| name == required) {
+            return Err(context.malformed(format!(
+                "the header on line {line} has no {required:?} column"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Header cells in either spelling (`first_seen_utc` or `# Firstseen`) as the new names.

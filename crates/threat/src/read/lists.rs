@@ -81,6 +81,7 @@ pub(super) fn read_drop_json(context: &ReadContext, text: &str) -> Result<FeedPa
         let record: DropLine = match serde_json::from_str(trimmed) {
             Ok(record) => record,
             Err(error) => {
+                data_lines += 1;
                 let mut line_error =
                     context.error(line_number, format!("not a JSON object: {error}"));
                 line_error.column = Some(error.column());

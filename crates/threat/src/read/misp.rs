@@ -112,8 +112,8 @@ pub(super) fn read_event(context: &ReadContext, text: &str) -> Result<FeedParse>
         let changed = timestamp(attribute, "timestamp");
         let first_seen = string(attribute, "first_seen").and_then(rfc3339);
         indicator.valid_from = first_seen
-            .or(changed)
             .or(event_date)
+            .or(changed)
             .unwrap_or(context.fetched_at);
         indicator.first_seen = first_seen.or(event_date);
         indicator.last_seen = string(attribute, "last_seen").and_then(rfc3339).or(changed);

@@ -162,6 +162,7 @@ pub(super) fn read_bundle(context: &ReadContext, text: &str) -> Result<FeedParse
             let value = match value {
                 Ok(value) => value,
                 Err(message) => {
+                    let line = pattern_line(text, id, pattern).unwrap_or(line);
                     parse
                         .errors
                         .push(context.error(line, format!("{id}: {message}")));
@@ -238,6 +239,19 @@ fn strings(object: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The line of the indicator's pattern in the file, searched for as JSON text after its id.
+fn pattern_line(text: &str, id: &str, pattern: &str) -> Option<usize> {
+    pattern_offset(text, id, pattern).map(|offset| line_of(text, offset))
+}
+
+fn pattern_offset(text: &str, id: &str, pattern: &str) -> Option<usize> {
+    let after = text.find(&format!("\"{id}\"")).unwrap_or(0);
+    let quoted = serde_json::to_string(pattern).ok()?;
+    text.get(after..)?
+        .find(&quoted)
+        .map(|offset| offset + after)
+}
+
 /// The error placed at the pattern's line and column in the file when the pattern can be
 /// found there (it is searched for as JSON text after the indicator's id).
 fn locate(
@@ -251,13 +265,7 @@ fn locate(
         "{id}: pattern: {} at column {}",
         error.message, error.column
     );
-    let after = text.find(&format!("\"{id}\"")).unwrap_or(0);
-    let quoted = serde_json::to_string(pattern).unwrap_or_default();
-    let Some(offset) = text
-        .get(after..)
-        .and_then(|rest| rest.find(&quoted))
-        .map(|o| o + after)
-    else {
+    let Some(offset) = pattern_offset(text, id, pattern) else {
         return context.error(line_of_needle(text, &format!("\"{id}\"")), message);
     };
     let line = line_of(text, offset);
