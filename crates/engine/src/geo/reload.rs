@@ -26,7 +26,9 @@ struct Shared<T> {
     load: Box<Loader<T>>,
     current: RwLock<Slot<T>>,
     /// Serialises loads: the first one, and the watcher's.
-    loading: Mutex<Status>,
+    loading: Mutex<()>,
+    /// Held only briefly, so `info` does not wait for a load in progress.
+    status: Mutex<Status>,
     interval_millis: AtomicU64,
 }
 
@@ -89,6 +91,7 @@ impl<T: Send + Sync + 'static> Reloading<T> {
                 load: Box::new(load),
                 current: RwLock::new(Slot::Unloaded),
                 loading: Mutex::default(),
+                status: Mutex::default(),
                 interval_millis: AtomicU64::new(millis(DEFAULT_RELOAD_INTERVAL)),
             }),
         }
@@ -110,7 +113,7 @@ impl<T: Send + Sync + 'static> Reloading<T> {
         if let Some(answer) = self.peek() {
             return answer;
         }
-        let mut status = self
+        let _loading = self
             .shared
             .loading
             .lock()
@@ -119,7 +122,9 @@ impl<T: Send + Sync + 'static> Reloading<T> {
             return answer;
         }
         let stamps = self.shared.stamps();
-        let slot = match (self.shared.load)(&self.shared.paths) {
+        let loaded = (self.shared.load)(&self.shared.paths);
+        let mut status = self.shared.status();
+        let slot = match loaded {
             Ok(value) => {
                 status.generation += 1;
                 status.last_error = None;
@@ -135,6 +140,7 @@ impl<T: Send + Sync + 'static> Reloading<T> {
             status.watching = true;
             Shared::watch(&self.shared);
         }
+        drop(status);
         let answer = match &slot {
             Slot::Loaded(value) => Ok(Arc::clone(value)),
             Slot::Failed(message) => Err(Arc::clone(message)),
@@ -167,11 +173,7 @@ impl<T: Send + Sync + 'static> Reloading<T> {
     }
 
     pub(crate) fn status(&self) -> ReloadStatus {
-        let status = self
-            .shared
-            .loading
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let status = self.shared.status();
         ReloadStatus {
             generation: status.generation,
             last_error: status.last_error.clone(),
@@ -186,6 +188,10 @@ impl<T: Send + Sync + 'static> Reloading<T> {
 }
 
 impl<T: Send + Sync + 'static> Shared<T> {
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn stamps(&self) -> Vec<Option<Stamp>> {
         self.paths.iter().map(|p| stamp(p)).collect()
     }
@@ -214,10 +220,13 @@ impl<T: Send + Sync + 'static> Shared<T> {
     }
 
     fn check(&self) {
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         let stamps = self.stamps();
-        let mut status = self.loading.lock().unwrap_or_else(|e| e.into_inner());
-        if stamps == status.stamps || status.rejected.as_ref() == Some(&stamps) {
-            return;
+        {
+            let status = self.status();
+            if stamps == status.stamps || status.rejected.as_ref() == Some(&stamps) {
+                return;
+            }
         }
         let files = self
             .paths
@@ -229,6 +238,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
             Ok(value) => {
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) =
                     Slot::Loaded(Arc::new(value));
+                let mut status = self.status();
                 status.generation += 1;
                 status.stamps = stamps;
                 status.rejected = None;
@@ -241,10 +251,13 @@ impl<T: Send + Sync + 'static> Shared<T> {
                     error = %message,
                     "changed database does not load; the previous data stays in use"
                 );
-                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-                if let Slot::Failed(_) = &*current {
-                    *current = Slot::Failed(message.as_str().into());
+                {
+                    let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                    if let Slot::Failed(_) = &*current {
+                        *current = Slot::Failed(message.as_str().into());
+                    }
                 }
+                let mut status = self.status();
                 status.rejected = Some(stamps);
                 status.last_error = Some(message);
             }
