@@ -327,6 +327,15 @@ await step("a status filter and a time range change the numbers to the API's", a
   await goto(`#/dashboards/${encodeURIComponent(overview.id)}`);
   await waitSettled(0);
   const before = (await shownPanels()).filter((p) => p.kind === "single_value").map((p) => p.value);
+  // The dropdown offers `*` and the values the API lists for the dashboard's time range.
+  const window0 = await page.evaluate(() => ({ from: document.querySelector(".page-dashboard").dataset.from, to: document.querySelector(".page-dashboard").dataset.to }));
+  const listed = await apiOk("GET", `/dashboards/${encodeURIComponent(overview.id)}/variables/status/values?${new URLSearchParams({ ...window0, limit: "200" })}`);
+  assert(listed.values.some((v) => v.value === "Delivered"), "the API lists no Delivered status");
+  await page.focus("input[data-variable=status]");
+  const optionsSelector = "label.field-filter:has(input[data-variable=status]) datalist option";
+  await page.waitForFunction((selector) => document.querySelectorAll(selector).length > 1, optionsSelector, { timeout: 30_000 });
+  same(await page.$$eval(optionsSelector, (options) => options.map((o) => o.value)), ["*", ...listed.values.map((v) => v.value)], "status choices");
+
   let gen = await generation();
   await page.fill("input[data-variable=status]", "Delivered");
   await page.press("input[data-variable=status]", "Enter");
