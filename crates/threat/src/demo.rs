@@ -84,11 +84,10 @@ impl DemoIndicators {
         let mut blocks: Vec<IpNet> = self
             .addresses
             .iter()
-            .map(|address| match address {
+            .filter_map(|address| match address {
                 IpAddr::V4(v4) => Ipv4Net::new(*v4, 24).map(|n| IpNet::V4(n.trunc())).ok(),
                 IpAddr::V6(v6) => Ipv6Net::new(*v6, 48).map(|n| IpNet::V6(n.trunc())).ok(),
             })
-            .flatten()
             .collect();
         blocks.sort();
         blocks.dedup();
