@@ -7,8 +7,8 @@
 //!   `country.names.en`, `continent.names.en`, `subdivisions[0].names.en`, `city.names.en`,
 //!   `postal.code`, `location.latitude`) in one file covering IPv4 and IPv6.
 //!
-//! The schema is taken from the metadata's `database_type`, and from the shape of a record
-//! when the type is not one of the known names.
+//! The schema is taken from the metadata's `database_type` for MaxMind's own types, and from
+//! the keys of the first records otherwise.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -217,9 +217,8 @@ pub(crate) fn build_date(epoch: u64) -> Option<String> {
 /// The schema from the metadata, or from the first record when the type is not known.
 fn detect_schema(reader: &Reader<Vec<u8>>) -> Result<GeoSchema, String> {
     let database_type = reader.metadata().database_type.to_ascii_lowercase();
-    if database_type.starts_with("dbip") || database_type.contains("ip-location") {
-        return Ok(GeoSchema::DbIpLite);
-    }
+    // Other names are not trusted: ip-location-db calls its flat files `city ipv4`, while
+    // DB-IP's own downloads (`DBIP-City-Lite`) use MaxMind's nested layout.
     if database_type.starts_with("geoip2") || database_type.starts_with("geolite2") {
         if database_type.contains("city") || database_type.contains("country") {
             return Ok(GeoSchema::MaxMind);

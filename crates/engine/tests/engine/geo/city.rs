@@ -264,6 +264,23 @@ fn an_unknown_database_type_is_recognised_by_its_records() {
         ]),
     );
     db.write(&nested);
+    // DB-IP's own downloads are named like ip-location-db's but nested like MaxMind's.
+    let mut db = MmdbWriter::new("DBIP-City-Lite", 6, BUILD_EPOCH);
+    db.insert(
+        "81.2.69.0/24",
+        &map(&[
+            ("country", map(&[("iso_code", text("GB"))])),
+            ("city", map(&[("names", names("London"))])),
+        ]),
+    );
+    let official = dir.path().join("dbip-city-lite.mmdb");
+    db.write(&official);
+    let official = GeoDatabase::open_file(&official).unwrap();
+    assert_eq!(
+        official.lookup_text("81.2.69.1").unwrap().city.as_deref(),
+        Some("London")
+    );
+    assert_eq!(official.info().schema, Some(GeoSchema::MaxMind));
     let mut db = MmdbWriter::new("Acme-Flat", 4, BUILD_EPOCH);
     db.insert("81.2.69.0/24", &map(&[("country_code", text("GB"))]));
     db.write(&flat);
