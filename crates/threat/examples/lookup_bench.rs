@@ -29,7 +29,10 @@ impl Random {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let lookups: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let lookups: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let mut random = Random(0x5eed_1234_abcd_ef01);
     let now = Utc::now();
@@ -109,7 +112,11 @@ fn main() {
     let started = Instant::now();
     let mut parsed_hits = 0usize;
     for i in 0..lookups {
-        parsed_hits += usize::from(index.lookup_ip(addresses[i % addresses.len()], now).is_some());
+        parsed_hits += usize::from(
+            index
+                .lookup_ip(addresses[i % addresses.len()], now)
+                .is_some(),
+        );
     }
     let no_parse = started.elapsed();
 

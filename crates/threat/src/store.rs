@@ -27,7 +27,7 @@ use crate::config::{FeedConfig, FeedLocation};
 use crate::error::{Error, Result};
 use crate::index::{IndexStats, ThreatIndex};
 use crate::indicator::Indicator;
-use crate::read::{self, FeedParse, ReadContext};
+use crate::read::{self, FeedFormat, FeedParse, LineError, ReadContext};
 
 /// Version of the `<feed>.meta.json` files.
 pub const META_VERSION: u32 = 1;
@@ -337,21 +337,29 @@ impl ThreatStore {
         last_modified: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Fetched> {
-        let (body, etag, last_modified) = match &config.location {
-            FeedLocation::File(path) => {
-                let body =
-                    read_file(path, config.max_bytes)
-                        .await
-                        .map_err(|message| Error::Fetch {
+        let (body, etag, last_modified, fetch_errors) = if config.format == FeedFormat::MispFeed {
+            match self.fetch_misp_feed(config, etag, last_modified).await? {
+                Some(fetched) => fetched,
+                None => return Ok(Fetched::NotModified),
+            }
+        } else {
+            match &config.location {
+                FeedLocation::File(path) => {
+                    let body = read_file(path, config.max_bytes).await.map_err(|message| {
+                        Error::Fetch {
                             feed: config.name.clone(),
                             message,
-                        })?;
-                (body, None, None)
-            }
-            FeedLocation::Url(url) => {
-                match fetch(&self.client, config, url, etag, last_modified).await? {
-                    Some(fetched) => fetched,
-                    None => return Ok(Fetched::NotModified),
+                        }
+                    })?;
+                    (body, None, None, Vec::new())
+                }
+                FeedLocation::Url(url) => {
+                    match fetch(&self.client, config, url, etag, last_modified).await? {
+                        Some((body, etag, last_modified)) => {
+                            (body, etag, last_modified, Vec::new())
+                        }
+                        None => return Ok(Fetched::NotModified),
+                    }
                 }
             }
         };
@@ -359,12 +367,13 @@ impl ThreatStore {
         let config = config.clone();
         let task = tokio::task::spawn_blocking(move || {
             let context = context_of(&config, now);
-            let parse = read::read(&context, config.format, &body)?;
-            if let FeedLocation::Url(url) = &config.location {
+            let mut parse = read::read(&context, config.format, &body)?;
+            parse.errors.splice(0..0, fetch_errors);
+            if stores_copy(&config) {
                 let meta = Meta {
                     version: META_VERSION,
                     feed: config.name.clone(),
-                    location: url.clone(),
+                    location: location_text(&config.location),
                     fetched_at: now,
                     etag: etag.clone(),
                     last_modified: last_modified.clone(),
@@ -382,6 +391,128 @@ impl ThreatStore {
             message: format!("reader task failed: {error}"),
         })?
     }
+}
+
+impl ThreatStore {
+    /// Fetches a MISP feed directory: its `manifest.json` (conditionally), then the newest
+    /// [`MISP_EVENT_LIMIT`] events. Returns the events as one JSON array (the stored copy)
+    /// and the events that could not be fetched as line errors of the manifest; `None` when
+    /// the manifest is unchanged.
+    async fn fetch_misp_feed(
+        &self,
+        config: &FeedConfig,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    ) -> Result<Option<(Vec<u8>, Option<String>, Option<String>, Vec<LineError>)>> {
+        let failed = |message: String| Error::Fetch {
+            feed: config.name.clone(),
+            message,
+        };
+        let (manifest, etag, last_modified) = match &config.location {
+            FeedLocation::File(path) => {
+                let body = read_file(
+                    &misp_directory(path).join("manifest.json"),
+                    config.max_bytes,
+                )
+                .await
+                .map_err(failed)?;
+                (body, None, None)
+            }
+            FeedLocation::Url(url) => {
+                let url = format!("{}/manifest.json", misp_base(url));
+                match fetch(&self.client, config, &url, etag, last_modified).await? {
+                    Some(fetched) => fetched,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let entries = read::read_manifest(&config.name, &manifest)?;
+        let manifest_text = String::from_utf8_lossy(&manifest);
+        let mut events: Vec<Vec<u8>> = Vec::new();
+        let mut errors = Vec::new();
+        let mut total = 0u64;
+        for entry in entries.iter().take(MISP_EVENT_LIMIT) {
+            let name = format!("{}.json", entry.uuid);
+            let body = match &config.location {
+                FeedLocation::File(path) => {
+                    read_file(&misp_directory(path).join(&name), config.max_bytes).await
+                }
+                FeedLocation::Url(url) => {
+                    let url = format!("{}/{name}", misp_base(url));
+                    fetch(&self.client, config, &url, None, None)
+                        .await
+                        .map(|fetched| fetched.map(|(body, _, _)| body).unwrap_or_default())
+                        .map_err(|error| error.to_string())
+                }
+            };
+            let body = body.and_then(|body| {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|error| format!("not JSON: {error}"))?;
+                if value.get("Event").is_some_and(serde_json::Value::is_object) {
+                    Ok(body)
+                } else {
+                    Err("not a MISP event (no \"Event\" object)".to_owned())
+                }
+            });
+            match body {
+                Ok(body) => {
+                    total += body.len() as u64;
+                    if total > config.max_bytes {
+                        return Err(failed(format!(
+                            "events are over the {}-byte limit",
+                            config.max_bytes
+                        )));
+                    }
+                    events.push(body);
+                }
+                Err(message) => errors.push(LineError {
+                    source: config.name.clone(),
+                    line: read::line_of_needle(&manifest_text, &format!("\"{}\"", entry.uuid)),
+                    column: None,
+                    message: format!("manifest.json: event {}: {message}", entry.uuid),
+                }),
+            }
+        }
+        if events.is_empty()
+            && let Some(first) = errors.first()
+        {
+            return Err(failed(format!(
+                "no event of the feed could be read; first error: {}",
+                first.message
+            )));
+        }
+        let mut combined = b"[\n".to_vec();
+        for (position, event) in events.iter().enumerate() {
+            if position > 0 {
+                combined.extend_from_slice(b",\n");
+            }
+            combined.extend_from_slice(event);
+        }
+        combined.extend_from_slice(b"\n]\n");
+        Ok(Some((combined, etag, last_modified, errors)))
+    }
+}
+
+/// Events fetched from one MISP feed, newest first.
+pub const MISP_EVENT_LIMIT: usize = 500;
+
+/// The feed's base URL, given either the directory or its `manifest.json`.
+fn misp_base(url: &str) -> &str {
+    url.trim_end_matches("manifest.json").trim_end_matches('/')
+}
+
+fn misp_directory(path: &Path) -> &Path {
+    if path.file_name().is_some_and(|name| name == "manifest.json") {
+        path.parent().unwrap_or(path)
+    } else {
+        path
+    }
+}
+
+/// URL feeds and MISP feed directories are kept as a stored copy; plain files are read
+/// again from where they are.
+fn stores_copy(config: &FeedConfig) -> bool {
+    matches!(config.location, FeedLocation::Url(_)) || config.format == FeedFormat::MispFeed
 }
 
 enum Fetched {
@@ -474,17 +605,19 @@ fn file_stem(name: &str) -> String {
 fn load_from_disk(dir: &Path, state: &mut FeedState) {
     let config = state.config.clone();
     let (body, meta) = match &config.location {
-        FeedLocation::Url(url) => {
+        location if stores_copy(&config) => {
+            let wanted = location_text(location);
             let meta: Option<Meta> = std::fs::read(meta_path(dir, &config.name))
                 .ok()
                 .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .filter(|meta: &Meta| meta.version == META_VERSION && &meta.location == url);
+                .filter(|meta: &Meta| meta.version == META_VERSION && meta.location == wanted);
             let Some(meta) = meta else { return };
             let Ok(body) = std::fs::read(body_path(dir, &config.name)) else {
                 return;
             };
             (body, meta)
         }
+        FeedLocation::Url(_) => return,
         FeedLocation::File(path) => {
             let Ok(body) = std::fs::read(path) else {
                 state.status.last_error = Some(format!("cannot read {}", path.display()));

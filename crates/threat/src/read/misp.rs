@@ -29,7 +29,46 @@ pub(super) fn read_event(context: &ReadContext, text: &str) -> Result<FeedParse>
     let Some(event) = root.get("Event").filter(|event| event.is_object()) else {
         return Err(context.malformed("not a MISP event: no \"Event\" object"));
     };
+    let mut parse = FeedParse::default();
+    read_one_event(context, text, event, &mut parse);
+    Ok(parse)
+}
 
+/// The stored copy of a MISP feed directory: a JSON array of its events, as the store
+/// writes it after fetching `manifest.json` and each event.
+pub(super) fn read_event_list(context: &ReadContext, text: &str) -> Result<FeedParse> {
+    let root: Value = serde_json::from_str(text).map_err(|error| {
+        context.malformed(format!(
+            "not a list of MISP events: invalid JSON at line {} column {}: {error}",
+            error.line(),
+            error.column()
+        ))
+    })?;
+    let Value::Array(events) = root else {
+        return Err(context.malformed("not a list of MISP events: expected a JSON array"));
+    };
+    let mut parse = FeedParse::default();
+    for (position, item) in events.iter().enumerate() {
+        match item.get("Event").filter(|event| event.is_object()) {
+            Some(event) => read_one_event(context, text, event, &mut parse),
+            None => {
+                let uuid = string(item, "uuid").unwrap_or("");
+                let line = line_of_needle(text, &format!("\"{uuid}\""));
+                parse.errors.push(context.error(
+                    line,
+                    format!(
+                        "item {} is not a MISP event (no \"Event\" object)",
+                        position + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(parse)
+}
+
+/// Adds one event's indicators, errors and skipped entries to `parse`.
+fn read_one_event(context: &ReadContext, text: &str, event: &Value, parse: &mut FeedParse) {
     let event_uuid = string(event, "uuid").unwrap_or("");
     let event_tags = tag_names(event);
     let mut actors: Vec<String> = event_tags
@@ -60,7 +99,6 @@ pub(super) fn read_event(context: &ReadContext, text: &str) -> Result<FeedParse>
         .and_then(|org| string(org, "name"))
         .map(str::to_owned);
 
-    let mut parse = FeedParse::default();
     let mut skipped_types: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let attributes = array(event, "Attribute").iter().chain(
         array(event, "Object")
@@ -153,7 +191,6 @@ pub(super) fn read_event(context: &ReadContext, text: &str) -> Result<FeedParse>
             format!("{count} attribute(s) of type {kind:?} (not an address, e-mail or domain)"),
         ));
     }
-    Ok(parse)
 }
 
 /// One event listed in a MISP feed's `manifest.json`.

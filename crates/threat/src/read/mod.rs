@@ -46,10 +46,14 @@ pub enum FeedFormat {
     Stix,
     /// One MISP event (`{"Event": {…}}`).
     MispEvent,
+    /// A MISP feed directory: the location is the directory (or its `manifest.json`); the
+    /// store fetches the manifest and the newest events. As bytes, the stored copy: a JSON
+    /// array of events.
+    MispFeed,
 }
 
 impl FeedFormat {
-    pub const ALL: [FeedFormat; 9] = [
+    pub const ALL: [FeedFormat; 10] = [
         FeedFormat::Auto,
         FeedFormat::SpamhausDrop,
         FeedFormat::SpamhausDropJson,
@@ -59,6 +63,7 @@ impl FeedFormat {
         FeedFormat::SslblCsv,
         FeedFormat::Stix,
         FeedFormat::MispEvent,
+        FeedFormat::MispFeed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +77,7 @@ impl FeedFormat {
             FeedFormat::SslblCsv => "sslbl-csv",
             FeedFormat::Stix => "stix",
             FeedFormat::MispEvent => "misp-event",
+            FeedFormat::MispFeed => "misp-feed",
         }
     }
 }
@@ -199,6 +205,7 @@ pub fn read(context: &ReadContext, format: FeedFormat, bytes: &[u8]) -> Result<F
         FeedFormat::SslblCsv => csv::read_sslbl(context, text),
         FeedFormat::Stix => stix::read_bundle(context, text),
         FeedFormat::MispEvent => misp::read_event(context, text),
+        FeedFormat::MispFeed => misp::read_event_list(context, text),
     }?;
     Ok(parse)
 }
@@ -249,6 +256,9 @@ pub fn detect(text: &str) -> Option<FeedFormat> {
             return Some(FeedFormat::SpamhausDropJson);
         }
         if head.contains("\"Event\"") {
+            if start.starts_with('[') {
+                return Some(FeedFormat::MispFeed);
+            }
             return Some(FeedFormat::MispEvent);
         }
         if head.contains("\"bundle\"") || head.contains("\"objects\"") {
@@ -291,7 +301,7 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The line on which `needle` (e.g. an object's quoted id) first appears, else 1. JSON
+/// The 1-based line on which `needle` (e.g. an object's quoted id) first appears, else 1. JSON
 /// values lose their positions once parsed; this finds them again for error messages.
 pub(crate) fn line_of_needle(text: &str, needle: &str) -> usize {
     if needle.is_empty() {

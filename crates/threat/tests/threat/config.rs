@@ -99,7 +99,7 @@ fn errors_name_file_line_and_column() {
             "[[threat.feed]]\nname = \"a\"\nurl = \"https://x.example/a\"\nformat = \"csv\"\n",
             format!(
                 "{PATH}:4:10: unknown format \"csv\"; expected one of auto, spamhaus-drop, \
-                 spamhaus-drop-json, firehol-netset, ip-list, feodo-csv, sslbl-csv, stix, misp-event"
+                 spamhaus-drop-json, firehol-netset, ip-list, feodo-csv, sslbl-csv, stix, misp-event, misp-feed"
             ),
         ),
         (

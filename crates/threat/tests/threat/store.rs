@@ -319,3 +319,56 @@ async fn the_run_loop_fetches_due_feeds_and_stops_on_shutdown() {
         .unwrap();
     assert_eq!(hits(&plan), 1, "not fetched again before its interval");
 }
+
+async fn serve_misp(
+    State(files): State<Arc<std::collections::HashMap<String, Vec<u8>>>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match files.get(&name) {
+        Some(body) => (StatusCode::OK, body.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[tokio::test]
+async fn a_misp_feed_directory_is_read_through_its_manifest() {
+    let mut files = std::collections::HashMap::new();
+    files.insert("manifest.json".to_owned(), fixture("misp_manifest.json"));
+    files.insert(
+        "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f.json".to_owned(),
+        fixture("misp_event.json"),
+    );
+    // The older event listed in the manifest is missing on the server (404).
+    let app = Router::new()
+        .route("/feed/{name}", get(serve_misp))
+        .with_state(Arc::new(files));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = FeedConfig::new(
+        "circl",
+        FeedLocation::Url(format!("http://{address}/feed/")),
+        FeedFormat::MispFeed,
+    );
+    let store = ThreatStore::open(dir.path(), vec![config.clone()]).unwrap();
+    let outcome = store.refresh_feed("circl", t0()).await;
+    assert_eq!(outcome, RefreshOutcome::Updated { indicators: 6 });
+    let status = &store.status().feeds[0];
+    assert_eq!(
+        status.sample_errors[0],
+        "circl:11: manifest.json: event 0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d: circl: HTTP 404"
+    );
+    let index = store.index();
+    let found = index
+        .lookup_text("x@mail.invoice-portal.example", t0())
+        .unwrap();
+    assert_eq!(found.best().actors, ["TA577"]);
+    drop(index);
+    drop(store);
+    // The assembled events are the stored copy, loaded again without the network.
+    let store = ThreatStore::open(dir.path(), vec![config]).unwrap();
+    assert_eq!(store.status().feeds[0].indicators, 6);
+}
