@@ -108,6 +108,8 @@ export interface UpgradeResult {
   app: App;
   replaced: string[];
   kept_copies: string[];
+  added?: string[];
+  removed?: string[];
 }
 
 export interface Health {

@@ -97,6 +97,12 @@ export function renderApps(page: HTMLElement): () => void {
               lines.push(h("p", null, `${answer.kept_copies.length} edited dashboard${answer.kept_copies.length === 1 ? " was" : "s were"} kept as your own copy:`));
               lines.push(dashboardLinks(answer.kept_copies));
             } else lines.push(h("p", { class: "muted" }, "No edited dashboards needed a copy."));
+            if (answer.added && answer.added.length > 0) {
+              lines.push(h("p", null, `${answer.added.length} dashboard${answer.added.length === 1 ? "" : "s"} added:`), dashboardLinks(answer.added));
+            }
+            if (answer.removed && answer.removed.length > 0) {
+              lines.push(h("p", null, `${answer.removed.length} dashboard${answer.removed.length === 1 ? "" : "s"} no longer in this version removed.`));
+            }
             await load({ appId: app.id, node: outcomeBox(`Upgraded to ${answer.app.installed?.version ?? version.value}`, lines) });
           } catch (error) {
             toast(error instanceof Error ? error.message : String(error), "error");
