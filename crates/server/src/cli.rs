@@ -38,6 +38,67 @@ pub enum Command {
     /// The whole product on a simulated tenant: the emulated Microsoft Graph API, a
     /// collector pulling from it into a store, and the server over that store.
     Demo(DemoArgs),
+    /// Lists, installs, upgrades and uninstalls the apps (bundled dashboards) of a data
+    /// directory.
+    App(AppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    pub command: AppCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Lists the bundled apps, which are installed, and the dashboards.
+    List(AppListArgs),
+    /// Installs an app's dashboards, bound to a source category.
+    Install(AppInstallArgs),
+    /// Moves an installed app to another version (default: the latest); dashboards you
+    /// edited are kept as your own copies.
+    Upgrade(AppUpgradeArgs),
+    /// Removes an app's dashboards; the ones you edited are kept as your own.
+    Uninstall(AppUninstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppListArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AppInstallArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The `_sourceCategory` the app's queries read.
+    #[arg(long, default_value = "o365/messagetrace")]
+    pub source_category: String,
+    /// Default: the latest.
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(default_value = "microsoft-exchange-trace-logs")]
+    pub app: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppUpgradeArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Default: the latest.
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(default_value = "microsoft-exchange-trace-logs")]
+    pub app: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppUninstallArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    #[arg(default_value = "microsoft-exchange-trace-logs")]
+    pub app: String,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +253,14 @@ pub struct ServeArgs {
     /// Collector configuration (TOML) whose tenants are collected inside the server.
     #[arg(long)]
     pub collect: Option<PathBuf>,
+    /// Longest a query of the API may run, in milliseconds.
+    #[arg(
+        long,
+        env = "MAILSCOPE_QUERY_TIMEOUT_MS",
+        default_value_t = 120_000,
+        hide = true
+    )]
+    pub query_timeout_ms: u64,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
     #[arg(

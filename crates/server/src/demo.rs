@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::cli::DemoArgs;
 use crate::http::{self, AppState};
-use crate::{collect, geodb, query};
+use crate::{apps, collect, geodb, query};
 
 /// The source category the original app's queries name.
 const CATEGORY: &str = "Labs/MessageExchangeTraceLogs";
@@ -72,9 +72,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     }
     let asn = geodb::open_asn(args.asn.as_deref())?;
     let start = anchor(&args.data_dir, args)?;
+    install_app(&args.data_dir)?;
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
     let store = Arc::new(Mutex::new(store));
+    // Queries of the API run on their own runtime, dropped after the HTTP one.
+    let query_runtime = http::query_runtime()?;
+    let metrics = Arc::new(http::Metrics::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -145,6 +149,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             token: None,
             max_ingest_bytes: 256 << 20,
             source_category: CATEGORY.into(),
+            queries: Arc::new(http::QueryService::new(
+                query_runtime.handle().clone(),
+                args.data_dir.clone(),
+                http::QUERY_TIMEOUT,
+                http::QUERY_CACHE_BYTES,
+                metrics.clone(),
+            )),
+            metrics: metrics.clone(),
         };
         http::check_listen(&args.listen, None)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -157,10 +169,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             })?;
         let polling = collect::spawn_all(&config, store, geo, &shutdown, false);
         eprintln!(
-            "\nmailscope is serving the demo store on http://{}/ (query API: POST /api/v1/query); \
-             the collector polls the simulator every 30 s. Ctrl-C stops.",
-            listener.local_addr()?
+            "\nmailscope is serving the demo store and its dashboards (query API: POST \
+             /api/v1/query); the collector polls the simulator every 30 s. Ctrl-C stops. Open:",
         );
+        println!("http://{}/", listener.local_addr()?);
         http::serve(listener, state, async move {
             let _ = tokio::signal::ctrl_c().await;
             trigger.shutdown();
@@ -171,6 +183,21 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Installs the Exchange app (latest version) for the demo's source category, unless it is
+/// installed already (a restarted demo keeps the user's dashboards).
+fn install_app(data_dir: &Path) -> Result<()> {
+    let library = apps::library::Library::new(data_dir);
+    let app = "microsoft-exchange-trace-logs";
+    if apps::installed_version(&library, app)?.is_none() {
+        let entry = apps::install(&library, app, CATEGORY, None)?;
+        eprintln!(
+            "installed the {} app {} for {CATEGORY}",
+            entry.name, entry.latest
+        );
+    }
+    Ok(())
 }
 
 /// The tenant's start: kept in the demo's marker so a restarted demo serves the same tenant

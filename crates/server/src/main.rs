@@ -1,6 +1,7 @@
 //! `mailscope`: the command line and HTTP server over the engine, the readers, the collectors
 //! and the simulator. Glue only: argument parsing, configuration, printing, HTTP.
 
+mod apps;
 mod bench;
 mod cli;
 mod collect;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::App(args) => apps::cli::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -22,6 +22,10 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let asn = geodb::open_asn(args.asn.as_deref())?;
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
+    // Queries run on their own runtime, which outlives the HTTP one (a runtime cannot be
+    // dropped from async code).
+    let query_runtime = http::query_runtime()?;
+    let metrics = Arc::new(http::Metrics::default());
     let state = AppState {
         data_dir: args.data_dir.clone(),
         store: Arc::new(Mutex::new(store)),
@@ -30,6 +34,14 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         token,
         max_ingest_bytes: args.max_ingest_mib.saturating_mul(1 << 20),
         source_category: args.source_category.clone(),
+        queries: Arc::new(http::QueryService::new(
+            query_runtime.handle().clone(),
+            args.data_dir.clone(),
+            std::time::Duration::from_millis(args.query_timeout_ms.max(1)),
+            http::QUERY_CACHE_BYTES,
+            metrics.clone(),
+        )),
+        metrics,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

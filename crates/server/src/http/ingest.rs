@@ -84,6 +84,16 @@ pub async fn run(
             }
         })?;
         let report = ingest.commit()?;
+        for (outcome, records) in [
+            ("read", read),
+            ("bad", bad),
+            ("added", report.added),
+            ("updated", report.updated),
+            ("unchanged", report.unchanged),
+            ("stale", report.stale),
+        ] {
+            state.metrics.ingested(outcome, records);
+        }
         let status = if read == 0 && bad > 0 {
             StatusCode::UNPROCESSABLE_ENTITY
         } else {

@@ -1,9 +1,15 @@
-//! The HTTP server: the query API and the ingest endpoint (bearer-token protected) over one
-//! store. The server is the store's single writer while it runs: the ingest endpoint and any
+//! The HTTP server (contract: `crates/server/API.md`): the query API, dashboards, apps,
+//! health and metrics, the ingest endpoint (bearer-token protected), and the embedded web
+//! app. The server is the store's single writer while it runs: the ingest endpoint and any
 //! collectors it hosts share one [`Store`] handle.
 
+mod apps;
+mod dashboards;
 mod ingest;
+pub mod metrics;
 mod query;
+pub mod runner;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,15 +17,31 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use mailscope_engine::geo::GeoDatabase;
-use mailscope_engine::store::Store;
+use mailscope_engine::store::{Catalog, Store};
 
 use mailscope_collect::Secret;
+
+pub use metrics::Metrics;
+pub use runner::{QueryService, query_runtime};
+
+use crate::apps::Error as LibraryError;
+
+/// Memory for finished results kept for paging.
+pub const QUERY_CACHE_BYTES: usize = 256 << 20;
+/// The time limit of a query unless configured otherwise.
+pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Largest JSON body of the API (queries, dashboards); the ingest endpoint has its own.
+const API_BODY_LIMIT: usize = 2 << 20;
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' \
+     'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'";
 
 /// What every handler sees.
 #[derive(Clone)]
@@ -37,6 +59,9 @@ pub struct AppState {
     pub max_ingest_bytes: usize,
     /// `_sourceCategory` of ingested rows when the request names none.
     pub source_category: String,
+    /// Runs queries off the HTTP runtime, with their cache, limit and cancellation.
+    pub queries: Arc<QueryService>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Refuses to listen beyond loopback without a token: the data is a tenant's mail metadata.
@@ -51,17 +76,45 @@ pub fn check_listen(addr: &SocketAddr, token: Option<&Secret>) -> Result<()> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.max_ingest_bytes;
+    let ingest_limit = state.max_ingest_bytes;
     let api = Router::new()
-        .route("/query", post(query::run))
+        .route("/api/v1/query", post(query::run))
+        .route("/api/v1/query/{id}/cancel", post(query::cancel))
         .route(
-            "/ingest",
-            post(ingest::run).layer(DefaultBodyLimit::max(body_limit)),
+            "/api/v1/ingest",
+            post(ingest::run).layer(DefaultBodyLimit::max(ingest_limit)),
         )
+        .route(
+            "/api/v1/dashboards",
+            get(dashboards::list).post(dashboards::create),
+        )
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(dashboards::get)
+                .put(dashboards::update)
+                .delete(dashboards::delete),
+        )
+        .route(
+            "/api/v1/dashboards/{id}/duplicate",
+            post(dashboards::duplicate),
+        )
+        .route(
+            "/api/v1/dashboards/{id}/variables/{name}/values",
+            get(dashboards::values),
+        )
+        .route("/api/v1/apps", get(apps::list))
+        .route("/api/v1/apps/{id}/install", post(apps::install))
+        .route("/api/v1/apps/{id}/upgrade", post(apps::upgrade))
+        .route("/api/v1/apps/{id}", delete(apps::uninstall))
+        .route("/api/v1/metrics", get(metrics_text))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/api/v1/health", get(health))
-        .nest("/api/v1", api)
+        .merge(api)
+        .fallback(web::serve)
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
@@ -77,12 +130,47 @@ pub async fn serve(
         .context("HTTP server failed")
 }
 
+/// The store's catalog as readers see it (never waits for the writer's lock).
+async fn catalog(state: &AppState) -> Option<Catalog> {
+    let dir = state.data_dir.clone();
+    tokio::task::spawn_blocking(move || Catalog::load(&dir).ok())
+        .await
+        .ok()
+        .flatten()
+}
+
 async fn health(State(state): State<AppState>) -> Response {
-    let (rows, generation) = match state.store.lock() {
-        Ok(store) => (store.catalog().rows(), store.catalog().generation),
-        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "store lock poisoned"),
+    let Some(catalog) = catalog(&state).await else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the store's catalog is unreadable",
+        );
     };
-    axum::Json(serde_json::json!({ "status": "ok", "rows": rows, "generation": generation }))
+    let geo = state.geo.as_ref().map(
+        |geo| serde_json::json!({ "version": geo.version(), "build_epoch": geo.build_epoch() }),
+    );
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "rows": catalog.rows(),
+        "generation": catalog.generation,
+        "geo": geo,
+        "threat": null,
+    }))
+    .into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let store = catalog(&state).await.map(|c| metrics::StoreFigures {
+        rows: c.rows(),
+        generation: c.generation,
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(store),
+    )
         .into_response()
 }
 
@@ -103,14 +191,49 @@ async fn authorize(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong access token (Authorization: Bearer <token>)",
             );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                "Bearer".parse().expect("static header"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
     }
     next.run(request).await
+}
+
+/// Counts every response by route template (never the raw path: bounded labels) and status.
+async fn count_request(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = match &matched {
+        Some(path) => path.as_str().to_owned(),
+        None if request.uri().path().starts_with("/api/") => "unmatched".to_owned(),
+        None => "static".to_owned(),
+    };
+    let response = next.run(request).await;
+    state.metrics.request(&route, response.status().as_u16());
+    response
+}
+
+/// The headers of API.md on every response, API or static.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// A JSON error body: `{"error": "..."}`.
@@ -120,4 +243,85 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
         axum::Json(serde_json::json!({ "error": message.into() })),
     )
         .into_response()
+}
+
+/// A refusal before any work: a status and the message of `{"error": ...}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+/// A JSON request body, or why it was refused.
+pub type JsonBody<T> = Result<axum::Json<T>, JsonRejection>;
+
+/// The body, or the response refusing it: 413 when too large, else 400 with the reason
+/// (malformed JSON, a missing or unknown field, a wrong type).
+pub fn parse_body<T>(body: JsonBody<T>) -> Result<T, ApiError> {
+    match body {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {API_BODY_LIMIT} bytes"),
+        )),
+        Err(rejection) => Err(ApiError(StatusCode::BAD_REQUEST, rejection.body_text())),
+    }
+}
+
+/// The status of a library error: all mapping of its kinds to HTTP is here.
+fn library_error(e: LibraryError) -> Response {
+    match e {
+        LibraryError::NotFound(message) => error(StatusCode::NOT_FOUND, message),
+        LibraryError::Conflict(message) => error(StatusCode::CONFLICT, message),
+        LibraryError::Invalid(message) => error(StatusCode::BAD_REQUEST, message),
+        LibraryError::Query {
+            panel,
+            field,
+            text,
+            diagnostics,
+        } => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "errors": query::diagnostics_json(&text, &diagnostics),
+                "panel": panel,
+                "field": field,
+            })),
+        )
+            .into_response(),
+        // Names a file of the library (relative to the data directory): the user can fix
+        // or remove it.
+        e @ LibraryError::Corrupt { .. } => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        e @ LibraryError::Io { .. } => {
+            tracing::error!(error = %e, "dashboard library");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the dashboard library could not be read or written (see the server log)",
+            )
+        }
+    }
+}
+
+/// Runs a library operation on the blocking pool (it takes a file lock and does I/O).
+async fn blocking_value<T: Send + 'static>(
+    operation: impl FnOnce() -> Result<T, LibraryError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(operation).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(library_error(e)),
+        Err(_) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the library task failed",
+        )),
+    }
+}
+
+async fn blocking(
+    operation: impl FnOnce() -> Result<Response, LibraryError> + Send + 'static,
+) -> Response {
+    match blocking_value(operation).await {
+        Ok(response) | Err(response) => response,
+    }
 }

@@ -2,6 +2,7 @@
 //! computation, every panel query, bad input, kill -9 during ingest, the HTTP server, and the
 //! collector against the API simulator (kill -9 during a backfill, secrets, faults).
 
+mod api;
 mod browser;
 mod collect;
 mod crash;

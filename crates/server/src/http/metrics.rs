@@ -1,0 +1,233 @@
+//! `GET /api/v1/metrics` in the Prometheus text format (version 0.0.4).
+//!
+//! Written by hand rather than with a metrics crate: the server has a dozen series, one
+//! histogram and labels from a fixed set (route templates, status codes), which a few atomics
+//! and a formatter cover without another dependency tree in the binary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the query duration histogram, in seconds (the last one is the default
+/// time limit).
+const BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    durations: [AtomicU64; BUCKETS.len()],
+    duration_count: AtomicU64,
+    duration_micros: AtomicU64,
+    running: AtomicI64,
+    cancelled: AtomicU64,
+    timed_out: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_bytes: AtomicU64,
+    ingest: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// What the store says at scrape time.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreFigures {
+    pub rows: u64,
+    pub generation: u64,
+}
+
+impl Metrics {
+    pub fn request(&self, route: &str, status: u16) {
+        if let Ok(mut requests) = self.requests.lock() {
+            *requests.entry((route.to_owned(), status)).or_default() += 1;
+        }
+    }
+
+    pub fn query_started(&self) {
+        self.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn query_finished(&self) {
+        self.running.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn query_duration(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(&self.durations) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.duration_count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.duration_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    pub fn query_cancelled(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn query_timed_out(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cache_bytes(&self, bytes: usize) {
+        self.cache_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Records of one ingest request by outcome (`read`, `bad`, `added`, ...).
+    pub fn ingested(&self, outcome: &'static str, records: u64) {
+        if let Ok(mut ingest) = self.ingest.lock() {
+            *ingest.entry(outcome).or_default() += records;
+        }
+    }
+
+    pub fn render(&self, store: Option<StoreFigures>) -> String {
+        let mut out = String::new();
+        let _ = self.write(&mut out, store);
+        out
+    }
+
+    fn write(&self, out: &mut String, store: Option<StoreFigures>) -> std::fmt::Result {
+        writeln!(
+            out,
+            "# HELP mailscope_http_requests_total HTTP requests answered, by route and status."
+        )?;
+        writeln!(out, "# TYPE mailscope_http_requests_total counter")?;
+        if let Ok(requests) = self.requests.lock() {
+            for ((route, status), count) in requests.iter() {
+                writeln!(
+                    out,
+                    "mailscope_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
+                    escape(route)
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "# HELP mailscope_query_duration_seconds Time queries took to run (cache hits excluded)."
+        )?;
+        writeln!(out, "# TYPE mailscope_query_duration_seconds histogram")?;
+        for (bound, count) in BUCKETS.iter().zip(&self.durations) {
+            writeln!(
+                out,
+                "mailscope_query_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                count.load(Ordering::Relaxed)
+            )?;
+        }
+        let count = self.duration_count.load(Ordering::Relaxed);
+        writeln!(
+            out,
+            "mailscope_query_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        )?;
+        let sum = self.duration_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        writeln!(out, "mailscope_query_duration_seconds_sum {sum}")?;
+        writeln!(out, "mailscope_query_duration_seconds_count {count}")?;
+        let gauges_and_counters: [(&str, &str, &str, i128); 5] = [
+            (
+                "mailscope_queries_running",
+                "gauge",
+                "Queries running now.",
+                i128::from(self.running.load(Ordering::Relaxed)),
+            ),
+            (
+                "mailscope_queries_cancelled_total",
+                "counter",
+                "Queries cancelled by a client.",
+                i128::from(self.cancelled.load(Ordering::Relaxed)),
+            ),
+            (
+                "mailscope_queries_timed_out_total",
+                "counter",
+                "Queries cancelled for running past the time limit.",
+                i128::from(self.timed_out.load(Ordering::Relaxed)),
+            ),
+            (
+                "mailscope_query_cache_hits_total",
+                "counter",
+                "Queries answered from the result cache.",
+                i128::from(self.cache_hits.load(Ordering::Relaxed)),
+            ),
+            (
+                "mailscope_query_cache_bytes",
+                "gauge",
+                "Approximate memory held by cached results.",
+                i128::from(self.cache_bytes.load(Ordering::Relaxed)),
+            ),
+        ];
+        for (name, kind, help, value) in gauges_and_counters {
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} {kind}")?;
+            writeln!(out, "{name} {value}")?;
+        }
+        if let Some(store) = store {
+            writeln!(out, "# HELP mailscope_store_rows Rows in the store.")?;
+            writeln!(out, "# TYPE mailscope_store_rows gauge")?;
+            writeln!(out, "mailscope_store_rows {}", store.rows)?;
+            writeln!(
+                out,
+                "# HELP mailscope_store_generation Publishes of the store so far."
+            )?;
+            writeln!(out, "# TYPE mailscope_store_generation gauge")?;
+            writeln!(out, "mailscope_store_generation {}", store.generation)?;
+        }
+        writeln!(
+            out,
+            "# HELP mailscope_ingest_records_total Records posted to the ingest endpoint, by outcome."
+        )?;
+        writeln!(out, "# TYPE mailscope_ingest_records_total counter")?;
+        if let Ok(ingest) = self.ingest.lock() {
+            for (outcome, count) in ingest.iter() {
+                writeln!(
+                    out,
+                    "mailscope_ingest_records_total{{outcome=\"{outcome}\"}} {count}"
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A label value: backslash, quote and newline escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_has_every_series() {
+        let metrics = Metrics::default();
+        metrics.request("/api/v1/query", 200);
+        metrics.request("/api/v1/query", 200);
+        metrics.query_duration(Duration::from_millis(300));
+        metrics.ingested("added", 3);
+        let text = metrics.render(Some(StoreFigures {
+            rows: 5,
+            generation: 2,
+        }));
+        for line in [
+            "mailscope_http_requests_total{route=\"/api/v1/query\",status=\"200\"} 2",
+            "mailscope_query_duration_seconds_bucket{le=\"0.25\"} 0",
+            "mailscope_query_duration_seconds_bucket{le=\"0.5\"} 1",
+            "mailscope_query_duration_seconds_bucket{le=\"+Inf\"} 1",
+            "mailscope_query_duration_seconds_count 1",
+            "mailscope_queries_running 0",
+            "mailscope_store_rows 5",
+            "mailscope_store_generation 2",
+            "mailscope_ingest_records_total{outcome=\"added\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+    }
+}
