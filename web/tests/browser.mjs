@@ -306,6 +306,7 @@ async function checkBothDashboards(label, takeScreenshots) {
       await checkDashboard(definition, defaults(definition));
       if (takeScreenshots) {
         await page.waitForTimeout(800); // chart animations
+        await page.evaluate(() => document.querySelectorAll(".toast").forEach((toast) => toast.remove()));
         await page.screenshot({ path: path.join(screenshots, `dashboard-${which}.png`), fullPage: true });
       }
     });
@@ -436,6 +437,7 @@ await step("search results chart a time series, page through the API and export 
   const chart = await page.$eval("[data-testid=search-chart]", (el) => ({ hidden: el.hidden, series: el.dataset.series ?? null }));
   assert(!chart.hidden && chart.series, "no chart for a _timeslice result");
   await page.waitForTimeout(500);
+  await page.evaluate(() => document.querySelectorAll(".toast").forEach((toast) => toast.remove()));
   await page.screenshot({ path: path.join(screenshots, "search.png"), fullPage: true });
 
   const raw = `_sourceCategory=${sourceCategory}\n| json "SenderAddress" as sender_address\n| count by sender_address`;

@@ -251,7 +251,7 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
       const titleLink = h(
         "a",
         { class: "panel-title", href: "#", title: "Open this query in Search", "data-testid": "panel-title" },
-        h("span", null, panel.title),
+        h("span", { title: panel.title }, panel.title),
         icon("external", "icon icon-small"),
       );
       titleLink.addEventListener("click", (event) => {
@@ -344,7 +344,14 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
           view.body.dataset.rows = "0";
           view.body.dataset.kind = type;
           delete view.body.dataset.series;
-          replace(view.body, h("div", { class: "panel-empty" }, "No data in this time range"));
+          replace(
+            view.body,
+            h(
+              "div",
+              { class: "panel-empty" },
+              h("div", null, h("p", null, "No data in this time range"), result.warnings.map((w) => h("p", { class: "panel-warning" }, w))),
+            ),
+          );
           view.dispose = null;
         } else {
           view.dispose = renderVisualization(view.body, type, result, {

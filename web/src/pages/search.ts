@@ -36,6 +36,13 @@ function remember(entry: HistoryEntry): void {
   localStorage.setItem(HISTORY_KEY, JSON.stringify(list.slice(0, HISTORY_MAX)));
 }
 
+/** The part of a query that tells searches apart: the stages after a plain scope. */
+function historyLabel(query: string): string {
+  const flat = query.replace(/\s+/g, " ").trim();
+  const stages = flat.replace(/^_sourceCategory=\S+\s*(?=\|)/, "");
+  return (stages.startsWith("|") ? `… ${stages}` : stages).slice(0, 200);
+}
+
 const EXAMPLE = `_sourceCategory=* 
 | json "Status", "SenderAddress" as status, sender_address
 | count by status
@@ -126,7 +133,7 @@ export function renderSearch(page: HTMLElement, params: URLSearchParams): () => 
         const item = h(
           "button",
           { type: "button", class: "history-item", "data-testid": "history-item", title: entry.query },
-          h("span", { class: "history-query mono" }, entry.query.replace(/\s+/g, " ").slice(0, 160)),
+          h("span", { class: "history-query mono" }, historyLabel(entry.query)),
           h("span", { class: "history-when muted" }, `${describeRange(entry.range, tz)} · ${new Date(entry.at).toLocaleString()}`),
         );
         item.addEventListener("click", () => {
