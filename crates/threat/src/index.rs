@@ -26,49 +26,83 @@ use crate::indicator::{Indicator, IndicatorValue};
 use crate::ip_table::{Block, NONE, V4Table, V6Table};
 use crate::net::{canonical, normalize_domain, normalize_email};
 
-/// Indicators sharing one value (the same network, address or domain from several feeds).
-#[derive(Debug)]
-struct Group {
-    value: IndicatorValue,
-    /// Indices into `ThreatIndex::indicators`, best first.
-    members: Vec<u32>,
-    /// The enclosing network's group, for networks; `NONE` otherwise.
+/// Where one key's indicators are in `ThreatIndex::members`, with the best one inline:
+/// most keys have one indicator, and a lookup then reads nothing else.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    first: u32,
+    count: u32,
+    /// The enclosing network's key, for networks; `NONE` otherwise.
     parent: u32,
+    /// The best member's indicator and expiry (Unix seconds, `i64::MAX` when open-ended).
+    best: u32,
+    best_until: i64,
+}
+
+/// One indicator of a key, with its expiry inline so that matching never touches the
+/// (large, cold) indicator records.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    indicator: u32,
+    /// `valid_until` as Unix seconds, `i64::MAX` when open-ended.
+    until: i64,
 }
 
 /// The result of a lookup: the key that matched and its live indicators, best first.
-#[derive(Debug, Clone, PartialEq)]
+/// Borrowed from the index; building it allocates nothing.
+#[derive(Debug, Clone, Copy)]
 pub struct Matches<'a> {
-    /// The indicator value that matched (a network, an e-mail address or a domain).
-    pub matched: &'a IndicatorValue,
-    /// Never empty.
-    pub indicators: Vec<&'a Indicator>,
+    index: &'a ThreatIndex,
+    key: u32,
+    /// The best live indicator.
+    best: u32,
+    /// The key's members from the best live one on (positions in `ThreatIndex::members`).
+    first: u32,
+    end: u32,
+    now: i64,
 }
 
 impl<'a> Matches<'a> {
+    /// The indicator value that matched (a network, an e-mail address or a domain).
+    pub fn matched(&self) -> &'a IndicatorValue {
+        &self.index.keys[self.key as usize]
+    }
+
+    /// The live indicators of the key, best first: most recent, then highest confidence.
+    pub fn indicators(&self) -> impl Iterator<Item = &'a Indicator> + use<'a> {
+        let (index, now) = (self.index, self.now);
+        self.members()
+            .iter()
+            .filter(move |member| now < member.until)
+            .filter_map(move |member| index.indicators.get(member.indicator as usize))
+    }
+
     /// How many feed entries matched (Sumo's `num_matches`).
     pub fn num_matches(&self) -> usize {
-        self.indicators.len()
+        if self.end - self.first == 1 {
+            return 1;
+        }
+        self.members().iter().filter(|m| self.now < m.until).count()
+    }
+
+    fn members(&self) -> &'a [Member] {
+        self.index
+            .members
+            .get(self.first as usize..self.end as usize)
+            .unwrap_or(&[])
     }
 
     /// The single best entry: most recent, then highest confidence (Sumo's
     /// `singleIndicator`).
     pub fn best(&self) -> &'a Indicator {
-        self.indicators[0]
+        &self.index.indicators[self.best as usize]
     }
 
-    /// The matches from one feed only, or `None` if that feed has none for this key.
-    pub fn from_source(&self, source: &str) -> Option<Matches<'a>> {
-        let indicators: Vec<&Indicator> = self
-            .indicators
-            .iter()
-            .copied()
+    /// The matches from one feed only (empty if that feed has none for this key).
+    pub fn from_source(&self, source: &str) -> Vec<&'a Indicator> {
+        self.indicators()
             .filter(|indicator| indicator.source == source)
-            .collect();
-        (!indicators.is_empty()).then_some(Matches {
-            matched: self.matched,
-            indicators,
-        })
+            .collect()
     }
 }
 
@@ -88,10 +122,10 @@ pub struct IndexStats {
 #[derive(Debug, Default)]
 pub struct ThreatIndex {
     indicators: Vec<Indicator>,
-    /// `valid_until` as Unix seconds, `i64::MAX` when open-ended: the hot path compares
-    /// integers instead of decoding timestamps.
-    until: Vec<i64>,
-    groups: Vec<Group>,
+    /// Distinct values, one per key.
+    keys: Vec<IndicatorValue>,
+    slots: Vec<Slot>,
+    members: Vec<Member>,
     v4: V4Table,
     v6: V6Table,
     emails: HashMap<Box<str>, u32>,
@@ -103,31 +137,50 @@ impl ThreatIndex {
     /// Builds the index. Values are expected normalised (the readers do it); duplicates
     /// across and within feeds are kept and reported together.
     pub fn new(indicators: Vec<Indicator>) -> ThreatIndex {
-        let mut groups: Vec<Group> = Vec::new();
-        let mut by_value: HashMap<IndicatorValue, u32> = HashMap::new();
+        // Group indicators by value; each distinct value is a key.
+        let mut keys: Vec<IndicatorValue> = Vec::new();
+        let mut grouped: Vec<Vec<u32>> = Vec::new();
+        let mut by_value: HashMap<&IndicatorValue, u32> = HashMap::new();
         for (position, indicator) in indicators.iter().enumerate() {
             let position = u32::try_from(position).unwrap_or(u32::MAX);
-            let next = u32::try_from(groups.len()).unwrap_or(u32::MAX);
-            let group = *by_value.entry(indicator.value.clone()).or_insert(next);
-            if group == next {
-                groups.push(Group {
-                    value: indicator.value.clone(),
-                    members: Vec::new(),
-                    parent: NONE,
-                });
+            let next = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+            let key = *by_value.entry(&indicator.value).or_insert(next);
+            if key == next {
+                keys.push(indicator.value.clone());
+                grouped.push(Vec::new());
             }
-            if let Some(group) = groups.get_mut(group as usize) {
-                group.members.push(position);
+            if let Some(members) = grouped.get_mut(key as usize) {
+                members.push(position);
             }
         }
-        for group in &mut groups {
-            group.members.sort_by(|&a, &b| {
+        drop(by_value);
+        let mut slots = Vec::with_capacity(keys.len());
+        let mut members = Vec::with_capacity(indicators.len());
+        for mut group in grouped {
+            group.sort_by(|&a, &b| {
                 let (a, b) = (&indicators[a as usize], &indicators[b as usize]);
                 b.updated()
                     .cmp(&a.updated())
                     .then(b.confidence.cmp(&a.confidence))
                     .then_with(|| a.source.cmp(&b.source))
                     .then_with(|| a.id.cmp(&b.id))
+            });
+            let first = members.len();
+            members.extend(group.into_iter().map(|indicator| {
+                Member {
+                    indicator,
+                    until: indicators[indicator as usize]
+                        .valid_until
+                        .map_or(i64::MAX, |until| until.timestamp()),
+                }
+            }));
+            let best = members[first];
+            slots.push(Slot {
+                first: u32::try_from(first).unwrap_or(u32::MAX),
+                count: u32::try_from(members.len() - first).unwrap_or(u32::MAX),
+                parent: NONE,
+                best: best.indicator,
+                best_until: best.until,
             });
         }
 
@@ -139,9 +192,9 @@ impl ThreatIndex {
             indicators: indicators.len(),
             ..IndexStats::default()
         };
-        for (number, group) in groups.iter().enumerate() {
+        for (number, value) in keys.iter().enumerate() {
             let number = u32::try_from(number).unwrap_or(NONE);
-            match &group.value {
+            match value {
                 IndicatorValue::Ip(IpNet::V4(net)) => {
                     stats.networks_v4 += 1;
                     v4_blocks.push(Block {
@@ -170,27 +223,17 @@ impl ThreatIndex {
                 }
             }
         }
-        let (v4, v4_parents) = V4Table::build(v4_blocks, groups.len());
-        let (v6, v6_parents) = V6Table::build(v6_blocks, groups.len());
-        for (group, (p4, p6)) in groups
-            .iter_mut()
-            .zip(v4_parents.into_iter().zip(v6_parents))
-        {
-            group.parent = if p4 != NONE { p4 } else { p6 };
+        let (v4, v4_parents) = V4Table::build(v4_blocks, keys.len());
+        let (v6, v6_parents) = V6Table::build(v6_blocks, keys.len());
+        for (slot, (p4, p6)) in slots.iter_mut().zip(v4_parents.into_iter().zip(v6_parents)) {
+            slot.parent = if p4 != NONE { p4 } else { p6 };
         }
         stats.ranges = v4.ranges() + v6.ranges();
-        let until = indicators
-            .iter()
-            .map(|indicator| {
-                indicator
-                    .valid_until
-                    .map_or(i64::MAX, |until| until.timestamp())
-            })
-            .collect();
         ThreatIndex {
             indicators,
-            until,
-            groups,
+            keys,
+            slots,
+            members,
             v4,
             v6,
             emails,
@@ -213,23 +256,30 @@ impl ThreatIndex {
     }
 
     /// The most specific live network containing `address`.
+    #[inline]
     pub fn lookup_ip(&self, address: IpAddr, now: DateTime<Utc>) -> Option<Matches<'_>> {
-        let mut group = match canonical(address) {
+        let mut key = match canonical(address) {
             IpAddr::V4(v4) => self.v4.get(u32::from(v4)),
             IpAddr::V6(v6) => self.v6.get(u128::from(v6)),
         };
         let now = now.timestamp();
-        while group != NONE {
-            if let Some(matches) = self.live(group, now) {
+        while key != NONE {
+            if let Some(matches) = self.live(key, now) {
                 return Some(matches);
             }
-            group = self.groups.get(group as usize).map_or(NONE, |g| g.parent);
+            key = self
+                .slots
+                .get(key as usize)
+                .map_or(NONE, |slot| slot.parent);
         }
         None
     }
 
     /// A live indicator for exactly this e-mail address (trimmed, any case).
     pub fn lookup_email(&self, email: &str, now: DateTime<Utc>) -> Option<Matches<'_>> {
+        if self.emails.is_empty() {
+            return None;
+        }
         let key = lower_trimmed(email);
         let key = key
             .strip_prefix('<')
@@ -241,6 +291,9 @@ impl ThreatIndex {
 
     /// A live indicator for this domain or its closest listed parent domain.
     pub fn lookup_domain(&self, domain: &str, now: DateTime<Utc>) -> Option<Matches<'_>> {
+        if self.domains.is_empty() {
+            return None;
+        }
         let key = lower_trimmed(domain);
         let key = key.strip_suffix('.').unwrap_or(&key);
         self.domain_or_parent(key, now.timestamp())
@@ -261,6 +314,9 @@ impl ThreatIndex {
             if let Some(matches) = self.lookup_email(trimmed, now) {
                 return Some(matches);
             }
+            if self.domains.is_empty() {
+                return None;
+            }
             let key = lower_trimmed(trimmed);
             let key = key
                 .strip_prefix('<')
@@ -274,7 +330,7 @@ impl ThreatIndex {
     }
 
     fn domain_or_parent(&self, domain: &str, now: i64) -> Option<Matches<'_>> {
-        if domain.is_empty() || self.domains.is_empty() {
+        if domain.is_empty() {
             return None;
         }
         let mut rest = domain;
@@ -291,17 +347,30 @@ impl ThreatIndex {
         }
     }
 
-    fn live(&self, group: u32, now: i64) -> Option<Matches<'_>> {
-        let group = self.groups.get(group as usize)?;
-        let indicators: Vec<&Indicator> = group
-            .members
-            .iter()
-            .filter(|&&member| self.until.get(member as usize).is_some_and(|&u| now < u))
-            .filter_map(|&member| self.indicators.get(member as usize))
-            .collect();
-        (!indicators.is_empty()).then_some(Matches {
-            matched: &group.value,
-            indicators,
+    /// The key's matches from its first live member on, or `None` if all have expired.
+    #[inline]
+    fn live(&self, key: u32, now: i64) -> Option<Matches<'_>> {
+        let slot = self.slots.get(key as usize)?;
+        let end = slot.first + slot.count;
+        if now < slot.best_until {
+            return Some(Matches {
+                index: self,
+                key,
+                best: slot.best,
+                first: slot.first,
+                end,
+                now,
+            });
+        }
+        let members = self.members.get(slot.first as usize..end as usize)?;
+        let live = members.iter().position(|member| now < member.until)?;
+        Some(Matches {
+            index: self,
+            key,
+            best: members[live].indicator,
+            first: slot.first + u32::try_from(live).unwrap_or(0),
+            end,
+            now,
         })
     }
 }
