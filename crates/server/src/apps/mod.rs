@@ -246,7 +246,7 @@ pub fn install(
         let now = Utc::now();
         let mut dashboards = Vec::new();
         for mut dashboard in version.bind(source_category) {
-            dashboard.id = new_id(l, &dashboard.title)?;
+            dashboard.id = new_id(l, &app_key(&dashboard))?;
             dashboard.modified = Some(now);
             l.save(&dashboard)?;
             dashboards.push(installed_dashboard(&dashboard));
@@ -341,7 +341,7 @@ pub fn upgrade(
                     dashboard.id = previous.id.clone();
                 }
                 None => {
-                    dashboard.id = new_id(l, &dashboard.title)?;
+                    dashboard.id = new_id(l, &app_key(&dashboard))?;
                     report.added.push(dashboard.id.clone());
                 }
             }
@@ -422,6 +422,14 @@ pub fn uninstall(library: &Library, app_id: &str) -> Result<UninstallReport, Err
 /// Whether an app is installed (for `mailscope demo`).
 pub fn installed_version(library: &Library, app_id: &str) -> Result<Option<String>, Error> {
     library.locked(|l| Ok(l.apps()?.apps.get(app_id).map(|a| a.version.clone())))
+}
+
+/// The name of an app dashboard inside its app (`overview`): the base of its id.
+fn app_key(dashboard: &Dashboard) -> String {
+    dashboard
+        .app
+        .as_ref()
+        .map_or_else(|| dashboard.title.clone(), |a| a.key.clone())
 }
 
 fn installed_dashboard(dashboard: &Dashboard) -> InstalledDashboard {

@@ -1087,3 +1087,74 @@ fn api_web_app_and_every_response_carry_the_security_headers_and_the_token_guard
         assert!(text.contains("# TYPE mailscope_ingest_records_total counter"));
     });
 }
+
+#[test]
+fn api_demo_installs_the_app_and_prints_a_browser_ready_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("demo");
+    let mut child = Command::new(BINARY)
+        .args([
+            "demo",
+            "--messages",
+            "2000",
+            "--days",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mailscope demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("http://") => break line,
+            Some(Ok(_)) => {}
+            _ => {
+                let _ = child.kill();
+                panic!("the demo printed no URL");
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let server = Server {
+        child,
+        api: Api {
+            base: url.trim_end_matches('/').to_owned(),
+            token: None,
+            client: reqwest::Client::new(),
+        },
+    };
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+        "{url}"
+    );
+    runtime().block_on(async {
+        let page = server.get("/").await;
+        assert_eq!(page.status, 200);
+        assert!(page.text.contains("<html"), "{}", page.text);
+        let apps = server.get("/api/v1/apps").await.json();
+        assert_eq!(apps[0]["installed"]["version"], "1.1.0", "{apps}");
+        assert_eq!(
+            apps[0]["installed"]["source_category"],
+            "Labs/MessageExchangeTraceLogs"
+        );
+        let list = server.get("/api/v1/dashboards").await.json();
+        let ids: Vec<&str> = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 2, "{list}");
+        assert!(
+            ids.iter().any(|id| id.starts_with("overview-"))
+                && ids.iter().any(|id| id.starts_with("message-monitoring-")),
+            "{ids:?}"
+        );
+    });
+}
