@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::indicator::{Indicator, IndicatorValue};
-use crate::ip_table::{Block, NONE, V4Table, V6Table};
+use crate::ip_table::{BATCH, Block, NONE, V4Table, V6Table};
 use crate::net::{canonical, normalize_domain, normalize_email};
 
 /// Where one key's indicators are in `ThreatIndex::members`, with the best one inline:
@@ -343,6 +343,67 @@ impl ThreatIndex {
             match rest.split_once('.') {
                 Some((_, parent)) if !parent.is_empty() => rest = parent,
                 _ => return None,
+            }
+        }
+    }
+
+    /// Looks up many texts at once (a column of sender addresses): `out[i]` is
+    /// `lookup_text(texts[i], now)`. IPv4 addresses are resolved in batches whose memory
+    /// reads overlap, which is several times faster than one lookup after another when the
+    /// index does not fit in the cache.
+    pub fn lookup_texts<'a>(
+        &'a self,
+        texts: &[&str],
+        now: DateTime<Utc>,
+        out: &mut Vec<Option<Matches<'a>>>,
+    ) {
+        out.clear();
+        out.reserve(texts.len());
+        let seconds = now.timestamp();
+        let mut addresses = [0u32; BATCH];
+        let mut owners = [NONE; BATCH];
+        let mut positions = [0usize; BATCH];
+        for chunk_start in (0..texts.len()).step_by(BATCH) {
+            let chunk = &texts[chunk_start..texts.len().min(chunk_start + BATCH)];
+            let mut count = 0;
+            for (offset, text) in chunk.iter().enumerate() {
+                out.push(None);
+                match text.trim().parse::<IpAddr>().map(canonical) {
+                    Ok(IpAddr::V4(v4)) => {
+                        addresses[count] = u32::from(v4);
+                        positions[count] = chunk_start + offset;
+                        count += 1;
+                    }
+                    _ => {
+                        if let Some(slot) = out.get_mut(chunk_start + offset) {
+                            *slot = self.lookup_text(text, now);
+                        }
+                    }
+                }
+            }
+            self.v4.get_batch(&addresses[..count], &mut owners[..count]);
+            // Touch every key's slot before reading any, for the same overlap.
+            let mut sum = 0u32;
+            for &key in &owners[..count] {
+                sum = sum.wrapping_add(self.slots.get(key as usize).map_or(0, |slot| slot.count));
+            }
+            std::hint::black_box(sum);
+            for (&key, &position) in owners[..count].iter().zip(&positions[..count]) {
+                let mut key = key;
+                let mut found = None;
+                while key != NONE {
+                    found = self.live(key, seconds);
+                    if found.is_some() {
+                        break;
+                    }
+                    key = self
+                        .slots
+                        .get(key as usize)
+                        .map_or(NONE, |slot| slot.parent);
+                }
+                if let Some(slot) = out.get_mut(position) {
+                    *slot = found;
+                }
             }
         }
     }

@@ -110,7 +110,34 @@ impl V4Table {
     pub(crate) fn ranges(&self) -> usize {
         self.ranges.len()
     }
+
+    /// Owners of many addresses. Each step is done for the whole batch before the next, so
+    /// the memory reads of different addresses overlap instead of waiting one after another.
+    pub(crate) fn get_batch(&self, addresses: &[u32], owners: &mut [u32]) {
+        let mut bounds = [(0usize, 0usize); BATCH];
+        for (chunk, out) in addresses.chunks(BATCH).zip(owners.chunks_mut(BATCH)) {
+            for (address, bound) in chunk.iter().zip(bounds.iter_mut()) {
+                let hi = (address >> 16) as usize;
+                *bound = match (self.slots.get(hi), self.slots.get(hi + 1)) {
+                    (Some(&low), Some(&high)) => (low as usize, high as usize),
+                    _ => (0, 0),
+                };
+            }
+            for ((address, &(low, high)), owner) in chunk.iter().zip(&bounds).zip(out.iter_mut()) {
+                let within = self.ranges.get(low..high).map_or(0, |ranges| {
+                    ranges.partition_point(|&(start, _)| start <= *address)
+                });
+                *owner = match (low + within).checked_sub(1) {
+                    Some(index) => self.ranges.get(index).map_or(NONE, |&(_, label)| label),
+                    None => NONE,
+                };
+            }
+        }
+    }
 }
+
+/// Addresses handled together by [`V4Table::get_batch`].
+pub(crate) const BATCH: usize = 16;
 
 /// The IPv6 table: few blocks in practice, so a plain binary search.
 #[derive(Debug, Default)]

@@ -242,6 +242,45 @@ fn text_lookups_decide_by_shape_most_specific_key_first() {
 }
 
 #[test]
+fn batch_lookups_agree_with_single_lookups_for_every_shape() {
+    let mut expired = indicator("old", "203.0.113.7");
+    expired.valid_until = Some(now() - Duration::days(1));
+    let index = ThreatIndex::new(vec![
+        indicator("ip", "203.0.113.0/24"),
+        expired,
+        indicator("ip6", "2001:db8::/32"),
+        indicator("mail", "ceo@spoofed.example"),
+        indicator("dom", "bad.example"),
+    ]);
+    let texts = [
+        "203.0.113.7",
+        " 203.0.113.8 ",
+        "198.51.100.1",
+        "[2001:db8::25]",
+        "2001:db8::1",
+        "::ffff:203.0.113.9",
+        "CEO@spoofed.example",
+        "x@mx.bad.example",
+        "www.bad.example",
+        "not an address",
+        "",
+    ];
+    let texts: Vec<&str> = texts.iter().copied().cycle().take(40).collect();
+    let mut batch = Vec::new();
+    index.lookup_texts(&texts, now(), &mut batch);
+    assert_eq!(batch.len(), texts.len());
+    for (text, batched) in texts.iter().zip(&batch) {
+        let single = index.lookup_text(text, now());
+        assert_eq!(
+            batched.map(|m| (m.matched().clone(), m.best().id.clone(), m.num_matches())),
+            single.map(|m| (m.matched().clone(), m.best().id.clone(), m.num_matches())),
+            "{text:?}"
+        );
+    }
+    assert_eq!(batch[0].unwrap().matched().to_string(), "203.0.113.0/24");
+}
+
+#[test]
 fn confidence_maps_to_sumo_labels() {
     let level = |confidence| ConfidenceLevel::from_confidence(confidence).as_str();
     assert_eq!(level(Some(100)), "high");
@@ -327,6 +366,19 @@ proptest! {
         for net in &networks {
             let (low, high) = (u32::from(net.network()), u32::from(net.broadcast()));
             addresses.extend([low, high, low.wrapping_sub(1), high.wrapping_add(1)]);
+        }
+        let texts: Vec<String> = addresses
+            .iter()
+            .map(|&bits| std::net::Ipv4Addr::from(bits).to_string())
+            .collect();
+        let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut batch = Vec::new();
+        index.lookup_texts(&text_refs, now(), &mut batch);
+        prop_assert_eq!(batch.len(), addresses.len());
+        for (&bits, batched) in addresses.iter().zip(&batch) {
+            let address = std::net::Ipv4Addr::from(bits);
+            let expected = oracle(&networks, address).map(|net| IndicatorValue::Ip(net.into()));
+            prop_assert_eq!(batched.map(|m| m.matched().clone()), expected, "batch {}", address);
         }
         for bits in addresses {
             let address = std::net::Ipv4Addr::from(bits);
