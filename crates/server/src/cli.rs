@@ -26,7 +26,8 @@ pub enum Command {
     /// Prints how a query is understood and run: the parsed pipeline, the checked stages
     /// (IR) and, with a store, the execution plans.
     Explain(ExplainArgs),
-    /// Serves the query API and the ingest endpoint over a store.
+    /// Serves the web app, its API (queries, dashboards, apps, metrics) and the ingest
+    /// endpoint over a store.
     Serve(ServeArgs),
     /// Collects message trace from Microsoft's APIs into a store, as configured (TOML).
     Collect(CollectArgs),

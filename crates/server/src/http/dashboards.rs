@@ -26,7 +26,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
     blocking(move || {
         let (summaries, problems) = apps::list_dashboards(&library)?;
         for problem in problems {
-            tracing::warn!(problem, "dashboard skipped");
+            eprintln!("mailscope: dashboard skipped: {problem}");
         }
         Ok(axum::Json(summaries).into_response())
     })

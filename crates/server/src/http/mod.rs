@@ -295,7 +295,7 @@ fn library_error(e: LibraryError) -> Response {
         // or remove it.
         e @ LibraryError::Corrupt { .. } => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         e @ LibraryError::Io { .. } => {
-            tracing::error!(error = %e, "dashboard library");
+            eprintln!("mailscope: dashboard library: {e}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the dashboard library could not be read or written (see the server log)",
