@@ -23,4 +23,6 @@ pub use error::{Error, Result};
 pub use index::{IndexStats, Matches, ThreatIndex, parse_value};
 pub use indicator::{ConfidenceLevel, Indicator, IndicatorType, IndicatorValue};
 pub use read::{FeedFormat, FeedParse, LineError, ReadContext};
-pub use store::{FeedStatus, META_VERSION, RefreshOutcome, StoreStatus, ThreatStore};
+pub use store::{
+    FeedStatus, META_VERSION, MISP_EVENT_LIMIT, RefreshOutcome, StoreStatus, ThreatStore,
+};
