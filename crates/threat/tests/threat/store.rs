@@ -372,3 +372,37 @@ async fn a_misp_feed_directory_is_read_through_its_manifest() {
     let store = ThreatStore::open(dir.path(), vec![config]).unwrap();
     assert_eq!(store.status().feeds[0].indicators, 6);
 }
+
+#[tokio::test]
+async fn a_version_1_store_directory_loads() {
+    // A checked-in copy of a store directory as version 1 writes it.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["drop.feed", "drop.meta.json"] {
+        std::fs::copy(
+            crate::fixture_path(&format!("store-v1/{name}")),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let config = FeedConfig::new(
+        "drop",
+        FeedLocation::Url("http://127.0.0.1:9/drop_v4.json".to_owned()),
+        FeedFormat::SpamhausDropJson,
+    );
+    let store = ThreatStore::open(dir.path(), vec![config]).unwrap();
+    let status = &store.status().feeds[0];
+    let fetched = Utc.with_ymd_and_hms(2026, 11, 20, 8, 15, 2).unwrap();
+    assert_eq!(status.fetched_at, Some(fetched));
+    assert_eq!(status.indicators, 5);
+    assert_eq!(status.line_errors, 2);
+    assert_eq!(status.next_fetch, Some(fetched + Span::hours(6)));
+    assert!(listed(&store));
+    // A copy fetched from another URL is not used for this feed.
+    let moved = FeedConfig::new(
+        "drop",
+        FeedLocation::Url("http://127.0.0.1:9/elsewhere.json".to_owned()),
+        FeedFormat::SpamhausDropJson,
+    );
+    let store = ThreatStore::open(dir.path(), vec![moved]).unwrap();
+    assert_eq!(store.status().feeds[0].indicators, 0);
+}
