@@ -537,8 +537,8 @@ await step("the Apps page upgrades to the latest version, keeping the edited das
   const list = await apiOk("GET", "/dashboards");
   const copies = list.filter((d) => d.app === null && d.title.includes("edited"));
   assert(copies.length >= 1, `no kept copy of the edited dashboard: ${JSON.stringify(list.map((d) => d.title))}`);
-  const outcome = await page.textContent("[data-testid=app-outcome]");
-  assert(copies.some((c) => outcome.includes(c.id)), `the outcome does not name the kept copy: ${outcome}`);
+  const linked = await page.$$eval("[data-testid=app-outcome] a[data-dashboard-id]", (links) => links.map((a) => ({ id: a.dataset.dashboardId, text: a.textContent })));
+  assert(copies.some((c) => linked.some((l) => l.id === c.id && l.text === c.title)), `the outcome does not link the kept copy: ${JSON.stringify(linked)}`);
   const kept = await apiOk("GET", `/dashboards/${encodeURIComponent(copies[0].id)}`);
   assert(kept.panels.some((p) => p.title === editedTitle), "the kept copy lost the edit");
   keptCopy = copies[0].id;

@@ -25,8 +25,9 @@ export function renderApps(page: HTMLElement): () => void {
 
   const load = async (outcome?: { appId: string; node: HTMLElement }) => {
     try {
-      const apps = await api.apps();
+      const [apps, dashboards] = await Promise.all([api.apps(), api.dashboards().catch(() => [])]);
       if (disposed) return;
+      for (const dashboard of dashboards) titles.set(dashboard.id, dashboard.title);
       if (apps.length === 0) {
         replace(list, h("div", { class: "empty-state" }, h("h2", null, "No apps are bundled with this server")));
         return;
@@ -41,8 +42,18 @@ export function renderApps(page: HTMLElement): () => void {
   const outcomeBox = (title: string, lines: (HTMLElement | string)[]) =>
     h("div", { class: "app-outcome", role: "status", "data-testid": "app-outcome" }, h("strong", null, title), ...lines);
 
+  const titles = new Map<string, string>();
+  const refreshTitles = async () => {
+    for (const dashboard of await api.dashboards().catch(() => [])) titles.set(dashboard.id, dashboard.title);
+  };
   const dashboardLinks = (ids: string[]) =>
-    h("ul", { class: "link-list" }, ids.map((id) => h("li", null, h("a", { href: href(["dashboards", id]), class: "mono" }, id))));
+    h(
+      "ul",
+      { class: "link-list" },
+      ids.map((id) =>
+        h("li", null, h("a", { href: href(["dashboards", id]), "data-dashboard-id": id, title: id }, titles.get(id) ?? id)),
+      ),
+    );
 
   function appCard(app: App, outcome: HTMLElement | null): HTMLElement {
     const installed = app.installed;
@@ -63,6 +74,7 @@ export function renderApps(page: HTMLElement): () => void {
           install.disabled = true;
           try {
             const answer = await api.install(app.id, category.value.trim(), version.value);
+            await refreshTitles();
             toast(`Installed ${app.name} ${answer.installed?.version ?? version.value}`, "success");
             await load({
               appId: app.id,
@@ -89,6 +101,7 @@ export function renderApps(page: HTMLElement): () => void {
           upgrade.disabled = true;
           try {
             const answer: UpgradeResult = await api.upgrade(app.id, version.value);
+            await refreshTitles();
             toast(`${app.name} is now at ${answer.app.installed?.version ?? version.value}`, "success");
             const lines: (HTMLElement | string)[] = [];
             lines.push(h("p", null, `${answer.replaced.length} dashboard${answer.replaced.length === 1 ? "" : "s"} replaced in place.`));

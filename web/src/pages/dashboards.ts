@@ -58,7 +58,8 @@ export function renderDashboardList(page: HTMLElement): () => void {
         body.className = "";
         return;
       }
-      const appBoards = list.filter((d) => d.app !== null);
+      const rank = (d: DashboardSummary) => (d.app?.key === "overview" ? 0 : 1);
+      const appBoards = list.filter((d) => d.app !== null).sort((a, b) => rank(a) - rank(b) || a.title.localeCompare(b.title));
       const own = list.filter((d) => d.app === null);
       const sections: HTMLElement[] = [];
       if (appBoards.length > 0) sections.push(h("section", { class: "card-section" }, h("h2", { class: "section-title" }, "From apps"), h("div", { class: "card-grid" }, appBoards.map(card))));
