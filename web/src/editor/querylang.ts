@@ -30,6 +30,11 @@ export const queryLanguage = StreamLanguage.define<State>({
   startState: () => ({ afterPipe: false }),
   token(stream: StringStream, state: State): string | null {
     if (stream.eatSpace()) return null;
+    // Lookup sources such as geo://location and sumo://threat/cs.
+    if (stream.match(/^[A-Za-z]+:\/\/[\w/.\-]+/)) {
+      state.afterPipe = false;
+      return "atom";
+    }
     if (stream.match("//")) {
       stream.skipToEnd();
       return "comment";
@@ -94,6 +99,7 @@ export const queryHighlight = HighlightStyle.define([
   { tag: tags.string, color: "#2b8a3e" },
   { tag: tags.number, color: "#c2255c" },
   { tag: tags.comment, color: "#868e96", fontStyle: "italic" },
+  { tag: tags.atom, color: "#0b7285", textDecoration: "underline dotted" },
   { tag: tags.separator, color: "#1c7ed6", fontWeight: "700" },
   { tag: tags.operator, color: "#1864ab" },
   { tag: tags.meta, color: "#e8590c" },
