@@ -115,6 +115,12 @@ impl Library {
         }
     }
 
+    /// Whether anything was ever stored: reads of a library that does not exist answer
+    /// empty without creating it (a mistyped `--data-dir` leaves no folders behind).
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
+    }
+
     fn dashboards_dir(&self) -> PathBuf {
         self.root.join(DASHBOARDS_DIR)
     }
@@ -402,6 +408,36 @@ mod tests {
         .expect("copy");
         let error = library.locked(|l| l.dashboard("two")).unwrap_err();
         assert!(error.to_string().contains("two.json"), "{error}");
+    }
+
+    /// An apps file as version 1 writes it.
+    const APPS_V1: &str = r#"{
+      "format": "mailscope-apps",
+      "version": 1,
+      "apps": {
+        "microsoft-exchange-trace-logs": {
+          "version": "1.0.0",
+          "source_category": "o365/trace",
+          "installed_at": "2026-11-25T08:00:00Z",
+          "dashboards": [
+            {"id": "overview-9f2c", "key": "overview", "fingerprint": "00000000000000ff"}
+          ]
+        }
+      }
+    }"#;
+
+    #[test]
+    fn an_apps_file_of_version_1_reads_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let library = Library::new(dir.path());
+        library.locked(|_| Ok(())).expect("create");
+        std::fs::write(dir.path().join("library/apps.json"), APPS_V1).expect("write");
+        let state = library.locked(|l| l.apps()).expect("read");
+        let app = &state.apps["microsoft-exchange-trace-logs"];
+        assert_eq!(app.version, "1.0.0");
+        assert_eq!(app.dashboards[0].key, "overview");
+        library.locked(|l| l.save_apps(&state)).expect("write back");
+        assert_eq!(library.locked(|l| l.apps()).expect("read"), state);
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub struct UninstallReport {
 
 /// Dashboards (sorted by title) and the library files that could not be read.
 pub fn list_dashboards(library: &Library) -> Result<(Vec<Summary>, Vec<String>), Error> {
+    if !library.exists() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     library.locked(|l| {
         let listing = l.dashboards()?;
         let apps = l.apps()?;
@@ -145,6 +148,10 @@ pub fn list_dashboards(library: &Library) -> Result<(Vec<Summary>, Vec<String>),
 }
 
 pub fn get_dashboard(library: &Library, id: &str) -> Result<Dashboard, Error> {
+    dashboard::check_id(id, "dashboard id")?;
+    if !library.exists() {
+        return Err(Error::NotFound(format!("no dashboard {id:?}")));
+    }
     library.locked(|l| l.dashboard(id))
 }
 
@@ -216,13 +223,15 @@ pub fn duplicate_dashboard(library: &Library, id: &str) -> Result<Dashboard, Err
 }
 
 pub fn list_apps(library: &Library) -> Result<Vec<AppEntry>, Error> {
-    library.locked(|l| {
-        let state = l.apps()?;
-        Ok(bundle::bundles()
-            .iter()
-            .map(|b| entry(b, state.apps.get(b.id)))
-            .collect())
-    })
+    let state = if library.exists() {
+        library.locked(|l| l.apps())?
+    } else {
+        library::AppsState::default()
+    };
+    Ok(bundle::bundles()
+        .iter()
+        .map(|b| entry(b, state.apps.get(b.id)))
+        .collect())
 }
 
 pub fn install(
@@ -421,6 +430,9 @@ pub fn uninstall(library: &Library, app_id: &str) -> Result<UninstallReport, Err
 
 /// Whether an app is installed (for `mailscope demo`).
 pub fn installed_version(library: &Library, app_id: &str) -> Result<Option<String>, Error> {
+    if !library.exists() {
+        return Ok(None);
+    }
     library.locked(|l| Ok(l.apps()?.apps.get(app_id).map(|a| a.version.clone())))
 }
 

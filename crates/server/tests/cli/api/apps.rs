@@ -370,3 +370,13 @@ fn api_demo_installs_the_app_and_prints_a_browser_ready_url() {
         );
     });
 }
+
+#[test]
+fn api_app_list_of_a_missing_directory_creates_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("typo");
+    let listed = run(&["app", "list", "--data-dir", &path(&data)]);
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("not installed"));
+    assert!(!data.exists());
+}
