@@ -365,6 +365,20 @@ await step("a status filter and a time range change the numbers to the API's", a
   await checkDashboard(overview, variables);
 });
 
+await step("a panel's title opens its query in search with the dashboard's variables", async () => {
+  await goto(`#/dashboards/${encodeURIComponent(overview.id)}?v.status=Delivered&range=-7d`);
+  await waitSettled(0);
+  const window = await page.evaluate(() => ({ from: document.querySelector(".page-dashboard").dataset.from, to: document.querySelector(".page-dashboard").dataset.to }));
+  const panel = overview.panels.find((p) => p.visualization.type === "table") ?? overview.panels[0];
+  await page.click(`[data-panel-id="${panel.id}"] [data-testid=panel-title]`);
+  await page.waitForFunction(() => document.querySelector("[data-page=search]")?.dataset.state === "done", null, { timeout: 60_000 });
+  same(await editorText(), panel.query, "query in the editor");
+  same(await page.inputValue("[data-variable=status]"), "Delivered", "status variable in search");
+  const answer = await apiOk("POST", "/query", { query: panel.query, ...window, variables: { ...defaults(overview), status: "Delivered" }, limit: 100 });
+  const total = Number((await page.textContent("[data-testid=total-rows]")).replace(/[^0-9]/g, ""));
+  same(total, answer.total_rows, "rows of the panel's query in search");
+});
+
 await step("attacker-chosen sender and subject show as literal text on the dashboard", async () => {
   await goto(`#/dashboards/${encodeURIComponent(overview.id)}?v.sender_address=${encodeURIComponent("*evil.example")}&range=-30d`);
   await waitSettled(0);
