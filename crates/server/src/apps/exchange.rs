@@ -222,7 +222,7 @@ fn overview(version: &str, extended: bool) -> Dashboard {
             description: "The ten most frequent words in subjects.",
             query: original!("overview_subject_keyword_frequency"),
             kind: VisualizationType::Bar,
-            options: json!({"label": "word", "value": "_count"}),
+            options: json!({"label": "word", "value": "_approxcount"}),
             layout: (6, table_y + 5, 6, 4),
         }),
         panel(PanelSpec {

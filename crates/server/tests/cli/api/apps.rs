@@ -7,6 +7,27 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// The result columns a panel's visualization options name.
+fn columns_named(options: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    for key in ["x", "label", "value", "latitude", "longitude", "color_by"] {
+        names.extend(options[key].as_str().map(str::to_owned));
+    }
+    for key in ["series", "columns"] {
+        for name in options[key].as_array().into_iter().flatten() {
+            names.extend(name.as_str().map(str::to_owned));
+        }
+    }
+    if let Some(outlier) = options["outlier"].as_object() {
+        names.extend(
+            outlier
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_owned)),
+        );
+    }
+    names
+}
+
 fn dashboards_of(list: &Value) -> Vec<Value> {
     list.as_array().expect("list").clone()
 }
@@ -173,12 +194,27 @@ fn api_app_install_edit_upgrade_keeps_the_edit_as_a_copy_and_uninstall_keeps_it(
                 let options = &panel["visualization"]["options"];
                 let mut queries = vec![panel["query"].clone()];
                 queries.extend(options.get("sparkline_query").cloned());
-                for query in queries {
+                for (index, query) in queries.into_iter().enumerate() {
                     let reply = server
                         .query(json!({"query": query, "from": FROM, "to": TO,
                             "variables": all_at_star()}))
                         .await;
                     assert_eq!(reply.status, 200, "{}: {}", panel["id"], reply.text);
+                    let columns = reply.json()["columns"].clone();
+                    let named = if index == 0 {
+                        columns_named(options)
+                    } else {
+                        vec!["_timeslice".to_owned()]
+                    };
+                    for column in named {
+                        assert!(
+                            columns
+                                .as_array()
+                                .is_some_and(|c| c.contains(&json!(column))),
+                            "{}: option column {column} is not in {columns}",
+                            panel["id"]
+                        );
+                    }
                     if panel["id"] == "delivery-volume-outliers" {
                         outlier_columns = Some(reply.json()["columns"].clone());
                     }
