@@ -490,7 +490,7 @@ await step("search history keeps the last searches and reuses one on click", asy
 });
 
 let editedTitle = null;
-await step("a panel's title, query and type are edited and saved", async () => {
+await step("a panel's title and type and the dashboard's title are edited and saved", async () => {
   await goto(`#/dashboards/${encodeURIComponent(overview.id)}`);
   await waitSettled(0);
   await page.click("[data-testid=edit-toggle]");
@@ -513,6 +513,14 @@ await step("a panel's title, query and type are edited and saved", async () => {
   same(panel.visualization.type, "table", "stored visualization");
   const list = await apiOk("GET", "/dashboards");
   same(list.find((d) => d.id === overview.id)?.edited, true, "dashboard marked edited");
+
+  const renamed = `${overview.title} (team)`;
+  await page.click("[data-testid=edit-details]");
+  await page.fill("[data-testid=dashboard-title-input]", renamed);
+  await page.click(".modal [data-action=save]");
+  await page.locator(".modal").waitFor({ state: "detached", timeout: 30_000 });
+  same(await page.textContent("[data-testid=dashboard-title]"), renamed, "shown dashboard title");
+  same((await apiOk("GET", `/dashboards/${encodeURIComponent(overview.id)}`)).title, renamed, "stored dashboard title");
 });
 
 await step("a dashboard is duplicated and the copy deleted", async () => {

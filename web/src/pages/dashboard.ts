@@ -8,7 +8,7 @@ import { rangeFromParams, rangePicker, rangeToParams, refreshSelect, timeZoneSel
 import { formatNumber } from "../format";
 import { href, navigate, replaceParams } from "../router";
 import { browserTimeZone, describeRange, resolveRange } from "../time";
-import { editPanel } from "./panel-editor";
+import { editDetails, editPanel } from "./panel-editor";
 
 interface PanelView {
   panel: Panel;
@@ -98,10 +98,27 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
     subtitle.appendChild(rangeLabel);
 
     const editToggle = button(editing ? "Done" : "Edit", () => setEditing(!editing), { icon: "edit", testid: "edit-toggle" });
+    const detailsButton = button(
+      "Title and description",
+      async () => {
+        const saved = await editDetails(dashboard);
+        if (!saved) return;
+        dashboard = saved;
+        titleHeading.textContent = saved.title;
+        descriptionLine.textContent = saved.description ?? "";
+        descriptionLine.hidden = !saved.description;
+        toast("Dashboard saved", "success");
+      },
+      { kind: "ghost", testid: "edit-details" },
+    );
+    detailsButton.classList.add("edit-only");
+    const titleHeading = h("h1", { class: "page-title", "data-testid": "dashboard-title" }, dashboard.title);
+    const descriptionLine = h("p", { class: "page-description", hidden: !dashboard.description }, dashboard.description ?? "");
     const actions = h(
       "div",
       { class: "page-actions" },
       button("", () => runAll(), { icon: "refresh", title: "Run every panel again", testid: "refresh", kind: "ghost" }),
+      detailsButton,
       editToggle,
       button(
         "Duplicate",
@@ -140,8 +157,8 @@ export function renderDashboard(page: HTMLElement, id: string, params: URLSearch
         "div",
         { class: "page-heading" },
         h("nav", { class: "breadcrumb" }, h("a", { href: href(["dashboards"]) }, "Dashboards"), h("span", null, "/")),
-        h("h1", { class: "page-title", "data-testid": "dashboard-title" }, dashboard.title),
-        dashboard.description ? h("p", { class: "page-description" }, dashboard.description) : null,
+        titleHeading,
+        descriptionLine,
         subtitle,
       ),
       actions,

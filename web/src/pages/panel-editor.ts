@@ -69,3 +69,40 @@ export async function editPanel(dashboard: Dashboard, panel: Panel): Promise<Das
   editor.destroy();
   return result === "save" ? saved : null;
 }
+
+/** Editing a dashboard's title and description; resolves with the stored dashboard. */
+export async function editDetails(dashboard: Dashboard): Promise<Dashboard | null> {
+  const titleInput = h("input", { class: "input", value: dashboard.title, name: "title", "data-testid": "dashboard-title-input", required: true, maxlength: 200 });
+  const description = h("textarea", { class: "input textarea", name: "description", rows: 4, maxlength: 4000 });
+  description.value = dashboard.description ?? "";
+  const errorBox = h("div", { class: "form-error", role: "alert", hidden: true });
+  let saved: Dashboard | null = null;
+  const result = await modal({
+    title: "Dashboard details",
+    body: [
+      h("label", { class: "field field-block" }, h("span", { class: "field-label" }, "Title"), titleInput),
+      h("label", { class: "field field-block" }, h("span", { class: "field-label" }, "Description"), description),
+      errorBox,
+    ],
+    actions: [
+      { label: "Cancel", value: "cancel" },
+      { label: "Save", value: "save", kind: "primary" },
+    ],
+    onSubmit: async () => {
+      const title = titleInput.value.trim();
+      if (title === "") {
+        titleInput.reportValidity();
+        return false;
+      }
+      try {
+        saved = await api.saveDashboard({ ...dashboard, title, description: description.value.trim() });
+        return true;
+      } catch (error) {
+        errorBox.hidden = false;
+        errorBox.textContent = error instanceof Error ? error.message : String(error);
+        return false;
+      }
+    },
+  });
+  return result === "save" ? saved : null;
+}
