@@ -332,7 +332,7 @@ function renderCategoryChart(element: HTMLElement, type: string, result: QueryRe
   element.dataset.series = JSON.stringify([{ name: result.columns[value], labels: items.map((i) => i.name), values: items.map((i) => i.value) }]);
   const holder = h("div", { class: "chart" });
   replace(element, holder);
-  const colorOf = (name: string, i: number) => (isStatus ? colorFor(name, i) : type === "pie" ? hashColor(name) : "#3b5bdb");
+  const colorOf = (name: string, i: number) => (isStatus || type === "pie" ? colorFor(name, i) : "#3b5bdb");
   const tooltip = {
     ...TOOLTIP_BASE,
     trigger: "item",
