@@ -78,7 +78,8 @@ pub enum StageKind {
     Assign { expr: Expr, alias: String },
     /// `lookup c1 [as a1], c2 from <table> on <key>=<field>`. `geoip <field> [columns]` (a geo
     /// lookup of the default or named columns) and `threatip <field>` (a threat lookup of
-    /// `actor, malicious_confidence, raw_threat, type`) are represented as this stage too.
+    /// `actor, malicious_confidence, raw_threat, type, threat_source`) are represented as
+    /// this stage too.
     Lookup {
         table: LookupTable,
         columns: Vec<LookupColumn>,
@@ -182,7 +183,7 @@ pub struct SplitColumn {
 }
 
 /// Which indicators `threatlookup` considers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum ThreatInclude {
     /// The default: indicators valid now.
     Active,

@@ -168,6 +168,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         time_zone: chrono_tz::UTC,
         geo: geo.clone(),
         asn: None,
+        threat: None,
         max_raw_rows: 10_000,
     };
     let machine = machine();

@@ -266,6 +266,7 @@ async fn print_overview(
         time_zone: chrono_tz::Tz::UTC,
         geo,
         asn: None,
+        threat: None,
         max_raw_rows: 100,
     };
     let mut out = std::io::stdout().lock();

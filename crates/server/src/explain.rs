@@ -45,6 +45,7 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode> {
                 time_zone: query::parse_tz(&args.tz)?,
                 geo: None,
                 asn: None,
+                threat: None,
                 max_raw_rows: query::MAX_RAW_ROWS,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()

@@ -45,6 +45,7 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         time_zone,
         geo: geodb::open(args.geoip_dir.as_deref())?,
         asn: geodb::open_asn(args.asn.as_deref())?,
+        threat: None,
         max_raw_rows: MAX_RAW_ROWS,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -15,6 +15,8 @@ use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, SortExpr, cast, lit, try_cast, when};
 use mailscope_query::ir::{self, AggregateFunction, LookupTable, StageKind};
 
+use super::threat::{self, Selection, ThreatField, ThreatMatch};
+
 use super::QueryOptions;
 use super::expr::{ExprLowering, null_text};
 use super::functions::{RegexMatchesAll, SplitColumn};
@@ -421,30 +423,17 @@ impl Lowering<'_> {
                 relation.assign(assignments)
             }
             StageKind::ThreatLookup {
-                single_indicator, ..
-            } => {
-                self.warnings.push(
-                    "no threat intelligence source is configured; threatlookup fields are null"
-                        .into(),
-                );
-                let mut assignments: Vec<(String, Expr)> = THREATLOOKUP_TEXT_FIELDS
-                    .iter()
-                    .map(|f| (format!("_threatlookup.{f}"), null_text()))
-                    .collect();
-                for field in THREATLOOKUP_NUMBER_FIELDS {
-                    assignments.push((
-                        format!("_threatlookup.{field}"),
-                        lit(ScalarValue::Int64(None)),
-                    ));
-                }
-                if *single_indicator {
-                    assignments.push((
-                        "_threatlookup.num_match".to_string(),
-                        lit(ScalarValue::Int64(None)),
-                    ));
-                }
-                relation.assign(assignments)
-            }
+                fields,
+                single_indicator,
+                source,
+                include,
+            } => self.threatlookup(
+                relation,
+                fields,
+                *single_indicator,
+                source.as_deref(),
+                *include,
+            ),
             StageKind::JsonAuto { .. }
             | StageKind::FillMissing { .. }
             | StageKind::Transpose { .. } => Err(Error::Query(format!(
@@ -511,6 +500,9 @@ impl Lowering<'_> {
         key_field: &str,
     ) -> Result<()> {
         let key = self.expressions(relation).field(key_field);
+        if matches!(table, LookupTable::Threat) {
+            return self.threat_lookup(relation, columns, key);
+        }
         let side = relation
             .origin(key_field)
             .and_then(IpSide::of_column)
@@ -545,9 +537,7 @@ impl Lowering<'_> {
                         }
                     }
                 }
-                // No threat feed or ASN database is configured in this version: the columns
-                // exist and are null, as for an IP without a match.
-                LookupTable::Threat => null_text(),
+                LookupTable::Threat => unreachable!("answered by threat_lookup"),
                 LookupTable::Asn => {
                     if crate::geo::ASN_COLUMNS.contains(&name.as_str()) {
                         crate::geo::asn_column(&self.options.asn, &name, &key, &mut self.warnings)
@@ -565,13 +555,121 @@ impl Lowering<'_> {
             };
             assignments.push((column.alias.clone(), value));
         }
-        if matches!(table, LookupTable::Threat) {
-            self.warnings.push(
-                "no threat intelligence or ASN source is configured; lookup columns are null"
-                    .into(),
-            );
-        }
         relation.assign(assignments)
+    }
+
+    /// `lookup … from sumo://threat/cs on threat=f` and `threatip f`: the best live indicator
+    /// matching the key, one struct per row, read into the requested columns.
+    fn threat_lookup(
+        &mut self,
+        relation: &mut Relation,
+        columns: &[ir::LookupColumn],
+        key: Expr,
+    ) -> Result<()> {
+        let mut fields = Vec::new();
+        for column in columns {
+            match ThreatField::for_lookup(&column.column.to_ascii_lowercase()) {
+                Some(field) => fields.push(field),
+                None => self.warnings.push(format!(
+                    "the threat table has no column '{}'; it is null",
+                    column.column
+                )),
+            }
+        }
+        self.warn_without_threat_data();
+        let matched = ThreatMatch::udf(
+            self.options.threat.clone(),
+            self.now(),
+            fields,
+            Selection::best(),
+            1,
+        )
+        .call(vec![key]);
+        let holder = "__threat_match".to_string();
+        relation.assign(vec![(holder.clone(), matched)])?;
+        let assignments = columns
+            .iter()
+            .map(|column| {
+                let value = match ThreatField::for_lookup(&column.column.to_ascii_lowercase()) {
+                    Some(field) => {
+                        get_field(Relation::column(&holder), threat::struct_field(field))
+                    }
+                    None => null_text(),
+                };
+                (column.alias.clone(), value)
+            })
+            .collect();
+        relation.assign(assignments)?;
+        relation.drop_field(&holder)
+    }
+
+    /// `threatlookup [singleIndicator] [source=…] [include=…] f1, f2`: `_threatlookup.*`
+    /// fields of the matching indicators; one row per matching feed entry (or the best one
+    /// with `singleIndicator`), and one row with null fields when nothing matches.
+    fn threatlookup(
+        &mut self,
+        relation: &mut Relation,
+        keys: &[String],
+        single_indicator: bool,
+        source: Option<&str>,
+        include: ir::ThreatInclude,
+    ) -> Result<()> {
+        self.warn_without_threat_data();
+        let inputs: Vec<Expr> = keys
+            .iter()
+            .map(|k| self.expressions(relation).field(k))
+            .collect();
+        let fields: Vec<ThreatField> = ThreatField::THREATLOOKUP.iter().map(|(_, f)| *f).collect();
+        let selection = Selection {
+            source: source.map(str::to_owned),
+            include,
+            all: !single_indicator,
+        };
+        let matched = ThreatMatch::udf(
+            self.options.threat.clone(),
+            self.now(),
+            fields,
+            selection,
+            inputs.len(),
+        )
+        .call(inputs);
+        let holder = "__threatlookup".to_string();
+        relation.assign(vec![(holder.clone(), matched)])?;
+        if !single_indicator {
+            let options = UnnestOptions::new().with_preserve_nulls(true);
+            relation.builder = relation
+                .builder
+                .clone()
+                .unnest_column_with_options(Column::new_unqualified(holder.as_str()), options)?;
+        }
+        let assignments = ThreatField::THREATLOOKUP
+            .iter()
+            .map(|(name, field)| {
+                (
+                    format!("_threatlookup.{name}"),
+                    get_field(Relation::column(&holder), threat::struct_field(*field)),
+                )
+            })
+            .collect();
+        relation.assign(assignments)?;
+        relation.drop_field(&holder)
+    }
+
+    fn warn_without_threat_data(&mut self) {
+        let message = match &self.options.threat {
+            None => "no threat intelligence feed is configured; threat fields are null",
+            Some(index) if index.is_empty() => {
+                "the threat intelligence feeds hold no indicators yet; threat fields are null"
+            }
+            Some(_) => return,
+        };
+        if !self.warnings.iter().any(|w| w == message) {
+            self.warnings.push(message.into());
+        }
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_else(chrono::Utc::now)
     }
 
     fn parse_regex(
@@ -685,17 +783,6 @@ fn operator_name(kind: &StageKind) -> &'static str {
 }
 
 /// `threatlookup`'s text and number output fields (`_threatlookup.<name>`).
-const THREATLOOKUP_TEXT_FIELDS: [&str; 8] = [
-    "indicator",
-    "type",
-    "threat_type",
-    "actors",
-    "source",
-    "fields",
-    "imported",
-    "updated",
-];
-const THREATLOOKUP_NUMBER_FIELDS: [&str; 3] = ["confidence", "valid_from", "valid_until"];
 
 /// The stored columns under hidden names plus the metadata fields.
 pub fn base_projection(raw: Expr) -> Vec<Expr> {

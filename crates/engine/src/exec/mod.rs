@@ -5,6 +5,7 @@
 //! next plan.
 
 mod aggregate;
+pub mod cache;
 mod dates;
 mod expr;
 mod format;
@@ -12,6 +13,7 @@ mod functions;
 mod lower;
 mod result;
 mod shape;
+pub mod threat;
 pub mod time;
 mod udf;
 mod window;
@@ -50,6 +52,9 @@ pub struct QueryOptions {
     pub geo: Option<Arc<GeoDatabase>>,
     /// AS numbers for `lookup asn, as_org from asn://default` (null columns without).
     pub asn: Option<Arc<crate::geo::AsnDatabase>>,
+    /// Indicators for `threatip`, `lookup … from sumo://threat/cs` and `threatlookup` (null
+    /// columns without).
+    pub threat: Option<Arc<mailscope_threat::ThreatIndex>>,
     /// Cap on rows returned by a query without aggregation (messages).
     pub max_raw_rows: usize,
 }
@@ -144,7 +149,30 @@ impl<'a> Pipeline<'a> {
                     .into_owned()
             })
             .collect();
-        let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
+        let partitions = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
+        let table: Arc<dyn datafusion::catalog::TableProvider> = if let Some(cache) =
+            cache::active()
+        {
+            let segment_file = |s: &crate::store::SegmentMeta| cache::SegmentFile {
+                path: catalog.segment_path(data_dir, s),
+                rows: s.rows,
+                bytes: s.bytes,
+            };
+            let live: Vec<cache::SegmentFile> = catalog.segments.iter().map(segment_file).collect();
+            cache.retain(data_dir, &live);
+            let wanted = catalog
+                .segments_overlapping(from_ns, to_ns)
+                .map(segment_file)
+                .collect();
+            Arc::new(cache::CachedTable::new(
+                scan_schema(),
+                wanted,
+                cache,
+                partitions,
+            ))
+        } else if files.is_empty() {
             Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?)
         } else {
             let urls = files

@@ -49,6 +49,7 @@ fn run(
         time_zone: chrono_tz::Tz::UTC,
         geo,
         asn,
+        threat: None,
         max_raw_rows: 1_000,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -33,6 +33,7 @@ fn options() -> QueryOptions {
         time_zone: chrono_tz::Tz::UTC,
         geo: None,
         asn: None,
+        threat: None,
         max_raw_rows: 1_000,
     }
 }
@@ -477,13 +478,14 @@ fn split_and_csv_take_columns() {
 }
 
 #[test]
-fn threat_lookups_answer_null_columns_with_a_warning() {
+fn threat_lookups_without_feeds_answer_null_columns_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     store_with(dir.path(), sample(), None);
     for stage in [
-        "threatip fromIP | count by malicious_confidence, actor, raw_threat, type",
+        "threatip fromIP | count by malicious_confidence, actor, raw_threat, type, threat_source",
         "lookup type, actor, raw, threatlevel as malicious_confidence from sumo://threat/cs on threat=sender_address | count by malicious_confidence",
-        "threatlookup singleIndicator fromIP | count by %\"_threatlookup.confidence\", %\"_threatlookup.num_match\"",
+        "threatlookup singleIndicator fromIP | count by %\"_threatlookup.confidence\", %\"_threatlookup.num_matches\"",
+        "threatlookup fromIP | count by %\"_threatlookup.indicator\"",
     ] {
         let result = run(dir.path(), &format!("{JSON} | {stage}"), "UTC", None);
         assert_eq!(result.rows.len(), 1, "{stage}");
@@ -499,6 +501,152 @@ fn threat_lookups_answer_null_columns_with_a_warning() {
             result.warnings
         );
     }
+}
+
+/// Indicators for the sample's senders: a network and, inside it, the sender's own address
+/// (longest prefix wins), a second feed's entry for the same address, and one e-mail address.
+fn threat_index() -> std::sync::Arc<mailscope_threat::ThreatIndex> {
+    use mailscope_threat::{Indicator, ThreatIndex, parse_value};
+    let since = at("2026-01-01T00:00:00Z");
+    let make = |source: &str, value: &str, confidence: u8, actor: Option<&str>| {
+        let mut indicator = Indicator::new(source, parse_value(value).unwrap(), since);
+        indicator.confidence = Some(confidence);
+        indicator.actors = actor.map(str::to_owned).into_iter().collect();
+        indicator.labels = vec!["Spam/Bulk".into()];
+        indicator
+    };
+    let mut expired = make("old-feed", "8.8.8.8", 95, None);
+    expired.valid_until = Some(at("2026-02-01T00:00:00Z"));
+    std::sync::Arc::new(ThreatIndex::new(vec![
+        make("drop", "81.2.69.0/24", 90, Some("Net Owner")),
+        make("et", "81.2.69.144", 40, None),
+        make("stix", "81.2.69.144", 60, Some("Spam Actor")),
+        make("stix", "sender1@fabrikam.example", 85, Some("Mailer")),
+        expired,
+    ]))
+}
+
+fn run_with_threat(dir: &std::path::Path, query: &str) -> mailscope_engine::exec::QueryResult {
+    let compiled = mailscope_query::compile(query).unwrap_or_else(|d| panic!("{d:?}"));
+    let options = QueryOptions {
+        threat: Some(threat_index()),
+        ..options()
+    };
+    block_on(execute(dir, &compiled, &options)).unwrap()
+}
+
+#[test]
+fn threatip_answers_the_longest_prefix_and_the_best_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let result = run_with_threat(
+        dir.path(),
+        &format!(
+            "{JSON} | threatip fromIP | where !isNull(malicious_confidence) | count by fromIP, malicious_confidence, actor, type, threat_source, raw_threat"
+        ),
+    );
+    assert!(result.warnings.is_empty(), "{:?}", result.warnings);
+    // Only 81.2.69.144 matches: 8.8.8.8's entry expired, 10.0.0.1 and 2003::1 are unlisted.
+    // Its /32 (two feeds) beats the /24; both /32 entries have the same time, so the higher
+    // confidence (60, medium) is the best.
+    assert_eq!(result.rows.len(), 1, "{:?}", result.rows);
+    let row = &result.rows[0];
+    assert_eq!(
+        row[..6],
+        [
+            text("81.2.69.144"),
+            text("medium"),
+            text("Spam Actor"),
+            text("ip_address"),
+            text("stix"),
+            row[5].clone(),
+        ]
+    );
+    let Value::Text(raw) = &row[5] else {
+        panic!("raw {row:?}")
+    };
+    let raw: serde_json::Value = serde_json::from_str(raw).unwrap();
+    assert_eq!(raw["labels"][0]["name"], "Spam/Bulk");
+    assert_eq!(raw["indicator"], "81.2.69.144");
+    assert_eq!(*row.last().unwrap(), int(1));
+}
+
+#[test]
+fn the_apps_email_lookup_finds_email_indicators() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    // The original panel's shape: count per sender, then the legacy lookup on the address.
+    let result = run_with_threat(
+        dir.path(),
+        &format!(
+            "{JSON} | count as email_count by sender_address | lookup type, actor, raw, threatlevel as malicious_confidence from sumo://threat/cs on threat=sender_address | json field=raw \"labels[*].name\" as label_name | where type=\"email_address\" and !isNull(malicious_confidence) | fields sender_address, email_count, malicious_confidence, actor, label_name"
+        ),
+    );
+    assert_eq!(
+        result.rows,
+        vec![vec![
+            text("sender1@fabrikam.example"),
+            int(2),
+            text("high"),
+            text("Mailer"),
+            text("[\"Spam/Bulk\"]"),
+        ]],
+        "{:?}",
+        result.columns
+    );
+}
+
+#[test]
+fn threatlookup_gives_a_row_per_entry_or_the_single_best() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let all = run_with_threat(
+        dir.path(),
+        &format!(
+            "{JSON} | threatlookup fromIP | count by fromIP, %\"_threatlookup.source\", %\"_threatlookup.confidence\", %\"_threatlookup.num_matches\" | sort by fromIP asc, %\"_threatlookup.source\" asc"
+        ),
+    );
+    let row = |ip: &str, source: Value, confidence: Value, matches: Value| {
+        vec![text(ip), source, confidence, matches, int(1)]
+    };
+    assert_eq!(
+        all.rows,
+        vec![
+            row("10.0.0.1", Value::Null, Value::Null, Value::Null),
+            row("2003::1", Value::Null, Value::Null, Value::Null),
+            row("8.8.8.8", Value::Null, Value::Null, Value::Null),
+            row("81.2.69.144", text("et"), int(40), int(2)),
+            row("81.2.69.144", text("stix"), int(60), int(2)),
+            vec![Value::Null, Value::Null, Value::Null, Value::Null, int(1)],
+        ],
+        "one row per entry; rows without a match stay, the message without FromIP too: {:?}",
+        all.rows
+    );
+    let single = run_with_threat(
+        dir.path(),
+        &format!(
+            "{JSON} | threatlookup singleIndicator source=\"et\" fromIP | where !isNull(%\"_threatlookup.indicator\") | count by fromIP, %\"_threatlookup.confidence\", %\"_threatlookup.type\""
+        ),
+    );
+    assert_eq!(
+        single.rows,
+        vec![vec![
+            text("81.2.69.144"),
+            int(40),
+            text("ipv4-addr"),
+            int(1)
+        ]]
+    );
+    let expired = run_with_threat(
+        dir.path(),
+        &format!(
+            "{JSON} | threatlookup singleIndicator include=\"expired\" fromIP | where !isNull(%\"_threatlookup.source\") | count by fromIP, %\"_threatlookup.source\""
+        ),
+    );
+    assert_eq!(
+        expired.rows,
+        vec![vec![text("8.8.8.8"), text("old-feed"), int(1)]]
+    );
 }
 
 #[test]

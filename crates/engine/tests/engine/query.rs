@@ -77,6 +77,7 @@ pub fn run(dir: &Path, query: &str, tz: &str, geo: Option<Arc<GeoDatabase>>) -> 
         time_zone: tz.parse().unwrap(),
         geo,
         asn: None,
+        threat: None,
         max_raw_rows: 1_000,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -297,7 +297,7 @@ impl Analyzer {
         }
     }
 
-    /// `threatip f`: the threat table's `actor`, `threatlevel`, `raw` and `type` under
+    /// `threatip f`: the threat table's `actor`, `threatlevel`, `raw`, `type` and `source` under
     /// `threatip`'s output names.
     pub(super) fn threatip(&mut self, field: &Ident) -> ir::StageKind {
         let column = |column: &str, alias: &str| ir::LookupColumn {
@@ -309,6 +309,7 @@ impl Analyzer {
             column("threatlevel", "malicious_confidence"),
             column("raw", "raw_threat"),
             column("type", "type"),
+            column("source", "threat_source"),
         ];
         ir::StageKind::Lookup {
             table: LookupTable::Threat,

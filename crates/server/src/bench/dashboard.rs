@@ -70,6 +70,7 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
         time_zone: chrono_tz::UTC,
         geo: geo.clone(),
         asn: None,
+        threat: None,
         max_raw_rows: 10_000,
     };
     let variables = filters_at_star();

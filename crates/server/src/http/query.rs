@@ -99,6 +99,7 @@ pub fn options(
         time_zone,
         geo: state.geo.clone(),
         asn: state.asn.clone(),
+        threat: None,
         // The query service sets its own cap.
         max_raw_rows: 0,
     }

@@ -1,0 +1,464 @@
+//! Decoded columns of stored segments, kept in memory for a long-running server.
+//!
+//! Segments are immutable once published, so a column decoded from one stays valid for as long
+//! as the segment exists. A dashboard runs many queries over the same few columns (`Received`,
+//! `Status`, `_sourceCategory`, ...); without the cache every panel decompresses and decodes
+//! them again, which is most of a simple panel's time. With it a query reads Arrow arrays
+//! already in memory and only computes.
+//!
+//! The cache is off unless [`configure`] gives it a budget (the server does; one-shot commands
+//! do not, and read Parquet directly with row-group pruning). Entries are whole columns of one
+//! segment, evicted least recently used first once the budget is exceeded. A column is loaded
+//! once even when several queries ask for it at the same time.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+
+/// Rows per batch handed to DataFusion: slices of the cached arrays, no copies.
+const BATCH_ROWS: usize = 65_536;
+
+static CACHE: OnceLock<ColumnCache> = OnceLock::new();
+
+/// Turns the cache on with a budget in bytes (0 leaves it off). The first call wins; later
+/// calls change nothing and return false.
+pub fn configure(budget_bytes: usize) -> bool {
+    budget_bytes > 0 && CACHE.set(ColumnCache::new(budget_bytes)).is_ok()
+}
+
+/// The process's cache, when configured.
+pub fn active() -> Option<&'static ColumnCache> {
+    CACHE.get()
+}
+
+/// What the cache holds, for metrics.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CacheStats {
+    pub budget_bytes: usize,
+    pub used_bytes: usize,
+    pub columns: usize,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+/// One segment file: the identity of its columns in the cache. Rows and bytes guard against a
+/// file name reused for different content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+type Key = (SegmentFile, usize);
+type Slot = Arc<OnceLock<std::result::Result<ArrayRef, String>>>;
+
+pub struct ColumnCache {
+    budget: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: HashMap<Key, Entry>,
+    used: usize,
+    tick: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+struct Entry {
+    slot: Slot,
+    /// Bytes once loaded; 0 while loading.
+    bytes: usize,
+    last_used: u64,
+}
+
+impl ColumnCache {
+    fn new(budget: usize) -> ColumnCache {
+        ColumnCache {
+            budget,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let inner = self.lock();
+        CacheStats {
+            budget_bytes: self.budget,
+            used_bytes: inner.used,
+            columns: inner.slots.values().filter(|e| e.bytes > 0).count(),
+            hits: inner.hits,
+            misses: inner.misses,
+            evictions: inner.evictions,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves only counters half-updated: keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Column `index` of `schema` in `segment`, decoded and cast to the scan type.
+    fn column(&self, segment: &SegmentFile, schema: &SchemaRef, index: usize) -> Result<ArrayRef> {
+        let key = (segment.clone(), index);
+        let slot = {
+            let mut inner = self.lock();
+            inner.tick += 1;
+            let tick = inner.tick;
+            match inner.slots.get_mut(&key) {
+                Some(entry) => {
+                    entry.last_used = tick;
+                    let slot = Arc::clone(&entry.slot);
+                    inner.hits += 1;
+                    slot
+                }
+                None => {
+                    let slot: Slot = Arc::default();
+                    inner.slots.insert(
+                        key.clone(),
+                        Entry {
+                            slot: Arc::clone(&slot),
+                            bytes: 0,
+                            last_used: tick,
+                        },
+                    );
+                    inner.misses += 1;
+                    slot
+                }
+            }
+        };
+        let loaded = slot
+            .get_or_init(|| read_column(&segment.path, schema, index).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(array) => {
+                let array = Arc::clone(array);
+                self.account(&key, &slot, array.get_array_memory_size());
+                Ok(array)
+            }
+            Err(message) => {
+                let mut inner = self.lock();
+                if inner
+                    .slots
+                    .get(&key)
+                    .is_some_and(|e| Arc::ptr_eq(&e.slot, &slot))
+                {
+                    inner.slots.remove(&key);
+                }
+                Err(Error::Query(message.clone()))
+            }
+        }
+    }
+
+    /// Records the size of a freshly loaded entry and evicts least recently used ones while
+    /// over budget (never the entry just loaded).
+    fn account(&self, key: &Key, slot: &Slot, bytes: usize) {
+        let mut inner = self.lock();
+        match inner.slots.get_mut(key) {
+            Some(entry) if Arc::ptr_eq(&entry.slot, slot) && entry.bytes == 0 => {
+                entry.bytes = bytes.max(1);
+                inner.used += bytes.max(1);
+            }
+            _ => return,
+        }
+        while inner.used > self.budget {
+            let victim = inner
+                .slots
+                .iter()
+                .filter(|(k, e)| e.bytes > 0 && *k != key)
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else { break };
+            if let Some(entry) = inner.slots.remove(&victim) {
+                inner.used -= entry.bytes;
+                inner.evictions += 1;
+            }
+        }
+    }
+
+    /// Forgets the columns of segments under `data_dir` that are not in `live` (replaced or
+    /// removed by the store since they were loaded).
+    pub fn retain(&self, data_dir: &Path, live: &[SegmentFile]) {
+        let mut inner = self.lock();
+        inner.slots.retain(|(segment, _), _| {
+            !segment.path.starts_with(data_dir) || live.contains(segment)
+        });
+        inner.used = inner.slots.values().map(|e| e.bytes).sum();
+    }
+}
+
+/// Reads one column of a segment file, cast to the scan schema's type; a column the file does
+/// not have (written by an older version) is all nulls.
+fn read_column(path: &Path, schema: &SchemaRef, index: usize) -> Result<ArrayRef> {
+    let field = schema.field(index);
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let Some(root) = builder
+        .parquet_schema()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .position(|f| f.name() == field.name())
+    else {
+        return Ok(new_null_array(field.data_type(), rows));
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [root]);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS * 4)
+        .build()?;
+    let mut parts = Vec::new();
+    for batch in reader {
+        parts.push(Arc::clone(batch?.column(0)));
+    }
+    let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+    let array = match refs.len() {
+        0 => new_null_array(field.data_type(), 0),
+        1 => Arc::clone(&parts[0]),
+        _ => arrow::compute::concat(&refs)?,
+    };
+    if array.data_type() == field.data_type() {
+        Ok(array)
+    } else {
+        Ok(arrow::compute::cast(&array, field.data_type())?)
+    }
+}
+
+/// The stored rows of some segments, served from the cache.
+#[derive(Debug)]
+pub struct CachedTable {
+    schema: SchemaRef,
+    segments: Vec<SegmentFile>,
+    cache: &'static ColumnCache,
+    partitions: usize,
+}
+
+impl std::fmt::Debug for ColumnCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnCache")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl CachedTable {
+    pub fn new(
+        schema: SchemaRef,
+        segments: Vec<SegmentFile>,
+        cache: &'static ColumnCache,
+        partitions: usize,
+    ) -> CachedTable {
+        CachedTable {
+            schema,
+            segments,
+            cache,
+            partitions: partitions.max(1),
+        }
+    }
+
+    /// The projected columns of every segment as batches, loading what is missing with up to
+    /// `partitions` threads.
+    fn batches(&self, projection: &[usize]) -> Result<Vec<Vec<RecordBatch>>> {
+        let projected = Arc::new(self.schema.project(projection)?);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let loaded: Vec<Result<(usize, RecordBatch)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..self.partitions.min(self.segments.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(segment) = self.segments.get(i) else {
+                                break;
+                            };
+                            out.push(
+                                self.segment_batch(segment, projection, &projected)
+                                    .map(|b| (i, b)),
+                            );
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| vec![Err(Error::Query("segment load failed".into()))])
+                })
+                .collect()
+        });
+        let mut by_segment = loaded.into_iter().collect::<Result<Vec<_>>>()?;
+        by_segment.sort_by_key(|(i, _)| *i);
+        let mut partitions = vec![Vec::new(); self.partitions];
+        let mut next_partition = 0;
+        for (_, batch) in by_segment {
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                let len = BATCH_ROWS.min(batch.num_rows() - offset);
+                partitions[next_partition].push(batch.slice(offset, len));
+                next_partition = (next_partition + 1) % self.partitions;
+                offset += len;
+            }
+        }
+        Ok(partitions)
+    }
+
+    fn segment_batch(
+        &self,
+        segment: &SegmentFile,
+        projection: &[usize],
+        projected: &SchemaRef,
+    ) -> Result<RecordBatch> {
+        let columns = projection
+            .iter()
+            .map(|&index| self.cache.column(segment, &self.schema, index))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = usize::try_from(segment.rows).unwrap_or(0);
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(projected),
+            columns,
+            &options,
+        )?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for CachedTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let partitions = self
+            .batches(&projection)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let projected = Arc::new(self.schema.project(&projection)?);
+        Ok(MemorySourceConfig::try_new_exec(
+            &partitions,
+            projected,
+            None,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn segment(dir: &Path) -> (SegmentFile, SchemaRef) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Int64, false),
+        ]));
+        let rows = 10_000;
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("value number {i}")),
+                )),
+                Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 2))),
+            ],
+        )
+        .unwrap();
+        let path = dir.join("s.parquet");
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), schema, None)
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        // Scanned with text as views, and a column the file lacks.
+        let scan = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Utf8View, true),
+            Field::new("c", DataType::Int64, false),
+            Field::new("d", DataType::Utf8View, true),
+        ]));
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        (
+            SegmentFile {
+                path,
+                rows: 10_000,
+                bytes,
+            },
+            scan,
+        )
+    }
+
+    #[test]
+    fn columns_load_once_cast_to_the_scan_type_and_evict_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, scan) = segment(dir.path());
+        let one_int_column = 10_000 * 8;
+        let cache = ColumnCache::new(one_int_column * 2 + one_int_column / 2);
+        let a = cache.column(&file, &scan, 0).unwrap();
+        assert_eq!(a.len(), 10_000);
+        let b = cache.column(&file, &scan, 1).unwrap();
+        assert_eq!(b.data_type(), &DataType::Utf8View);
+        let d = cache.column(&file, &scan, 3).unwrap();
+        assert_eq!(
+            d.null_count(),
+            10_000,
+            "a column the file lacks is all nulls"
+        );
+        let stats = cache.stats();
+        assert!(stats.evictions > 0, "{stats:?}");
+        assert!(stats.used_bytes <= stats.budget_bytes || stats.columns == 1);
+        // Column c is new; a (the oldest) went first.
+        cache.column(&file, &scan, 2).unwrap();
+        let misses = cache.stats().misses;
+        cache.column(&file, &scan, 2).unwrap();
+        assert_eq!(cache.stats().misses, misses, "a hit");
+        cache.column(&file, &scan, 0).unwrap();
+        assert_eq!(cache.stats().misses, misses + 1, "a was evicted");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_and_is_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut file, scan) = segment(dir.path());
+        file.path = dir.path().join("gone.parquet");
+        let cache = ColumnCache::new(1 << 20);
+        let error = cache.column(&file, &scan, 0).unwrap_err().to_string();
+        assert!(error.contains("gone.parquet"), "{error}");
+        assert_eq!(cache.stats().columns, 0);
+        assert!(cache.lock().slots.is_empty());
+    }
+}
