@@ -131,6 +131,10 @@ pub struct DemoArgs {
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
     #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
     pub asn: Option<PathBuf>,
+    /// Memory for decoded columns kept between queries; default: a quarter of the machine's
+    /// memory up to 4096 MiB; 0 turns it off.
+    #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +266,14 @@ pub struct ServeArgs {
         hide = true
     )]
     pub query_timeout_ms: u64,
+    /// A TOML file with `[[threat.feed]]` entries (it may be the `--collect` file): feeds kept
+    /// under `<data dir>/threat/`, refreshed in the background, answering the threat lookups.
+    #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
+    pub threat_config: Option<PathBuf>,
+    /// Memory for decoded columns kept between queries; default: a quarter of the machine's
+    /// memory up to 4096 MiB; 0 turns it off.
+    #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<usize>,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
     #[arg(

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::cli::DemoArgs;
 use crate::http::{self, AppState};
-use crate::{apps, collect, geodb, query};
+use crate::{apps, collect, geodb, query, threat};
 
 /// The source category the original app's queries name.
 const CATEGORY: &str = "Labs/MessageExchangeTraceLogs";
@@ -71,6 +71,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         None => eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)"),
     }
     let asn = geodb::open_asn(args.asn.as_deref())?;
+    threat::configure_cache(threat::cache_budget(args.cache_mib));
     let start = anchor(&args.data_dir, args)?;
     install_app(&args.data_dir)?;
     let store = Store::open(&args.data_dir)
@@ -83,16 +84,26 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut simulated = SimulatorConfig::new(TenantConfig {
+        let tenant_config = TenantConfig {
             seed: args.seed,
             messages: args.messages,
             start,
             // A day past now, so mail keeps arriving while the demo runs.
             days: args.days + 1,
-        });
+        };
+        // Threat feeds in every format, listing some of the tenant's spam senders, served by
+        // the simulator like a publisher's site.
+        let feeds = threat::DemoFeeds::new(&threat::spam_senders(&tenant_config)?, Utc::now());
+        let mut simulated = SimulatorConfig::new(tenant_config);
         simulated.graph_page_size = 5000;
+        simulated.files = feeds.files.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let simulator = serve(listener, simulated).await?;
+        let threat = threat::open_feeds(&args.data_dir, feeds.configs(&simulator.base_url()))?;
+        for (feed, outcome) in threat.refresh_due_feeds(Utc::now()).await {
+            tracing::debug!(feed, ?outcome, "threat feed");
+        }
+        eprintln!("{}", threat::describe(&threat));
         let organization = simulator.tenant().organization.clone();
         let mut tenant = mailscope_collect::TenantConfig::new(
             "demo",
@@ -147,6 +158,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             geo: geo.clone(),
             asn: asn.clone(),
             token: None,
+            threat: Some(threat.clone()),
             max_ingest_bytes: 256 << 20,
             source_category: CATEGORY.into(),
             queries: Arc::new(http::QueryService::new(
@@ -168,6 +180,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 )
             })?;
         let polling = collect::spawn_all(&config, store, geo, &shutdown, false);
+        let mut stop = shutdown.clone();
+        let refresh = threat::spawn_refresh(threat, async move { stop.requested().await });
         eprintln!(
             "\nmailscope is serving the demo store and its dashboards (query API: POST \
              /api/v1/query); the collector polls the simulator every 30 s. Ctrl-C stops. Open:",
@@ -179,6 +193,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         })
         .await?;
         collect::join_all(polling).await?;
+        let _ = refresh.await;
         simulator.shutdown().await?;
         anyhow::Ok(())
     })?;

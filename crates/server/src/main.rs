@@ -14,6 +14,7 @@ mod ingest;
 mod query;
 mod serve;
 mod simulate;
+mod threat;
 
 use std::process::ExitCode;
 

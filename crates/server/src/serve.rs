@@ -9,7 +9,7 @@ use mailscope_engine::store::Store;
 
 use crate::cli::ServeArgs;
 use crate::http::{self, AppState};
-use crate::{collect, geodb};
+use crate::{collect, geodb, threat};
 use mailscope_collect::Secret;
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
@@ -20,6 +20,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         eprintln!("mailscope: {}", geodb::describe(geo));
     }
     let asn = geodb::open_asn(args.asn.as_deref())?;
+    let threat = threat::open(&args.data_dir, args.threat_config.as_deref())?;
+    if let Some(threat) = &threat {
+        eprintln!("mailscope: {}", threat::describe(threat));
+    }
+    threat::configure_cache(threat::cache_budget(args.cache_mib));
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
     // Queries run on their own runtime, which outlives the HTTP one (a runtime cannot be
@@ -32,6 +37,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         geo,
         asn,
         token,
+        threat: threat.clone(),
         max_ingest_bytes: args.max_ingest_mib.saturating_mul(1 << 20),
         source_category: args.source_category.clone(),
         queries: Arc::new(http::QueryService::new(
@@ -56,6 +62,10 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             listener.local_addr()?
         );
         let (trigger, stopped) = mailscope_collect::Shutdown::channel();
+        let refresh = threat.map(|threat| {
+            let mut stop = stopped.clone();
+            threat::spawn_refresh(threat, async move { stop.requested().await })
+        });
         let collectors = match &args.collect {
             Some(path) => {
                 let config =
@@ -78,6 +88,9 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         http::serve(listener, state, shutdown).await?;
         for report in collect::join_all(collectors).await? {
             eprintln!("{}", collect::summary(&report));
+        }
+        if let Some(refresh) = refresh {
+            let _ = refresh.await;
         }
         anyhow::Ok(())
     })?;

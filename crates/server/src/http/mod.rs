@@ -59,6 +59,8 @@ pub struct AppState {
     pub max_ingest_bytes: usize,
     /// `_sourceCategory` of ingested rows when the request names none.
     pub source_category: String,
+    /// Threat-intelligence feeds for the threat lookups (null columns without).
+    pub threat: Option<Arc<mailscope_threat::ThreatStore>>,
     /// Runs queries off the HTTP runtime, with their cache, limit and cancellation.
     pub queries: Arc<QueryService>,
     pub metrics: Arc<Metrics>,
@@ -146,15 +148,20 @@ async fn health(State(state): State<AppState>) -> Response {
             "the store's catalog is unreadable",
         );
     };
-    let geo = state.geo.as_ref().map(
-        |geo| serde_json::json!({ "version": geo.version(), "build_epoch": geo.build_epoch() }),
+    let geo = state.geo.as_ref().map(|geo| geo.info());
+    let asn = state.asn.as_ref().map(|asn| asn.info());
+    let threat = state.threat.as_ref().map(
+        |threat| serde_json::json!({ "index": threat.index().stats(), "feeds": threat.status() }),
     );
+    let cache = mailscope_engine::exec::cache::active().map(|cache| cache.stats());
     axum::Json(serde_json::json!({
         "status": "ok",
         "rows": catalog.rows(),
         "generation": catalog.generation,
         "geo": geo,
-        "threat": null,
+        "asn": asn,
+        "threat": threat,
+        "column_cache": cache,
     }))
     .into_response()
 }

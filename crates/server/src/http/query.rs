@@ -99,7 +99,7 @@ pub fn options(
         time_zone,
         geo: state.geo.clone(),
         asn: state.asn.clone(),
-        threat: None,
+        threat: state.threat.as_ref().map(|threat| threat.index()),
         // The query service sets its own cap.
         max_raw_rows: 0,
     }

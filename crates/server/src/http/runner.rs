@@ -238,11 +238,17 @@ impl QueryService {
     }
 }
 
-/// Everything but the store generation that decides a result.
+/// Everything but the store generation that decides a result, including which threat index
+/// answered (a feed refresh swaps it).
 fn cache_key(request: &QueryRequest) -> String {
     let variables = serde_json::to_string(&request.variables).unwrap_or_default();
+    let threat = request
+        .options
+        .threat
+        .as_ref()
+        .map_or(0, |index| Arc::as_ptr(index) as usize);
     format!(
-        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{variables}",
+        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{variables}\u{0}{threat}",
         request.text,
         request
             .options

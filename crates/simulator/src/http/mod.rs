@@ -100,6 +100,18 @@ pub struct SimulatorConfig {
     /// How long a next link (skip token) stays usable; `None`: until the server stops.
     pub link_lifetime: Option<Duration>,
     pub faults: Faults,
+    /// Files served as they are under `/feeds/<name>` (threat-intelligence feeds for the
+    /// demo and tests), fetched without a token.
+    pub files: Vec<ServedFile>,
+}
+
+/// A file the simulator serves under `/feeds/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedFile {
+    /// The last path segment, lower case (`drop.txt`).
+    pub name: String,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
 }
 
 impl std::fmt::Debug for SimulatorConfig {
@@ -115,6 +127,14 @@ impl std::fmt::Debug for SimulatorConfig {
             .field("rws_page_size", &self.rws_page_size)
             .field("link_lifetime", &self.link_lifetime)
             .field("faults", &self.faults.to_string())
+            .field(
+                "files",
+                &self
+                    .files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -133,6 +153,7 @@ impl SimulatorConfig {
             rws_page_size: 2000,
             link_lifetime: None,
             faults: Faults::default(),
+            files: Vec::new(),
         }
     }
 
@@ -263,6 +284,7 @@ pub async fn serve(listener: TcpListener, config: SimulatorConfig) -> Result<Sim
             link_lifetime: config.link_lifetime,
         },
         counters: Counters::default(),
+        files: config.files.clone(),
         secret,
         addr,
         shutdown: stopped.clone(),

@@ -142,6 +142,7 @@ pub(crate) struct State {
     pub limiter: Limiter,
     pub settings: Settings,
     pub counters: Counters,
+    pub files: Vec<super::ServedFile>,
     /// Keys skip tokens.
     pub secret: u64,
     pub addr: SocketAddr,
@@ -285,6 +286,12 @@ async fn route(state: &Arc<State>, request: Request, ids: &RequestIds) -> Respon
             ),
             ids,
         ),
+        ["feeds", name] if method == Method::GET => {
+            match state.files.iter().find(|f| f.name == *name) {
+                Some(file) => with_body(StatusCode::OK, file.content_type, file.body.clone()),
+                None => responses::not_found(),
+            }
+        }
         _ => responses::not_found(),
     }
 }
