@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 const BINARY: &str = env!("CARGO_BIN_EXE_mailscope");
 const TOKEN: &str = "s3cret-token-for-tests";
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -22,11 +22,21 @@ impl Drop for Server {
 }
 
 fn serve(data: &std::path::Path, token: Option<&str>) -> Server {
+    serve_with(data, token, &[])
+}
+
+/// `mailscope serve` on a free loopback port with `extra` arguments; killed on drop.
+pub fn serve_with(
+    data: &std::path::Path,
+    token: Option<&str>,
+    extra: &[&std::ffi::OsStr],
+) -> Server {
     let mut command = Command::new(BINARY);
     command
         .args(["serve", "--data-dir"])
         .arg(data)
         .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
         .env_remove("MAILSCOPE_TOKEN")
         .env_remove("MAILSCOPE_TOKEN_FILE")
         .stdout(Stdio::null())

@@ -9,3 +9,4 @@ mod crash;
 mod end_to_end;
 mod http;
 mod panels;
+mod threat;
