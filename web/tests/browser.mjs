@@ -396,6 +396,22 @@ await step("attacker-chosen sender and subject show as literal text on the dashb
   same(dialogs, [], "dialogs");
 });
 
+await step("the threat panels show the feeds' matches, markup as text", async () => {
+  await goto(`#/dashboards/${encodeURIComponent(monitoring.id)}?range=-30d`);
+  await waitSettled(0);
+  const { shown } = await checkDashboard(monitoring, defaults(monitoring));
+  const tables = shown.filter((p) => p.kind === "table" && p.headers.includes("malicious_confidence"));
+  assert(tables.length > 0, "no threat table with rows");
+  const senders = tables.find((p) => p.headers.includes("sender_address"));
+  assert(senders, "no sender threat table");
+  same(senders.firstRowText[senders.headers.indexOf("sender_address")], XSS_SENDER, "threat table sender text");
+  same(senders.firstRowText[senders.headers.indexOf("malicious_confidence")], "high", "threat level");
+  const text = await page.textContent(`[data-panel-id="${senders.id}"]`);
+  assert(text.includes("<b onmouseover=alert(3)>phish</b>"), `label shown as text: ${text}`);
+  same(await page.locator("b[onmouseover]").count(), 0, "b[onmouseover] elements");
+  same(dialogs, [], "dialogs");
+});
+
 const badQuery = `_sourceCategory=${sourceCategory} | json "Status" as status | count by status | sort by nosuch(`;
 const xssQuery = `_sourceCategory=${sourceCategory}\n| json "Subject", "SenderAddress" as subject, sender_address\n| where sender_address matches "*evil.example"\n| count by subject, sender_address`;
 

@@ -72,12 +72,14 @@ fn mailscope(args: &[&str]) {
     );
 }
 
-fn serve(data: &Path, geo: &Path) -> Server {
+fn serve(data: &Path, geo: &Path, threat: &Path) -> Server {
     let mut child = Command::new(BINARY)
         .args(["serve", "--data-dir"])
         .arg(data)
         .args(["--listen", "127.0.0.1:0", "--geoip"])
         .arg(geo)
+        .arg("--threat-config")
+        .arg(threat)
         .env("MAILSCOPE_TOKEN", TOKEN)
         .env_remove("MAILSCOPE_TOKEN_FILE")
         .stdout(Stdio::null())
@@ -101,6 +103,38 @@ fn serve(data: &Path, geo: &Path) -> Server {
 
 fn path_arg(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
+}
+
+/// Threat feeds naming the hostile sender (an e-mail indicator whose labels are markup too)
+/// and its IP's network, so the threat panels have rows to show.
+fn threat_feeds(dir: &Path) -> PathBuf {
+    let bundle = serde_json::json!({
+        "type": "bundle",
+        "id": "bundle--7a8d1c54-3d4e-4f5a-9b6c-1d2e3f4a5b6c",
+        "objects": [{
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": "indicator--2f1c7e9a-5b3d-4c8e-9a1f-6d7e8f9a0b1c",
+            "created": "2026-01-01T00:00:00.000Z",
+            "modified": "2026-01-01T00:00:00.000Z",
+            "indicator_types": ["malicious-activity"],
+            "pattern": "[email-addr:value = '\"><script>alert(2)</script>@evil.example']",
+            "pattern_type": "stix",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "confidence": 90,
+            "labels": ["<b onmouseover=alert(3)>phish</b>"]
+        }]
+    });
+    std::fs::write(dir.join("bundle.json"), bundle.to_string()).expect("write bundle");
+    std::fs::write(dir.join("drop.txt"), "81.2.69.0/24 ; SBL000001\n").expect("write drop");
+    let config = dir.join("threat.toml");
+    std::fs::write(
+        &config,
+        "[[threat.feed]]\nname = \"phishing\"\nfile = \"bundle.json\"\nformat = \"stix\"\n\n\
+         [[threat.feed]]\nname = \"drop\"\nfile = \"drop.txt\"\nformat = \"spamhaus-drop\"\n",
+    )
+    .expect("write threat config");
+    config
 }
 
 /// The record whose subject and sender are markup: the pages must show them as text.
@@ -181,7 +215,7 @@ fn web_app_pages_show_the_api_numbers_and_never_run_data_as_script() {
         APP,
     ]);
 
-    let server = serve(&data, &geo);
+    let server = serve(&data, &geo, &threat_feeds(dir.path()));
     let received = (now - chrono::Duration::hours(2))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
@@ -206,6 +240,30 @@ fn web_app_pages_show_the_api_numbers_and_never_run_data_as_script() {
                 .expect("ingest report")
         });
     assert_eq!(report["added"], 1, "{report}");
+    // The feeds load in the background after start-up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let health: serde_json::Value = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                reqwest::get(format!("{}/api/v1/health", server.base))
+                    .await
+                    .expect("health")
+                    .json()
+                    .await
+                    .expect("health json")
+            });
+        if health["threat"]["index"]["indicators"] == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "feeds not loaded: {health}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     let screenshots = root.join("target/screenshots");
     let status = Command::new("node")
