@@ -116,6 +116,10 @@ export interface Health {
   status: string;
   rows?: number;
   generation?: number;
+  /** The city database: its schema (`dbip-lite`, `maxmind`) and build date. */
+  geo?: { schema?: string | null; build_date?: string | null; loaded?: boolean } | null;
+  /** The threat-intelligence feeds and how many indicators answer lookups. */
+  threat?: { index?: { indicators?: number }; feeds?: { feeds?: { name: string; last_error?: string | null }[] } } | null;
 }
 
 /** An answer other than 2xx: the server's message, and the diagnostics of a query. */

@@ -70,13 +70,31 @@ render();
 async function refreshStatus(): Promise<void> {
   try {
     const health = await api.health();
+    const geo = health.geo;
+    const geoText = geo
+      ? `Geo: ${geo.schema === "maxmind" ? "MaxMind" : "DB-IP Lite"}${geo.build_date ? ` · built ${geo.build_date.slice(0, 10)}` : ""}`
+      : "Geo: no database";
+    const feeds = health.threat?.feeds?.feeds ?? [];
+    const failing = feeds.filter((f) => f.last_error).length;
+    const threatText = health.threat
+      ? `Threat intel: ${feeds.length} feeds · ${(health.threat.index?.indicators ?? 0).toLocaleString("en-US")} indicators${failing ? ` · ${failing} failing` : ""}`
+      : "Threat intel: no feeds configured";
     replace(
       statusLine,
-      h("span", { class: "dot dot-ok" }),
-      h("span", null, `${(health.rows ?? 0).toLocaleString("en-US")} records`),
+      h(
+        "div",
+        { class: "nav-status-row" },
+        h("span", { class: "dot dot-ok" }),
+        h("span", null, `${(health.rows ?? 0).toLocaleString("en-US")} records`),
+      ),
+      h("div", { class: "nav-status-detail", "data-testid": "geo-status" }, geoText),
+      h("div", { class: "nav-status-detail", "data-testid": "threat-status" }, threatText),
     );
   } catch {
-    replace(statusLine, h("span", { class: "dot dot-error" }), h("span", null, "server unreachable"));
+    replace(
+      statusLine,
+      h("div", { class: "nav-status-row" }, h("span", { class: "dot dot-error" }), h("span", null, "server unreachable")),
+    );
   }
 }
 void refreshStatus();

@@ -409,6 +409,9 @@ await step("the threat panels show the feeds' matches, markup as text", async ()
   const text = await page.textContent(`[data-panel-id="${senders.id}"]`);
   assert(text.includes("<b onmouseover=alert(3)>phish</b>"), `label shown as text: ${text}`);
   same(await page.locator("b[onmouseover]").count(), 0, "b[onmouseover] elements");
+  same(await page.textContent("[data-testid=threat-status]"), "Threat intel: 2 feeds · 2 indicators", "threat status line");
+  const geoLine = await page.textContent("[data-testid=geo-status]");
+  assert(/^Geo: DB-IP Lite · built \d{4}-\d{2}-\d{2}$/.test(geoLine), `geo status line: ${geoLine}`);
   same(dialogs, [], "dialogs");
 });
 
