@@ -213,6 +213,11 @@ pub struct QueryArgs {
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
     #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
     pub asn: Option<PathBuf>,
+    /// The server's threat configuration: threat lookups answer from its file feeds and the
+    /// copies of its URL feeds the server saved under `<data dir>/threat/` (nothing is
+    /// downloaded).
+    #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
+    pub threat_config: Option<PathBuf>,
     pub query: String,
 }
 

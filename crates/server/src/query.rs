@@ -45,7 +45,8 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         time_zone,
         geo: geodb::open(args.geoip_dir.as_deref())?,
         asn: geodb::open_asn(args.asn.as_deref())?,
-        threat: None,
+        threat: crate::threat::open(&args.data_dir, args.threat_config.as_deref())?
+            .map(|store| store.index()),
         max_raw_rows: MAX_RAW_ROWS,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -45,18 +45,18 @@ const STIX: &str = r#"{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-
 fn configured_feeds_answer_the_threat_lookups_and_report_a_broken_feed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let feeds = dir.path().join("feeds");
-    std::fs::create_dir_all(&feeds).unwrap();
+    let feed_dir = dir.path().join("feeds");
+    std::fs::create_dir_all(&feed_dir).unwrap();
     std::fs::write(
-        feeds.join("drop.txt"),
+        feed_dir.join("drop.txt"),
         "; Spamhaus DROP List 2026/10/01 - (c) 2026 The Spamhaus Project\n\
          ; Last-Modified: Thu, 01 Oct 2026 08:00:00 GMT\n\
          81.2.69.0/24 ; SBL123456\n\
          203.0.113.0/24 ; SBL654321\n",
     )
     .unwrap();
-    std::fs::write(feeds.join("bundle.json"), STIX).unwrap();
-    std::fs::write(feeds.join("broken.json"), "<html>sign in</html>").unwrap();
+    std::fs::write(feed_dir.join("bundle.json"), STIX).unwrap();
+    std::fs::write(feed_dir.join("broken.json"), "<html>sign in</html>").unwrap();
     let config = dir.path().join("mailscope.toml");
     std::fs::write(
         &config,
@@ -197,4 +197,32 @@ fn configured_feeds_answer_the_threat_lookups_and_report_a_broken_feed() {
         "{broken}"
     );
     assert_eq!(health["threat"]["index"]["indicators"], 3, "{health}");
+
+    // The command line answers from the same feeds (files read as they are; a URL feed's
+    // copy saved by the server), without downloading.
+    drop(server);
+    let output = Command::new(BINARY)
+        .args(["query", "--format", "json", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--from",
+            "2026-10-01T00:00:00Z",
+            "--to",
+            "2026-10-02T00:00:00Z",
+        ])
+        .arg("--threat-config")
+        .arg(&config)
+        .arg(
+            "_sourceCategory=* | json \"FromIP\" as ip | threatip ip \
+             | where !isNull(malicious_confidence) | count by ip, threat_source | sort by ip asc",
+        )
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        answer["rows"],
+        json!([["81.2.69.144", "drop", 1], ["81.2.69.145", "drop", 1]]),
+        "{answer}"
+    );
 }
