@@ -782,8 +782,6 @@ fn operator_name(kind: &StageKind) -> &'static str {
     }
 }
 
-/// `threatlookup`'s text and number output fields (`_threatlookup.<name>`).
-
 /// The stored columns under hidden names plus the metadata fields.
 pub fn base_projection(raw: Expr) -> Vec<Expr> {
     let mut exprs: Vec<Expr> = schema::stored_schema()
