@@ -29,6 +29,8 @@ use crate::cli::BenchArgs;
 use crate::geodb;
 
 mod dashboard;
+mod http;
+mod threat;
 
 /// The DuckDB side; written next to the data so `python3` runs it from there.
 const DUCKDB_SCRIPT: &str = include_str!("bench/duckdb_bench.py");
@@ -146,8 +148,12 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
+    if args.threat {
+        return threat::run(args);
+    }
     match args.dashboard.as_deref() {
         None => {}
+        Some("overview") if args.http => return http::run(args),
         Some("overview") => return dashboard::run(args),
         Some(other) => bail!("--dashboard {other:?}: only `overview` is measured"),
     }

@@ -358,6 +358,14 @@ pub struct BenchArgs {
     /// the store of each size.
     #[arg(long)]
     pub dashboard: Option<String>,
+    /// With `--dashboard overview`: load the dashboard through the real HTTP server, as the
+    /// web page does (every panel, sparkline and variable list at once), column cache on.
+    #[arg(long, requires = "dashboard")]
+    pub http: bool,
+    /// Measure threat lookups instead: `threatip` and `threatlookup` over the store with a
+    /// generated index of 100,000 indicators.
+    #[arg(long, conflicts_with = "dashboard")]
+    pub threat: bool,
     /// Python interpreter with the `duckdb` module.
     #[arg(long, default_value = "python3")]
     pub python: String,

@@ -3,8 +3,9 @@
 //!
 //! One function call per row finds the row's indicators once and returns every requested
 //! column in a struct (or, for `threatlookup` without `singleIndicator`, a list of structs,
-//! one per matching feed entry); the fields are read from it afterwards. Within a batch each
-//! distinct key is looked up once: many rows share a sender or an IP.
+//! one per matching feed entry); the fields are read from it afterwards. A single key column
+//! is looked up whole with the index's batched lookup; with several keys, each distinct list
+//! of keys within a batch is looked up once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -201,31 +202,45 @@ impl ThreatMatch {
             .collect()
     }
 
-    /// The entries for one row's keys, best first, and how many there are.
-    fn entries<'a>(&self, index: &'a ThreatIndex, keys: &[&str]) -> Vec<&'a Indicator> {
-        // Expired entries are found by looking up as of the distant past, when all were live.
-        let as_of = match self.selection.include {
+    /// The time lookups are made as of: expired entries are found by looking up as of the
+    /// distant past, when all were live.
+    fn as_of(&self) -> DateTime<Utc> {
+        match self.selection.include {
             ThreatInclude::Active => self.now,
             ThreatInclude::Expired | ThreatInclude::All => DateTime::<Utc>::MIN_UTC,
-        };
+        }
+    }
+
+    /// Adds to `found` the indicators the selection wants that it does not hold yet.
+    fn wanted<'a>(
+        &self,
+        indicators: impl Iterator<Item = &'a Indicator>,
+        mut found: Vec<&'a Indicator>,
+    ) -> Vec<&'a Indicator> {
+        for indicator in indicators {
+            let wanted = match self.selection.include {
+                ThreatInclude::Active | ThreatInclude::All => true,
+                ThreatInclude::Expired => !indicator.is_live(self.now),
+            };
+            let source_ok = self
+                .selection
+                .source
+                .as_deref()
+                .is_none_or(|s| indicator.source.eq_ignore_ascii_case(s));
+            if wanted && source_ok && !found.iter().any(|f| std::ptr::eq(*f, indicator)) {
+                found.push(indicator);
+            }
+        }
+        found
+    }
+
+    /// The entries for one row's keys, best first, and how many there are.
+    fn entries<'a>(&self, index: &'a ThreatIndex, keys: &[&str]) -> Vec<&'a Indicator> {
+        let as_of = self.as_of();
         let mut found: Vec<&Indicator> = Vec::new();
         for key in keys {
-            let Some(matches) = index.lookup_text(key, as_of) else {
-                continue;
-            };
-            for indicator in matches.indicators() {
-                let wanted = match self.selection.include {
-                    ThreatInclude::Active | ThreatInclude::All => true,
-                    ThreatInclude::Expired => !indicator.is_live(self.now),
-                };
-                let source_ok = self
-                    .selection
-                    .source
-                    .as_deref()
-                    .is_none_or(|s| indicator.source.eq_ignore_ascii_case(s));
-                if wanted && source_ok && !found.iter().any(|f| std::ptr::eq(*f, indicator)) {
-                    found.push(indicator);
-                }
+            if let Some(matches) = index.lookup_text(key, as_of) {
+                found = self.wanted(matches.indicators(), found);
             }
         }
         found
@@ -289,6 +304,12 @@ struct Columns {
     fields: Vec<ThreatField>,
     text: Vec<Option<StringBuilder>>,
     numbers: Vec<Option<Int64Builder>>,
+    /// Rows without an entry not yet appended: most rows match nothing, and a run of them is
+    /// appended to every builder at once.
+    nulls: usize,
+    /// The cells of each (indicator, matches) seen: many rows match the same entry, and some
+    /// cells (`raw`) take far longer to make than to copy.
+    cells: HashMap<(usize, usize), Vec<Cell>>,
 }
 
 impl Columns {
@@ -303,12 +324,36 @@ impl Columns {
                 .iter()
                 .map(|f| f.is_number().then(Int64Builder::new))
                 .collect(),
+            nulls: 0,
+            cells: HashMap::new(),
         }
     }
 
+    fn flush_nulls(&mut self) {
+        if self.nulls == 0 {
+            return;
+        }
+        for builder in self.text.iter_mut().flatten() {
+            builder.append_nulls(self.nulls);
+        }
+        for builder in self.numbers.iter_mut().flatten() {
+            builder.append_nulls(self.nulls);
+        }
+        self.nulls = 0;
+    }
+
     fn push(&mut self, entry: Option<(&Indicator, usize)>) {
-        for (i, field) in self.fields.iter().enumerate() {
-            let value = entry.map_or(Cell::Null, |(indicator, n)| cell(*field, indicator, n));
+        let Some((indicator, n)) = entry else {
+            self.nulls += 1;
+            return;
+        };
+        self.flush_nulls();
+        let fields = &self.fields;
+        let cells = self
+            .cells
+            .entry((std::ptr::from_ref(indicator) as usize, n))
+            .or_insert_with(|| fields.iter().map(|f| cell(*f, indicator, n)).collect());
+        for (i, value) in cells.iter().enumerate() {
             if let Some(builder) = self.text[i].as_mut() {
                 match value {
                     Cell::Text(text) => builder.append_value(text),
@@ -317,7 +362,7 @@ impl Columns {
                 }
             } else if let Some(builder) = self.numbers[i].as_mut() {
                 match value {
-                    Cell::Number(n) => builder.append_value(n),
+                    Cell::Number(n) => builder.append_value(*n),
                     _ => builder.append_null(),
                 }
             }
@@ -325,6 +370,7 @@ impl Columns {
     }
 
     fn finish(mut self, fields: Fields) -> Result<StructArray> {
+        self.flush_nulls();
         let arrays: Vec<ArrayRef> = (0..self.fields.len())
             .map(
                 |i| match (self.text[i].as_mut(), self.numbers[i].as_mut()) {
@@ -379,19 +425,35 @@ impl ScalarUDFImpl for ThreatMatch {
         let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
         offsets.push(0);
         let mut valid: Vec<bool> = Vec::with_capacity(rows);
-        // One key (the usual case) is memoised by its text, several by the list of texts.
-        let mut memo_one: HashMap<&str, Vec<&Indicator>> = HashMap::new();
+        // Several keys are memoised by the list of texts.
         let mut memo_many: HashMap<Vec<&str>, Vec<&Indicator>> = HashMap::new();
+        // One key: the whole column is looked up at once (`lookup_texts` overlaps the memory
+        // reads of many addresses, where one lookup after another waits on each); only the
+        // rows that match build their entries.
+        let mut matched: Vec<Option<Vec<&Indicator>>> = Vec::new();
+        if let (Some(index), [key]) = (&self.index, keys.as_slice()) {
+            let mut texts: Vec<&str> = Vec::with_capacity(rows);
+            let mut positions: Vec<usize> = Vec::with_capacity(rows);
+            for row in 0..rows {
+                if let Some(text) = key_at(key, row) {
+                    texts.push(text);
+                    positions.push(row);
+                }
+            }
+            let mut found = Vec::with_capacity(texts.len());
+            index.lookup_texts(&texts, self.as_of(), &mut found);
+            matched.resize_with(rows, || None);
+            for (position, matches) in positions.into_iter().zip(found) {
+                if let Some(matches) = matches {
+                    matched[position] = Some(self.wanted(matches.indicators(), Vec::new()));
+                }
+            }
+        }
         let mut total = 0i32;
         for row in 0..rows {
             let entries: &[&Indicator] = match (&self.index, keys.as_slice()) {
                 (None, _) => &[],
-                (Some(index), [key]) => match key_at(key, row) {
-                    Some(text) => memo_one
-                        .entry(text)
-                        .or_insert_with(|| self.entries(index, &[text])),
-                    None => &[],
-                },
+                (Some(_), [_]) => matched.get(row).and_then(Option::as_deref).unwrap_or(&[]),
                 (Some(index), _) => {
                     let row_keys: Vec<&str> = keys.iter().filter_map(|k| key_at(k, row)).collect();
                     if row_keys.is_empty() {

@@ -118,6 +118,8 @@ impl WordCount {
             })
             .collect();
         let whole = super::functions::whole_match(&self.regex, &self.groups);
+        // `(?<word>\w+)`: the matches are the runs of word characters, found by a scan.
+        let words = whole && positions.len() == 1 && word_runs(&self.regex);
         // One key (the common case) is counted by `&str`, without a vector per match.
         let mut single: HashMap<Option<&str>, i64> = HashMap::new();
         let mut counts: HashMap<Vec<Option<&str>>, i64> = HashMap::new();
@@ -130,7 +132,12 @@ impl WordCount {
             let value = (!values.is_null(row)).then(|| values.value(row));
             let mut matched = false;
             if let Some(value) = value {
-                if whole && positions.len() == 1 {
+                if words {
+                    for_each_word(value, |word| {
+                        matched = true;
+                        *single.entry(Some(word)).or_default() += weight;
+                    });
+                } else if whole && positions.len() == 1 {
                     for found in regex.find_iter(value) {
                         matched = true;
                         *single.entry(Some(found.as_str())).or_default() += weight;
@@ -179,6 +186,49 @@ impl WordCount {
             Arc::new(Schema::new(fields)),
             columns,
         )?)
+    }
+}
+
+/// Whether `pattern` is one capture group around `\w+` (Unicode word characters, greedy),
+/// whose matches are exactly the maximal runs of word characters.
+fn word_runs(pattern: &str) -> bool {
+    let (Ok(hir), Ok(word)) = (regex_syntax::parse(pattern), regex_syntax::parse(r"\w+")) else {
+        return false;
+    };
+    matches!(hir.kind(), regex_syntax::hir::HirKind::Capture(capture) if *capture.sub == word)
+        && regex_syntax::try_is_word_character('a').is_ok()
+}
+
+/// Calls `f` with every maximal run of word characters of `text` (what `\w+` finds, left
+/// to right), without the regex engine: ASCII bytes are classified directly, other
+/// characters by the same Unicode table as the regex's `\w`.
+fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let bytes = text.as_bytes();
+    let mut start: Option<usize> = None;
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        let (word, width) = if byte.is_ascii() {
+            (byte.is_ascii_alphanumeric() || byte == b'_', 1)
+        } else {
+            let c = text[at..].chars().next().unwrap_or('\u{fffd}');
+            (
+                regex_syntax::try_is_word_character(c).unwrap_or(false),
+                c.len_utf8(),
+            )
+        };
+        match (word, start) {
+            (true, None) => start = Some(at),
+            (false, Some(from)) => {
+                f(&text[from..at]);
+                start = None;
+            }
+            _ => {}
+        }
+        at += width;
+    }
+    if let Some(from) = start {
+        f(&text[from..]);
     }
 }
 
@@ -235,6 +285,28 @@ mod tests {
         let key = |w: &str| vec![Some(w.to_owned())];
         assert_eq!(table(&counted), vec![(key("RE"), 4), (key("offer"), 5)]);
         assert!(words.sort.is_some());
+    }
+
+    #[test]
+    fn the_word_scan_finds_what_the_regex_finds() {
+        assert!(word_runs(r"(?<word>\w+)"));
+        assert!(!word_runs(r"(?<word>\w*)"));
+        assert!(!word_runs(r"(?<word>[a-z]+)"));
+        let regex = Regex::new(r"\w+").expect("regex");
+        for text in [
+            "",
+            "RE: RE: offer",
+            "  leading and trailing  ",
+            "snake_case_42 x-y z.w",
+            "Grüße aus Köln, naïve café – 東京 ١٢٣ e\u{301}t\u{200d}c",
+            "¡¿?! … 🙂 emoji🙂inside",
+            "tab\tnew\nline",
+        ] {
+            let mut found = Vec::new();
+            for_each_word(text, |w| found.push(w));
+            let expected: Vec<&str> = regex.find_iter(text).map(|m| m.as_str()).collect();
+            assert_eq!(found, expected, "{text:?}");
+        }
     }
 
     #[test]
