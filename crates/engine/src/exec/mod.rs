@@ -465,14 +465,34 @@ fn output_shape(relation: &mut Relation, max_rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// A materialised result as the input of the next plan segment. A table scan qualifies its
+/// columns with the table's name (`result.delivered`), while every stage names fields
+/// unqualified, as the first segment's projection does; an expression over such a column is
+/// then named after the qualified column (`avg(result.delivered) …`), so names derived from
+/// the stage's own expressions would not be found. The scan is therefore projected onto
+/// unqualified columns, and the next segment sees the same names as the first.
 fn in_memory(batch: RecordBatch) -> Result<Relation> {
     let schema = batch.schema();
-    let table = MemTable::try_new(schema, vec![vec![batch]])?;
-    Ok(Relation::materialized(LogicalPlanBuilder::scan(
-        "result",
+    let table = MemTable::try_new(schema.clone(), vec![vec![batch]])?;
+    let table_name = "result";
+    let unqualified: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            Expr::Column(datafusion::common::Column::new(
+                Some(table_name),
+                field.name(),
+            ))
+            .alias(field.name())
+        })
+        .collect();
+    let builder = LogicalPlanBuilder::scan(
+        table_name,
         datafusion::datasource::provider_as_source(Arc::new(table)),
         None,
-    )?))
+    )?
+    .project(unqualified)?;
+    Ok(Relation::materialized(builder))
 }
 
 /// The scope as a filter: metadata values and keywords are case-insensitive wildcards;

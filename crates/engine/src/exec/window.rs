@@ -102,15 +102,20 @@ fn partition(lowering: &mut Lowering, relation: &Relation, by: &[String]) -> Vec
 }
 
 /// Adds window expressions as the named fields, dropping DataFusion's own window columns.
+/// Those columns are the last ones of the window plan, in the order given, and are read
+/// from its schema: their names are those of the expressions as resolved against the input
+/// (with any qualifier of its columns), not necessarily those of the expressions as built.
 fn add_windows(relation: &mut Relation, windows: Vec<(String, Expr)>) -> Result<()> {
     let exprs: Vec<Expr> = windows.iter().map(|(_, w)| w.clone()).collect();
     relation.builder = relation.builder.clone().window(exprs)?;
+    let schema = relation.schema();
+    let first = schema.fields().len() - windows.len();
     let mut internal = Vec::new();
     let mut assignments = Vec::new();
-    for (name, window) in windows {
-        let column = window.schema_name().to_string();
-        assignments.push((name, Expr::Column(Column::from_name(column.clone()))));
-        internal.push(column);
+    for (index, (name, _)) in windows.into_iter().enumerate() {
+        let column = Column::from(schema.qualified_field(first + index));
+        internal.push(column.name.clone());
+        assignments.push((name, Expr::Column(column)));
     }
     relation.assign_except(assignments, &internal)
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use mailscope_engine::exec::{QueryOptions, Value, execute, explain};
+use mailscope_engine::exec::{QueryOptions, QueryResult, Value, execute, explain};
 use mailscope_record::Status;
 
 use super::query::{JSON, at, record, run, sample, store_with};
@@ -696,4 +696,170 @@ fn explain_shows_every_plan_segment() {
     assert_eq!(text.matches("-- logical plan (optimized)").count(), 3);
     assert_eq!(text.matches("-- physical plan").count(), 3);
     assert!(text.contains("Aggregate"), "{text}");
+}
+
+/// Daily Delivered counts and sizes over the test range: 1 (1000 bytes), 1 (2000), none
+/// (only a Pending message) and 1 (5000).
+fn delivered_per_day(dir: &std::path::Path, aggregate: &str, after: &str) -> QueryResult {
+    run(
+        dir,
+        &format!(
+            "_sourceCategory=* | json \"Status\", \"Size\" as status, size | where status matches \"*Delivered*\" | timeslice 1d | {aggregate} by _timeslice | fillmissing timeslice | {after}"
+        ),
+        "UTC",
+        None,
+    )
+}
+
+#[test]
+fn operators_after_fillmissing_and_transpose_read_the_filled_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let close = |a: &Value, b: f64| (float(a) - b).abs() < 1e-9;
+    let day = |d: u32| Value::Time(at(&format!("2026-10-{d}T00:00:00Z")).timestamp_millis());
+
+    // The app's panel with its one-week window: the range has four days, so no full window
+    // yet; the 26th (no mail) is a 0 point.
+    let weekly = delivered_per_day(
+        dir.path(),
+        "count as delivered",
+        "outlier delivered window=7, threshold=3",
+    );
+    assert_eq!(
+        weekly.columns,
+        [
+            "_timeslice",
+            "delivered",
+            "delivered_error",
+            "delivered_lower",
+            "delivered_upper",
+            "delivered_indicator",
+            "delivered_violation"
+        ]
+    );
+    let days: Vec<Value> = (24..28).map(day).collect();
+    assert_eq!(
+        weekly.rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+        days
+    );
+    assert_eq!(
+        weekly.rows.iter().map(|r| r[1].clone()).collect::<Vec<_>>(),
+        [int(1), int(1), int(0), int(1)]
+    );
+    for row in &weekly.rows {
+        assert_eq!(row[2..5], [Value::Null, Value::Null, Value::Null]);
+        assert_eq!(row[5..], [int(0), int(0)]);
+    }
+
+    // Over two days the filled 0 is an outlier: previous 1, 1 (mean 1, sd 0).
+    let counts = delivered_per_day(
+        dir.path(),
+        "count as delivered",
+        "outlier delivered window=2 threshold=3",
+    );
+    assert_eq!(counts.rows.len(), 4);
+    for row in &counts.rows[..2] {
+        assert_eq!(
+            row[2..],
+            [Value::Null, Value::Null, Value::Null, int(0), int(0)]
+        );
+    }
+    let filled = &counts.rows[2];
+    assert_eq!(filled[..2], [day(26), int(0)]);
+    assert!(close(&filled[2], -1.0) && close(&filled[3], 1.0) && close(&filled[4], 1.0));
+    assert_eq!(filled[5..], [int(1), int(1)]);
+    // The 27th: previous 1, 0: mean 0.5, sample sd sqrt(0.5).
+    let sd = 0.5f64.sqrt();
+    let last = &counts.rows[3];
+    assert_eq!(last[..2], [day(27), int(1)]);
+    assert!(close(&last[2], 0.5));
+    assert!(close(&last[3], 0.5 - 3.0 * sd) && close(&last[4], 0.5 + 3.0 * sd));
+    assert_eq!(last[5..], [int(0), int(0)]);
+
+    // The size panel: sums 1000, 2000, 0 (filled), 5000.
+    let bytes = delivered_per_day(
+        dir.path(),
+        "sum(size) as bytes",
+        "outlier bytes window=2 threshold=3",
+    );
+    assert_eq!(bytes.columns[..3], ["_timeslice", "bytes", "bytes_error"]);
+    let sums: Vec<f64> = bytes.rows.iter().map(|r| float(&r[1])).collect();
+    assert_eq!(sums, [1000.0, 2000.0, 0.0, 5000.0]);
+    // The 26th: previous 1000, 2000: mean 1500, sd sqrt(500000); 0 is inside 3 sd.
+    let sd = 500_000f64.sqrt();
+    let filled = &bytes.rows[2];
+    assert!(close(&filled[2], -1500.0));
+    assert!(close(&filled[3], 1500.0 - 3.0 * sd) && close(&filled[4], 1500.0 + 3.0 * sd));
+    assert_eq!(filled[5..], [int(0), int(0)]);
+    // The 27th: previous 2000, 0: mean 1000, sd sqrt(2000000).
+    assert!(close(&bytes.rows[3][2], 4000.0));
+
+    // The other window operators over the filled rows.
+    let accumulated = delivered_per_day(
+        dir.path(),
+        "count as delivered",
+        "accum delivered as running | total delivered as all",
+    );
+    assert_eq!(
+        accumulated.columns,
+        ["_timeslice", "delivered", "running", "all"]
+    );
+    assert_eq!(
+        accumulated
+            .rows
+            .iter()
+            .map(|r| r[2..].to_vec())
+            .collect::<Vec<_>>(),
+        vec![
+            vec![int(1), int(3)],
+            vec![int(2), int(3)],
+            vec![int(2), int(3)],
+            vec![int(3), int(3)],
+        ]
+    );
+    let ranked = delivered_per_day(
+        dir.path(),
+        "count as delivered",
+        "topk(1, delivered) | fields _timeslice, delivered, _rank",
+    );
+    assert_eq!(ranked.rows, vec![vec![day(27), int(1), int(1)]]);
+    let deduplicated = delivered_per_day(
+        dir.path(),
+        "count as delivered",
+        "dedup by delivered | sort by _timeslice asc",
+    );
+    assert_eq!(
+        deduplicated.rows,
+        vec![vec![day(26), int(0)], vec![day(27), int(1)]]
+    );
+
+    // After transpose: the pivoted columns, by status, with an outlier and a running sum.
+    let pivoted = run(
+        dir.path(),
+        &format!(
+            "{JSON} | timeslice 1d | count by _timeslice, status | fillmissing timeslice, values all in status | transpose row _timeslice column status | outlier Delivered window=2 threshold=3 | accum Failed as failures"
+        ),
+        "UTC",
+        None,
+    );
+    assert_eq!(
+        pivoted.columns,
+        [
+            "_timeslice",
+            "Delivered",
+            "Failed",
+            "Pending",
+            "Delivered_error",
+            "Delivered_lower",
+            "Delivered_upper",
+            "Delivered_indicator",
+            "Delivered_violation",
+            "failures"
+        ]
+    );
+    let delivered: Vec<Value> = pivoted.rows.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(delivered, [int(1), int(1), int(0), int(1)]);
+    assert_eq!(pivoted.rows[2][7..9], [int(1), int(1)]);
+    let failures: Vec<Value> = pivoted.rows.iter().map(|r| r[9].clone()).collect();
+    assert_eq!(failures, [int(0), int(1), int(1), int(1)]);
 }
