@@ -255,6 +255,29 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 }
 
 /// The generated data's time range and the (created) work directory.
+/// The store of `records` generated rows under `work_dir` (`store-<records>`), generating
+/// and ingesting them unless a store of that size is there already.
+fn bench_store(
+    work_dir: &Path,
+    records: u64,
+    args: &BenchArgs,
+    start: DateTime<Utc>,
+    geo: &Option<Arc<GeoDatabase>>,
+) -> Result<PathBuf> {
+    let data = generated_file(work_dir, records, args.days, args.seed, start)?;
+    let store_dir = work_dir.join(format!("store-{records}"));
+    let stored = Catalog::load(&store_dir).map(|c| c.rows()).unwrap_or(0);
+    if stored != records {
+        eprintln!(
+            "ingesting {} into {}",
+            data.path.display(),
+            store_dir.display()
+        );
+        ingest(&data.path, &store_dir, geo.clone())?;
+    }
+    Ok(store_dir)
+}
+
 fn time_range_and_work_dir(args: &BenchArgs) -> Result<(DateTime<Utc>, DateTime<Utc>, PathBuf)> {
     let start = DateTime::parse_from_rfc3339(START)?.to_utc();
     let end = start

@@ -195,6 +195,7 @@ impl ColumnCache {
     /// Forgets the columns of segments under `data_dir` that are not in `live` (replaced or
     /// removed by the store since they were loaded).
     pub fn retain(&self, data_dir: &Path, live: &[SegmentFile]) {
+        let live: std::collections::HashSet<&SegmentFile> = live.iter().collect();
         let mut inner = self.lock();
         inner.slots.retain(|(segment, _), _| {
             !segment.path.starts_with(data_dir) || live.contains(segment)

@@ -566,16 +566,17 @@ impl Lowering<'_> {
         columns: &[ir::LookupColumn],
         key: Expr,
     ) -> Result<()> {
-        let mut fields = Vec::new();
-        for column in columns {
-            match ThreatField::for_lookup(&column.column.to_ascii_lowercase()) {
-                Some(field) => fields.push(field),
-                None => self.warnings.push(format!(
-                    "the threat table has no column '{}'; it is null",
-                    column.column
-                )),
-            }
+        let resolved: Vec<(&ir::LookupColumn, Option<ThreatField>)> = columns
+            .iter()
+            .map(|c| (c, ThreatField::for_lookup(&c.column.to_ascii_lowercase())))
+            .collect();
+        for (column, _) in resolved.iter().filter(|(_, field)| field.is_none()) {
+            self.warnings.push(format!(
+                "the threat table has no column '{}'; it is null",
+                column.column
+            ));
         }
+        let fields = resolved.iter().filter_map(|(_, field)| *field).collect();
         self.warn_without_threat_data();
         let matched = ThreatMatch::udf(
             self.options.threat.clone(),
@@ -587,12 +588,12 @@ impl Lowering<'_> {
         .call(vec![key]);
         let holder = "__threat_match".to_string();
         relation.assign(vec![(holder.clone(), matched)])?;
-        let assignments = columns
+        let assignments = resolved
             .iter()
-            .map(|column| {
-                let value = match ThreatField::for_lookup(&column.column.to_ascii_lowercase()) {
+            .map(|(column, field)| {
+                let value = match field {
                     Some(field) => {
-                        get_field(Relation::column(&holder), threat::struct_field(field))
+                        get_field(Relation::column(&holder), threat::struct_field(*field))
                     }
                     None => null_text(),
                 };

@@ -21,10 +21,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use comfy_table::Table;
-use mailscope_engine::store::{Catalog, Store};
+use mailscope_engine::store::Store;
 use serde_json::{Value as Json, json};
 
-use super::{gb, generated_file, ingest, machine, median, ms};
+use super::{bench_store, gb, machine, median, ms};
 use crate::cli::BenchArgs;
 use crate::http::{self, AppState};
 use crate::{geodb, threat};
@@ -86,17 +86,7 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let machine = machine();
     let mut report = Vec::new();
     for &records in &args.records {
-        let data = generated_file(&work_dir, records, args.days, args.seed, start)?;
-        let store_dir = work_dir.join(format!("store-{records}"));
-        let stored = Catalog::load(&store_dir).map(|c| c.rows()).unwrap_or(0);
-        if stored != records {
-            eprintln!(
-                "ingesting {} into {}",
-                data.path.display(),
-                store_dir.display()
-            );
-            ingest(&data.path, &store_dir, geo.clone())?;
-        }
+        let store_dir = bench_store(&work_dir, records, args, start, &geo)?;
         let measured = measure(args, &store_dir, geo.clone(), asn.clone(), start, end)?;
         print_report(args, records, budget, &measured);
         report.push(measured.to_json(records));

@@ -18,11 +18,10 @@ use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use comfy_table::Table;
 use mailscope_engine::exec::{self, QueryOptions, QueryResult, Value};
-use mailscope_engine::store::Catalog;
 use mailscope_threat::{Indicator, IndicatorValue, ThreatIndex, parse_value};
 use serde_json::json;
 
-use super::{gb, generated_file, ingest, machine, median, ms};
+use super::{bench_store, gb, machine, median, ms};
 use crate::cli::BenchArgs;
 use crate::{geodb, threat};
 
@@ -80,17 +79,7 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let machine = machine();
     let mut report = Vec::new();
     for &records in &args.records {
-        let data = generated_file(&work_dir, records, args.days, args.seed, start)?;
-        let store_dir = work_dir.join(format!("store-{records}"));
-        let stored = Catalog::load(&store_dir).map(|c| c.rows()).unwrap_or(0);
-        if stored != records {
-            eprintln!(
-                "ingesting {} into {}",
-                data.path.display(),
-                store_dir.display()
-            );
-            ingest(&data.path, &store_dir, geo.clone())?;
-        }
+        let store_dir = bench_store(&work_dir, records, args, start, &geo)?;
         let options = QueryOptions {
             from: start,
             to: end,
