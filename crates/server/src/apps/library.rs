@@ -410,6 +410,31 @@ mod tests {
         assert!(error.to_string().contains("two.json"), "{error}");
     }
 
+    #[test]
+    fn a_dashboard_of_a_newer_version_is_refused_and_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let library = Library::new(dir.path());
+        library.locked(|l| l.save(&dashboard("one"))).expect("save");
+        let path = dir.path().join("library/dashboards/one.json");
+        let mut file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(
+            file["version"], DASHBOARD_VERSION,
+            "written at the current version"
+        );
+        file["version"] = serde_json::json!(DASHBOARD_VERSION + 1);
+        std::fs::write(&path, file.to_string()).expect("write");
+        let error = library
+            .locked(|l| l.dashboard("one"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("one.json"), "{error}");
+        assert!(
+            error.contains("newer than this mailscope understands"),
+            "{error}"
+        );
+    }
+
     /// An apps file as version 1 writes it.
     const APPS_V1: &str = r#"{
       "format": "mailscope-apps",
