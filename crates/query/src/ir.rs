@@ -20,8 +20,9 @@ pub struct Query {
 pub enum Scope {
     /// Everything (an empty scope or a lone `*`).
     All,
-    /// A keyword searched in `_raw`; `pattern` may contain `*` (any run of characters).
-    /// Matches when `_raw` contains a term matching the pattern, case-insensitively.
+    /// A keyword searched in the record's terms (Sumo's keyword search; the rules are in
+    /// ARCHITECTURE.md): `pattern` as written, `*` and `?` wildcards inside a term, several
+    /// terms a phrase of adjacent terms; case-insensitive.
     Keyword {
         pattern: String,
     },
@@ -64,7 +65,8 @@ pub enum StageKind {
         nodrop: bool,
     },
     /// `parse regex [field=f] "re" [nodrop] [multi]` and `extract`. `groups` are the named
-    /// capture groups in order; `regex` is validated and compiles with the `regex` crate.
+    /// capture groups in order; `regex` is the query's Java regex translated to the `regex`
+    /// crate's syntax ([`crate::regex::translate`]): compile it as it is, with no flags.
     ParseRegex {
         source: Option<String>,
         regex: String,
@@ -331,7 +333,8 @@ pub enum Expr {
         right: Box<Expr>,
     },
     /// `x matches "wild*card"` (whole string, case-sensitive, `*` only),
-    /// `x matches /re/` (RE2 find), or `x matches <expr>` (a field holding a wildcard pattern).
+    /// `x matches /re/` (find; the Java regex translated like `ParseRegex`'s), or
+    /// `x matches <expr>` (a field holding a wildcard pattern).
     Matches {
         operand: Box<Expr>,
         pattern: Pattern,
@@ -342,8 +345,9 @@ pub enum Expr {
         list: Vec<Expr>,
         negated: bool,
     },
-    /// `/re/` as `replace`'s pattern argument (`replace(x, /re/, "y")`), validated with
-    /// the `regex` crate. Appears nowhere else.
+    /// `/re/` as `replace`'s pattern argument (`replace(x, /re/, "y")`): the query's Java
+    /// regex translated to the `regex` crate's syntax ([`crate::regex::translate`]), to be
+    /// compiled as it is. Appears nowhere else.
     Regex(String),
     /// A function call; `name` is the lower-case canonical name (`isvalidip`, `replace`,
     /// `if`, `concat`, `tolowercase`, ...). Arity and argument kinds are checked.
@@ -356,6 +360,7 @@ pub enum Expr {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Pattern {
     Wildcard(String),
+    /// A Java regex translated to the `regex` crate's syntax ([`crate::regex::translate`]).
     Regex(String),
     Dynamic(Box<Expr>),
 }

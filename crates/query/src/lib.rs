@@ -2,7 +2,8 @@
 //! analytics needs it. Pure: text in, `ir::Query` or diagnostics out; no I/O, no engine.
 //!
 //! Stages (see `ARCHITECTURE.md`): [`variables`] (`{{var}}` substitution) → [`lexer`] →
-//! [`parser`] ([`ast::Query`] with spans) → [`semantic`] ([`ir::Query`]). Every problem is a
+//! [`parser`] ([`ast::Query`] with spans) → [`semantic`] ([`ir::Query`]); [`regex`] translates
+//! the Java regexes of the queries for the `regex` crate. Every problem is a
 //! [`Diagnostic`] with a code, a span and usually a hint; nothing here panics on any input.
 
 pub mod ast;
@@ -11,6 +12,7 @@ mod filters;
 pub mod ir;
 pub mod lexer;
 pub mod parser;
+pub mod regex;
 pub mod semantic;
 pub mod span;
 pub mod variables;
@@ -30,7 +32,7 @@ pub fn parse(source: &str) -> Result<ast::Query, Vec<Diagnostic>> {
 /// Parses and checks a query. All diagnostics are returned: those of every stage that
 /// failed to parse, and the semantic ones of every stage that parsed.
 pub fn compile(source: &str) -> Result<ir::Query, Vec<Diagnostic>> {
-    check(parser::parse_partial(source))
+    check(source, parser::parse_partial(source))
 }
 
 /// Substitutes dashboard variables, then compiles, with diagnostics pointing at the
@@ -55,7 +57,7 @@ pub fn compile_with_variables(
     if !literals.is_empty() {
         filters::neutralise(&mut parsed.query, text, &literals);
     }
-    check(parsed).map_err(|diagnostics| {
+    check(text, parsed).map_err(|diagnostics| {
         diagnostics
             .into_iter()
             .map(|mut diagnostic| {
@@ -69,14 +71,33 @@ pub fn compile_with_variables(
     })
 }
 
-fn check(parsed: parser::Parsed) -> Result<ir::Query, Vec<Diagnostic>> {
+fn check(source: &str, parsed: parser::Parsed) -> Result<ir::Query, Vec<Diagnostic>> {
     let (query, mut semantic) = semantic::analyze_partial(&parsed.query, parsed.complete);
     if parsed.diagnostics.is_empty() && semantic.is_empty() {
         return Ok(query);
+    }
+    // Semantic analysis sees unescaped literals, not the text; a span it maps back into a
+    // literal (a regex error's construct) is widened to char boundaries should the mapping
+    // be off (an unterminated literal).
+    for diagnostic in &mut semantic {
+        diagnostic.span = on_char_boundaries(source, diagnostic.span);
     }
     let mut diagnostics = parsed.diagnostics;
     diagnostics.append(&mut semantic);
     diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
     diagnostics.truncate(parser::MAX_DIAGNOSTICS + 1);
     Err(diagnostics)
+}
+
+/// The smallest span on char boundaries inside `source` that covers `span`.
+fn on_char_boundaries(source: &str, span: Span) -> Span {
+    let mut start = span.start.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, source.len());
+    while !source.is_char_boundary(end) {
+        end += 1;
+    }
+    Span::new(start, end)
 }

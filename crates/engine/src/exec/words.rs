@@ -119,7 +119,9 @@ impl WordCount {
             .collect();
         let whole = super::functions::whole_match(&self.regex, &self.groups);
         // `(?<word>\w+)`: the matches are the runs of word characters, found by a scan.
-        let words = whole && positions.len() == 1 && word_runs(&self.regex);
+        let words = (whole && positions.len() == 1)
+            .then(|| word_runs(&self.regex))
+            .flatten();
         // One key (the common case) is counted by `&str`, without a vector per match.
         let mut single: HashMap<Option<&str>, i64> = HashMap::new();
         let mut counts: HashMap<Vec<Option<&str>>, i64> = HashMap::new();
@@ -132,8 +134,8 @@ impl WordCount {
             let value = (!values.is_null(row)).then(|| values.value(row));
             let mut matched = false;
             if let Some(value) = value {
-                if words {
-                    for_each_word(value, |word| {
+                if let Some(class) = words {
+                    for_each_word(value, class, |word| {
                         matched = true;
                         *single.entry(Some(word)).or_default() += weight;
                     });
@@ -189,20 +191,38 @@ impl WordCount {
     }
 }
 
-/// Whether `pattern` is one capture group around `\w+` (Unicode word characters, greedy),
-/// whose matches are exactly the maximal runs of word characters.
-fn word_runs(pattern: &str) -> bool {
-    let (Ok(hir), Ok(word)) = (regex_syntax::parse(pattern), regex_syntax::parse(r"\w+")) else {
-        return false;
-    };
-    matches!(hir.kind(), regex_syntax::hir::HirKind::Capture(capture) if *capture.sub == word)
-        && regex_syntax::try_is_word_character('a').is_ok()
+/// Which characters make a word in [`for_each_word`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WordClass {
+    /// Java's default `\w`: `[0-9A-Za-z_]` (the query crate translates `\w` to it).
+    Ascii,
+    /// `\w` under `(?U)`: Unicode word characters, as the regex crate's `\w`.
+    Unicode,
 }
 
-/// Calls `f` with every maximal run of word characters of `text` (what `\w+` finds, left
-/// to right), without the regex engine: ASCII bytes are classified directly, other
-/// characters by the same Unicode table as the regex's `\w`.
-fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+/// Whether `pattern` (the regex crate's syntax, as the IR carries it) is one capture group
+/// around a greedy run of word characters, whose matches are exactly the maximal runs of
+/// those characters; and of which class.
+fn word_runs(pattern: &str) -> Option<WordClass> {
+    let hir = regex_syntax::parse(pattern).ok()?;
+    let regex_syntax::hir::HirKind::Capture(capture) = hir.kind() else {
+        return None;
+    };
+    let same = |candidate: &str| regex_syntax::parse(candidate).is_ok_and(|h| *capture.sub == h);
+    if same("[0-9A-Za-z_]+") || same("(?-u:\\w)+") {
+        Some(WordClass::Ascii)
+    } else if same(r"\w+") && regex_syntax::try_is_word_character('a').is_ok() {
+        Some(WordClass::Unicode)
+    } else {
+        None
+    }
+}
+
+/// Calls `f` with every maximal run of word characters of `text` (what the word regex
+/// finds, left to right), without the regex engine: ASCII bytes are classified directly,
+/// other characters are never word characters in the ASCII class and are looked up in the
+/// regex's own Unicode table otherwise.
+fn for_each_word<'a>(text: &'a str, class: WordClass, mut f: impl FnMut(&'a str)) {
     let bytes = text.as_bytes();
     let mut start: Option<usize> = None;
     let mut at = 0;
@@ -212,10 +232,9 @@ fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
             (byte.is_ascii_alphanumeric() || byte == b'_', 1)
         } else {
             let c = text[at..].chars().next().unwrap_or('\u{fffd}');
-            (
-                regex_syntax::try_is_word_character(c).unwrap_or(false),
-                c.len_utf8(),
-            )
+            let word = class == WordClass::Unicode
+                && regex_syntax::try_is_word_character(c).unwrap_or(false);
+            (word, c.len_utf8())
         };
         match (word, start) {
             (true, None) => start = Some(at),
@@ -289,24 +308,78 @@ mod tests {
 
     #[test]
     fn the_word_scan_finds_what_the_regex_finds() {
-        assert!(word_runs(r"(?<word>\w+)"));
-        assert!(!word_runs(r"(?<word>\w*)"));
-        assert!(!word_runs(r"(?<word>[a-z]+)"));
-        let regex = Regex::new(r"\w+").expect("regex");
-        for text in [
-            "",
-            "RE: RE: offer",
-            "  leading and trailing  ",
-            "snake_case_42 x-y z.w",
-            "Grüße aus Köln, naïve café – 東京 ١٢٣ e\u{301}t\u{200d}c",
-            "¡¿?! … 🙂 emoji🙂inside",
-            "tab\tnew\nline",
+        assert_eq!(word_runs(r"(?<word>[0-9A-Za-z_]+)"), Some(WordClass::Ascii));
+        assert_eq!(word_runs(r"(?<word>\w+)"), Some(WordClass::Unicode));
+        assert_eq!(word_runs(r"(?<word>\w*)"), None);
+        assert_eq!(word_runs(r"(?<word>[a-z]+)"), None);
+        for (class, regex) in [
+            (
+                WordClass::Ascii,
+                Regex::new(r"[0-9A-Za-z_]+").expect("regex"),
+            ),
+            (WordClass::Unicode, Regex::new(r"\w+").expect("regex")),
         ] {
-            let mut found = Vec::new();
-            for_each_word(text, |w| found.push(w));
-            let expected: Vec<&str> = regex.find_iter(text).map(|m| m.as_str()).collect();
-            assert_eq!(found, expected, "{text:?}");
+            for text in [
+                "",
+                "RE: RE: offer",
+                "  leading and trailing  ",
+                "snake_case_42 x-y z.w",
+                "Grüße aus Köln, naïve café – 東京 ١٢٣ e\u{301}t\u{200d}c",
+                "¡¿?! … 🙂 emoji🙂inside \u{fe0f}",
+                "tab\tnew\nline",
+            ] {
+                let mut found = Vec::new();
+                for_each_word(text, class, |w| found.push(w));
+                let expected: Vec<&str> = regex.find_iter(text).map(|m| m.as_str()).collect();
+                assert_eq!(found, expected, "{class:?} {text:?}");
+            }
         }
+    }
+
+    #[test]
+    fn the_keyword_panel_counts_java_words() {
+        // Sumo's `\w` is ASCII: "Grüße aus München" holds the words Gr, e, aus, M, nchen,
+        // and a lone variation selector is no word.
+        let s =
+            stages(r#"* | parse regex field=subject "(?<word>\w+)" multi | count_frequent word"#);
+        let words = WordCount::plan(&s[0], &s[1]).expect("recognised");
+        let counted = words
+            .count(&batch(
+                &[Some("Grüße aus München"), Some("\u{fe0f}")],
+                &[1, 5],
+            ))
+            .expect("count");
+        let key = |w: &str| vec![Some(w.to_owned())];
+        assert_eq!(
+            table(&counted),
+            vec![
+                (key("Gr"), 1),
+                (key("M"), 1),
+                (key("aus"), 1),
+                (key("e"), 1),
+                (key("nchen"), 1)
+            ]
+        );
+        let s = stages(
+            r#"* | parse regex field=subject "(?U)(?<word>\w+)" multi | count_frequent word"#,
+        );
+        let words = WordCount::plan(&s[0], &s[1]).expect("recognised");
+        let counted = words
+            .count(&batch(
+                &[Some("Grüße aus München"), Some("\u{fe0f}")],
+                &[1, 5],
+            ))
+            .expect("count");
+        // Under (?U) Java's \w holds the non-spacing marks, variation selectors among them.
+        assert_eq!(
+            table(&counted),
+            vec![
+                (key("Grüße"), 1),
+                (key("München"), 1),
+                (key("aus"), 1),
+                (key("\u{fe0f}"), 5)
+            ]
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! Expressions: function names and arities, aggregates out of place, regex patterns; and the
-//! lowering of `?:` to `if(…)`.
+//! Expressions: function names and arities, aggregates out of place, regex patterns (Java
+//! syntax, translated by [`crate::regex`]); and the lowering of `?:` to `if(…)`.
 
 use super::Analyzer;
 use crate::ast::{self, ExprKind};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::ir;
 use crate::parser::AGGREGATES;
+use crate::regex::{self, Translated};
+use crate::span::Span;
 
 /// A scalar function: canonical lower-case name and the accepted argument counts.
 #[derive(Debug, Clone, Copy)]
@@ -70,9 +72,10 @@ fn arity_text(min: usize, max: usize) -> String {
     }
 }
 
-/// Compiles a regex the way the engine will, with a size limit so no query can make it slow.
-pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern)
+/// Compiles a regex (already in the `regex` crate's syntax) the way the engine will, with a
+/// size limit so no query can make it slow.
+pub(crate) fn compile_regex(pattern: &str) -> Result<::regex::Regex, String> {
+    ::regex::RegexBuilder::new(pattern)
         .size_limit(1 << 22)
         .build()
         .map_err(|error| {
@@ -82,7 +85,111 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
         })
 }
 
+/// The hint of an invalid regex.
+pub(super) const REGEX_HINT: &str = "regexes use Java syntax (java.util.regex), as in Sumo Logic";
+
+/// Source offsets of a `/regex/` literal's text ending at `end`: for each byte offset of the
+/// text (the lexer turned `\/` into `/`, nothing else), where it is in the query. `None` when
+/// the literal cannot start there.
+pub(super) fn regex_literal_offsets(text: &str, end: usize, floor: usize) -> Option<Vec<usize>> {
+    let source_len = text.len() + text.matches('/').count() + 2;
+    let start = end
+        .checked_sub(source_len)
+        .filter(|start| *start >= floor)?;
+    let mut offsets = vec![0; text.len() + 1];
+    let mut position = start + 1;
+    for (offset, c) in text.char_indices() {
+        offsets[offset] = position;
+        position += c.len_utf8() + usize::from(c == '/');
+    }
+    offsets[text.len()] = position;
+    Some(offsets)
+}
+
+/// Source offsets of a string literal's value (the lexer unescaped `\"` and `\\`; any other
+/// backslash stays). A backslash followed by another character is one source byte or two
+/// (`\w` or `\\w`); when the literal's length leaves it open which, `None`.
+pub(super) fn string_literal_offsets(value: &str, span: Span) -> Option<Vec<usize>> {
+    let inner = span.end.checked_sub(span.start)?.checked_sub(2)?;
+    let extra = inner.checked_sub(value.len())?;
+    let chars: Vec<char> = value.chars().collect();
+    let (mut forced, mut open) = (0, 0);
+    for (index, c) in chars.iter().enumerate() {
+        match (c, chars.get(index + 1)) {
+            ('"', _) | ('\\', None | Some('\\' | '"')) => forced += 1,
+            ('\\', _) => open += 1,
+            _ => {}
+        }
+    }
+    let doubled = if extra == forced {
+        false
+    } else if extra == forced + open {
+        true
+    } else {
+        return None;
+    };
+    let mut offsets = vec![0; value.len() + 1];
+    let mut position = span.start + 1;
+    for (index, (offset, c)) in value.char_indices().enumerate() {
+        offsets[offset] = position;
+        let escaped = match (c, chars.get(index + 1)) {
+            ('"', _) | ('\\', None | Some('\\' | '"')) => true,
+            ('\\', _) => doubled,
+            _ => false,
+        };
+        position += c.len_utf8() + usize::from(escaped);
+    }
+    offsets[value.len()] = position;
+    Some(offsets)
+}
+
 impl Analyzer {
+    /// Translates a regex literal from Java's syntax; an invalid or unsupported one is E0206
+    /// at the offending construct (`offsets` map the pattern's bytes to the query, else the
+    /// whole `literal`).
+    pub(super) fn translate_regex(
+        &mut self,
+        java: &str,
+        literal: Span,
+        offsets: Option<Vec<usize>>,
+        hint: &str,
+    ) -> Option<Translated> {
+        match regex::translate(java) {
+            Ok(translated) => Some(translated),
+            Err(error) => {
+                let span = offsets
+                    .and_then(|offsets| {
+                        let start = *offsets.get(error.start)?;
+                        let end = *offsets.get(error.end)?;
+                        Some(Span::new(start, end.max(start)))
+                    })
+                    .filter(|span| literal.start <= span.start && span.end <= literal.end)
+                    .unwrap_or(literal);
+                self.push(
+                    Diagnostic::error(
+                        codes::INVALID_REGEX,
+                        format!("invalid regex: {}", error.message),
+                        span,
+                    )
+                    .with_label(literal, "in this regex")
+                    .with_hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// A `/regex/` literal that ends where `outer` ends and starts at or after `floor` (after
+    /// `matches`, or replace's pattern); with no `floor` its place inside `outer` is unknown.
+    fn regex_literal(&mut self, java: &str, outer: Span, floor: Option<usize>) -> String {
+        let offsets = floor.and_then(|floor| regex_literal_offsets(java, outer.end, floor));
+        let literal = offsets.as_ref().map_or(outer, |offsets| {
+            Span::new(offsets[0].saturating_sub(1), outer.end)
+        });
+        self.translate_regex(java, literal, offsets, REGEX_HINT)
+            .map_or_else(|| java.to_string(), |translated| translated.pattern)
+    }
+
     pub(super) fn expr(&mut self, expr: &ast::Expr) -> ir::Expr {
         match &expr.kind {
             ExprKind::Field(name) => ir::Expr::Field(name.clone()),
@@ -100,17 +207,11 @@ impl Analyzer {
                 let pattern = match pattern {
                     ast::Pattern::Wildcard(text) => ir::Pattern::Wildcard(text.clone()),
                     ast::Pattern::Regex(text) => {
-                        if let Err(message) = compile_regex(text) {
-                            self.push(
-                                Diagnostic::error(
-                                    codes::INVALID_REGEX,
-                                    format!("invalid regex: {message}"),
-                                    expr.span,
-                                )
-                                .with_hint("regexes use RE2 syntax"),
-                            );
-                        }
-                        ir::Pattern::Regex(text.clone())
+                        // A parenthesised `matches` spans its parentheses too, and then where
+                        // the literal ends is unknown.
+                        let bare = expr.span.start == operand.span.start;
+                        let floor = bare.then_some(operand.span.end);
+                        ir::Pattern::Regex(self.regex_literal(text, expr.span, floor))
                     }
                     ast::Pattern::Dynamic(inner) => {
                         ir::Pattern::Dynamic(Box::new(self.expr(inner)))
@@ -161,17 +262,7 @@ impl Analyzer {
             .enumerate()
             .map(|(index, arg)| match &arg.kind {
                 ExprKind::Regex(text) if lower == "replace" && index == 1 => {
-                    if let Err(message) = compile_regex(text) {
-                        self.push(
-                            Diagnostic::error(
-                                codes::INVALID_REGEX,
-                                format!("invalid regex: {message}"),
-                                arg.span,
-                            )
-                            .with_hint("regexes use RE2 syntax"),
-                        );
-                    }
-                    ir::Expr::Regex(text.clone())
+                    ir::Expr::Regex(self.regex_literal(text, arg.span, Some(arg.span.start)))
                 }
                 _ => self.expr(arg),
             })

@@ -1,7 +1,8 @@
 //! Extraction and enrichment stages: `json` (JSONPath subset), anchor `parse`,
 //! `parse regex`/`extract` (named groups), `lookup`, `geoip`, `threatip`.
 
-use super::{Analyzer, compile_regex};
+use super::Analyzer;
+use super::expr::{REGEX_HINT, string_literal_offsets};
 use crate::ast::{Ident, LookupColumn, StrLit};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::ir::{self, JsonPath, JsonStep, LookupTable};
@@ -179,34 +180,25 @@ impl Analyzer {
         nodrop: bool,
         multi: bool,
     ) -> ir::StageKind {
-        let mut groups = Vec::new();
-        match compile_regex(&regex.value) {
-            Err(message) => self.push(
-                Diagnostic::error(
-                    codes::INVALID_REGEX,
-                    format!("invalid regex: {message}"),
-                    regex.span,
-                )
-                .with_hint("regexes use RE2 syntax; name groups with (?<name>…)"),
-            ),
-            Ok(compiled) => {
-                let mut unnamed = 0;
-                for name in compiled.capture_names().skip(1) {
-                    match name {
-                        Some(name) => groups.push(name.to_string()),
-                        None => unnamed += 1,
-                    }
-                }
-                if unnamed > 0 {
+        let offsets = string_literal_offsets(&regex.value, regex.span);
+        let hint = format!("{REGEX_HINT}; name groups with (?<name>…)");
+        let translated = self.translate_regex(&regex.value, regex.span, offsets, &hint);
+        let (pattern, groups) = match translated {
+            None => (regex.value.clone(), Vec::new()),
+            Some(translated) => {
+                if translated.unnamed_groups > 0 {
                     self.push(
                         Diagnostic::error(
                             codes::UNNAMED_GROUP,
-                            format!("regex has {unnamed} unnamed capturing group(s)"),
+                            format!(
+                                "regex has {} unnamed capturing group(s)",
+                                translated.unnamed_groups
+                            ),
                             regex.span,
                         )
                         .with_hint("name the group (?<name>…) or make it non-capturing (?:…)"),
                     );
-                } else if groups.is_empty() {
+                } else if translated.groups.is_empty() {
                     self.push(
                         Diagnostic::error(
                             codes::NO_NAMED_GROUP,
@@ -216,11 +208,12 @@ impl Analyzer {
                         .with_hint("capture the value into a field with (?<name>…)"),
                     );
                 }
+                (translated.pattern, translated.groups)
             }
-        }
+        };
         ir::StageKind::ParseRegex {
             source: source.as_ref().map(|s| s.name.clone()),
-            regex: regex.value.clone(),
+            regex: pattern,
             groups,
             nodrop,
             multi,

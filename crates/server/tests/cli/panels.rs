@@ -623,13 +623,14 @@ fn check_panels(fixture: &Fixture, filters: &Filters) {
 }
 
 /// `parse regex field=subject "(?<word>\w+)" multi | count_frequent word`, independently:
-/// maximal runs of word characters.
+/// maximal runs of word characters — Java's `\w`, as Sumo runs it: ASCII letters, digits and
+/// `_` only ("München" holds the words "M" and "nchen").
 fn regex_lite_words(rows: &[&Row]) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
     for row in rows {
         for word in row
             .subject
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| !w.is_empty())
         {
             *counts.entry(word.to_owned()).or_insert(0) += 1;
