@@ -26,6 +26,9 @@ export interface QueryResult {
   warnings: string[];
   elapsed_ms: number;
   cached: boolean;
+  /** The keywords of the query's scope that a matching row contains (not those under NOT),
+   * for highlighting; absent from answers of servers that do not send them. */
+  keywords?: string[];
 }
 
 export interface Diagnostic {

@@ -462,6 +462,48 @@ await step("search results show the attacker's subject and sender as literal tex
   same(dialogs, [], "dialogs");
 });
 
+await step("search results mark what the query's keywords matched, markup still as text", async () => {
+  // Only the hostile record and generated spam have this subject; the keyword matches it.
+  const hostile = `_sourceCategory=${sourceCategory} onerror\n| json "Subject" as subject\n| count by subject`;
+  await typeQuery(hostile);
+  await page.click("[data-testid=run]");
+  await page.waitForFunction(() => document.querySelector("[data-page=search]")?.dataset.state === "done", null, { timeout: 60_000 });
+  const hostileCells = await page.$$eval("[data-testid=results] tbody td", (tds) =>
+    tds.map((td) => ({ text: td.textContent, marks: [...td.querySelectorAll("mark.keyword-hit")].map((m) => m.textContent) })),
+  );
+  const subjectCell = hostileCells.find((c) => c.text === XSS_SUBJECT);
+  assert(subjectCell, `subject not shown literally: ${JSON.stringify(hostileCells)}`);
+  same(subjectCell.marks, ["onerror"], "marks in the hostile subject");
+  same(await page.locator("img[src=x]").count(), 0, "img[src=x] elements");
+  same(dialogs, [], "dialogs");
+
+  // "overdue" is only in subjects of the generated data ("Invoice overdue", "Re: Invoice 123 overdue").
+  const keyword = "overdue";
+  const query = `_sourceCategory=${sourceCategory} ${keyword}\n| json "Subject", "SenderAddress" as subject, sender_address\n| fields subject, sender_address`;
+  await typeQuery(query);
+  await page.click("[data-testid=run]");
+  await page.waitForFunction(() => document.querySelector("[data-page=search]")?.dataset.state === "done", null, { timeout: 60_000 });
+  const total = Number((await page.textContent("[data-testid=total-rows]")).replace(/[^0-9]/g, ""));
+  assert(total > 0, `the keyword search found no rows`);
+  const rows = await page.$$eval("[data-testid=results] tbody tr", (trs) =>
+    trs.map((tr) => ({ text: tr.textContent, marks: [...tr.querySelectorAll("mark.keyword-hit")].map((m) => m.textContent) })),
+  );
+  same(rows.length, Math.min(total, 100), "rows shown");
+  const unmarked = rows.filter((row) => !row.marks.some((mark) => mark.toLowerCase() === keyword));
+  assert(unmarked.length === 0, `${unmarked.length} of ${rows.length} rows have no mark of “${keyword}”: ${JSON.stringify(unmarked.slice(0, 5))}`);
+  const stray = rows.flatMap((row) => row.marks).filter((mark) => mark.toLowerCase() !== keyword);
+  same(stray, [], "marks of something else");
+  const answer = await apiOk("POST", "/query", {
+    query,
+    from: new Date(Date.now() - 30 * 86400000).toISOString(),
+    to: new Date().toISOString(),
+    limit: 1,
+  });
+  same(answer.keywords, [keyword], "the API's keywords");
+  await page.evaluate(() => document.querySelectorAll(".toast").forEach((toast) => toast.remove()));
+  await page.screenshot({ path: path.join(screenshots, "search-keyword.png"), fullPage: true });
+});
+
 await step("search results chart a time series, page through the API and export every row", async () => {
   const query = `_sourceCategory=${sourceCategory}\n| json "Status" as status\n| timeslice 1d\n| count by _timeslice, status\n| transpose row _timeslice column status`;
   await typeQuery(query);

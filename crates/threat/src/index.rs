@@ -131,9 +131,20 @@ pub struct ThreatIndex {
     emails: HashMap<Box<str>, u32>,
     domains: HashMap<Box<str>, u32>,
     stats: IndexStats,
+    /// Unique in the process: names this index in result cache keys.
+    generation: u64,
 }
 
+/// Numbers the indexes built in the process.
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl ThreatIndex {
+    /// A number no other index of this process has; a feed refresh builds a new index and
+    /// so a new generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Builds the index. Values are expected normalised (the readers do it); duplicates
     /// across and within feeds are kept and reported together.
     pub fn new(indicators: Vec<Indicator>) -> ThreatIndex {
@@ -239,6 +250,7 @@ impl ThreatIndex {
             emails,
             domains,
             stats,
+            generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -4,12 +4,28 @@
 import type { Cell, QueryResult } from "../api";
 import { h, replace } from "../dom";
 import { STATUS_COLORS, formatCell, isNumericType } from "../format";
+import { compileKeywords } from "../keywords";
 
 export interface TableOptions {
   tz: string;
   columns?: string[] | undefined;
   /** Row number of the first row shown (search paging). */
   firstRow?: number;
+  /** Search keywords to mark where they match in text cells (`mark.keyword-hit`). */
+  highlight?: string[] | undefined;
+}
+
+/** `text` as text nodes, with the ranges of `ranges` wrapped in `mark.keyword-hit`. */
+function marked(text: string, ranges: Array<[number, number]>): (Node | string)[] {
+  const parts: (Node | string)[] = [];
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (start > at) parts.push(text.slice(at, start));
+    parts.push(h("mark", { class: "keyword-hit" }, text.slice(start, end)));
+    at = end;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return parts;
 }
 
 function compare(a: Cell, b: Cell): number {
@@ -27,6 +43,13 @@ export function renderTable(element: HTMLElement, result: QueryResult, options: 
   const indices = order.length > 0 ? order : result.columns.map((_, i) => i);
   let sortColumn = -1;
   let descending = false;
+  const matcher = options.highlight && options.highlight.length > 0 ? compileKeywords(options.highlight) : null;
+  /** The cell's text, keyword hits marked when the value is text (not a time or number). */
+  const content = (text: string, value: Cell, type: string | undefined): (Node | string)[] => {
+    if (!matcher || typeof value !== "string" || type === "time" || text === "") return [text];
+    const ranges = matcher(text);
+    return ranges.length === 0 ? [text] : marked(text, ranges);
+  };
 
   const table = h("table", { class: "data-table" });
   const thead = h("thead");
@@ -81,11 +104,11 @@ export function renderTable(element: HTMLElement, result: QueryResult, options: 
         if (columnName === "status" && typeof value === "string") {
           const dot = h("span", { class: "status-dot" });
           dot.style.backgroundColor = STATUS_COLORS[value] ?? "#adb5bd";
-          td.append(dot, h("span", null, text));
+          td.append(dot, h("span", null, ...content(text, value, type)));
         } else if (value === null) {
           td.appendChild(h("span", { class: "null" }, "—"));
         } else {
-          td.textContent = text;
+          td.append(...content(text, value, type));
         }
         tr.appendChild(td);
       }

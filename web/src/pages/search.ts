@@ -60,6 +60,8 @@ export function renderSearch(page: HTMLElement, params: URLSearchParams): () => 
   let lastRequest: { query: string; from: string; to: string; tz: string; variables: Record<string, string> } | null = null;
   let total = 0;
   let offset = 0;
+  /** The keywords of the search's scope (from its first page), marked on every page. */
+  let keywords: string[] = [];
 
   const syncUrl = (query: string) => {
     const next = new URLSearchParams();
@@ -188,7 +190,7 @@ export function renderSearch(page: HTMLElement, params: URLSearchParams): () => 
     if (result.rows.length === 0) {
       replace(tableBox, h("div", { class: "empty-state small" }, h("p", { class: "muted" }, "No results in this time range.")));
     } else {
-      renderTable(tableBox, result, { tz });
+      renderTable(tableBox, result, { tz, highlight: keywords });
     }
     pager.hidden = total <= PAGE_SIZE;
     const prev = button("Previous", () => void showPage(Math.max(0, offset - PAGE_SIZE)), { testid: "page-prev" });
@@ -229,6 +231,7 @@ export function renderSearch(page: HTMLElement, params: URLSearchParams): () => 
       const result = await api.query({ ...lastRequest, offset: 0, limit: PAGE_SIZE, id: runningId }, controller.signal);
       if (disposed || controller.signal.aborted) return;
       offset = 0;
+      keywords = Array.isArray(result.keywords) ? result.keywords.filter((k) => typeof k === "string") : [];
       const warnings = result.warnings.length > 0 ? h("span", { class: "badge badge-warn", title: result.warnings.join("\n") }, `${result.warnings.length} warning${result.warnings.length > 1 ? "s" : ""}`) : null;
       replace(
         meta,

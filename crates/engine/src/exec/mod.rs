@@ -6,10 +6,13 @@
 
 mod aggregate;
 pub mod cache;
+#[cfg(test)]
+mod coverage;
 mod dates;
 mod expr;
 mod format;
 mod functions;
+pub mod keyword;
 mod lower;
 mod result;
 mod shape;
@@ -139,6 +142,12 @@ impl<'a> Pipeline<'a> {
                 .unwrap_or(2),
         );
         let ctx = SessionContext::new_with_config(config);
+        // DataFusion 55's leaf-expression pushdown fails on plans where a struct field (a
+        // threat lookup's result) is read after a geo lookup and before `dedup` ("duplicate
+        // qualified field name trace.Received", found by the differential tests). It only
+        // moves struct field reads towards the scan, which gains nothing here.
+        ctx.remove_optimizer_rule("extract_leaf_expressions");
+        ctx.remove_optimizer_rule("push_down_leaf_projections");
         let (from_ns, to_ns) = (nanos(options.from), nanos(options.to));
         let files: Vec<String> = catalog
             .segments_overlapping(from_ns, to_ns)
@@ -495,15 +504,12 @@ fn in_memory(batch: RecordBatch) -> Result<Relation> {
     Ok(Relation::materialized(builder))
 }
 
-/// The scope as a filter: metadata values and keywords are case-insensitive wildcards;
-/// keywords are searched in `_raw`.
+/// The scope as a filter: metadata values are case-insensitive wildcards; keywords match
+/// terms of the record (`keyword.rs`).
 fn scope_filter(scope: &Scope) -> Option<Expr> {
     match scope {
         Scope::All => None,
-        Scope::Keyword { pattern } => {
-            let pattern = format!("*{}*", pattern.trim_matches('*'));
-            Some(is_true(like(Relation::column("_raw"), &pattern, true)))
-        }
+        Scope::Keyword { pattern } => Some(keyword::filter(pattern)),
         Scope::Metadata {
             field,
             pattern,

@@ -186,7 +186,7 @@ impl ThreatMatch {
             }
         }
         ScalarUDF::from(ThreatMatch {
-            index_id: index.as_ref().map_or(0, |i| Arc::as_ptr(i) as usize),
+            index_id: index.as_ref().map_or(0, |i| i.generation() as usize),
             index,
             now,
             fields: unique,

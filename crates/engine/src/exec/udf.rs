@@ -12,7 +12,7 @@ use arrow::array::{
     StringBuilder, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -588,35 +588,107 @@ impl ScalarUDFImpl for RawJson {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = arrays(&args)?;
+        let columns = arrays(&args)?;
+        let values = columns
+            .iter()
+            .map(|column| {
+                let numeric = matches!(column.data_type(), DataType::Int64 | DataType::Float64);
+                let texts = super::keyword::texts(column)?;
+                Ok(texts
+                    .into_iter()
+                    .map(|text| match text {
+                        None => serde_json::Value::Null,
+                        Some(text) if numeric => {
+                            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+                        }
+                        Some(text) => serde_json::Value::String(text),
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Written by hand: a JSON map would sort the keys, and `_raw` keeps the record's order.
+        let keys: Vec<String> = self
+            .names
+            .iter()
+            .map(|name| serde_json::Value::from(name.as_str()).to_string())
+            .collect();
         let mut builder = StringBuilder::new();
+        let mut text = String::new();
         for row in 0..args.number_rows {
-            let mut object = serde_json::Map::new();
-            for (name, array) in self.names.iter().zip(&arrays) {
-                let value = ScalarValue::try_from_array(array, row)?;
-                object.insert(name.clone(), json_of(&value));
+            text.clear();
+            text.push('{');
+            for (i, (key, column)) in keys.iter().zip(&values).enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(key);
+                text.push(':');
+                text.push_str(&column[row].to_string());
             }
-            builder.append_value(serde_json::Value::Object(object).to_string());
+            text.push('}');
+            builder.append_value(&text);
         }
         Ok(ColumnarValue::Array(Arc::new(builder.finish())))
-    }
-}
-
-fn json_of(value: &ScalarValue) -> serde_json::Value {
-    match value {
-        ScalarValue::Utf8(Some(s)) => serde_json::Value::String(s.clone()),
-        ScalarValue::Int64(Some(n)) => serde_json::Value::from(*n),
-        ScalarValue::TimestampNanosecond(Some(ns), _) => {
-            let time = chrono::DateTime::from_timestamp_nanos(*ns);
-            serde_json::Value::String(mailscope_record::time::format_trace_time(time))
-        }
-        _ => serde_json::Value::Null,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_json_holds_every_field_whatever_the_string_type() {
+        use arrow::array::{Int64Array, TimestampNanosecondArray};
+        let names: Vec<String> = ["Subject", "Status", "Size", "Received", "ToIP"]
+            .map(String::from)
+            .to_vec();
+        let udf = RawJson::udf(names);
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("Grüße \"x\""), None]));
+        let received: ArrayRef = Arc::new(
+            TimestampNanosecondArray::from(vec![1_700_000_000_123_456_700, 0]).with_timezone("UTC"),
+        );
+        let size: ArrayRef = Arc::new(Int64Array::from(vec![Some(42), None]));
+        for string_type in [
+            DataType::Utf8,
+            DataType::Utf8View,
+            DataType::LargeUtf8,
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        ] {
+            let cast = arrow::compute::cast(&text, &string_type).expect("cast");
+            let args = vec![
+                cast.clone(),
+                cast.clone(),
+                size.clone(),
+                received.clone(),
+                cast,
+            ];
+            let fields = args
+                .iter()
+                .map(|a| Arc::new(Field::new("a", a.data_type().clone(), true)))
+                .collect();
+            let out = udf
+                .invoke_with_args(ScalarFunctionArgs {
+                    args: args.into_iter().map(ColumnarValue::Array).collect(),
+                    arg_fields: fields,
+                    number_rows: 2,
+                    return_field: Arc::new(Field::new("raw", DataType::Utf8, true)),
+                    config_options: Arc::new(Default::default()),
+                })
+                .expect("raw")
+                .to_array(2)
+                .expect("array");
+            let out = out.as_string::<i32>();
+            assert_eq!(
+                out.value(0),
+                r#"{"Subject":"Grüße \"x\"","Status":"Grüße \"x\"","Size":42,"Received":"2023-11-14T22:13:20.1234567Z","ToIP":"Grüße \"x\""}"#,
+                "{string_type}"
+            );
+            assert_eq!(
+                out.value(1),
+                r#"{"Subject":null,"Status":null,"Size":null,"Received":"1970-01-01T00:00:00.0000000Z","ToIP":null}"#
+            );
+        }
+    }
 
     #[test]
     fn wildcards_match_whole_strings() {

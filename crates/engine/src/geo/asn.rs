@@ -188,6 +188,12 @@ impl AsnDatabase {
         self.data.get().ok()
     }
 
+    /// Names the data lookups answer from now (instance and generation), without loading;
+    /// it changes when the files are reloaded. Result caches key on it.
+    pub fn generation_id(&self) -> String {
+        self.data.generation_id()
+    }
+
     pub fn info(&self) -> AsnInfo {
         let status = self.data.status();
         let mut info = AsnInfo {

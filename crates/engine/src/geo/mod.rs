@@ -178,6 +178,12 @@ impl GeoDatabase {
         self.data.get().map(|d| d.build_epoch()).unwrap_or(0)
     }
 
+    /// Names the data lookups answer from now (instance and generation), without loading;
+    /// it changes when the files are reloaded. Result caches key on it.
+    pub fn generation_id(&self) -> String {
+        self.data.generation_id()
+    }
+
     /// What the database is, without reading the files if no lookup has yet.
     pub fn info(&self) -> GeoInfo {
         let status = self.data.status();

@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
+/// Numbers the databases of the process.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
 /// How often the watcher looks at the files by default.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -22,6 +25,8 @@ pub(crate) struct Reloading<T> {
 }
 
 struct Shared<T> {
+    /// Unique in the process, so two databases never share a generation id.
+    instance: u64,
     paths: Vec<PathBuf>,
     load: Box<Loader<T>>,
     current: RwLock<Slot<T>>,
@@ -87,6 +92,7 @@ impl<T: Send + Sync + 'static> Reloading<T> {
     ) -> Reloading<T> {
         Reloading {
             shared: Arc::new(Shared {
+                instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
                 paths,
                 load: Box::new(load),
                 current: RwLock::new(Slot::Unloaded),
@@ -170,6 +176,16 @@ impl<T: Send + Sync + 'static> Reloading<T> {
             Slot::Loaded(value) => Some(Ok(Arc::clone(value))),
             Slot::Failed(message) => Some(Err(Arc::clone(message))),
         }
+    }
+
+    /// Names the data a lookup now answers from, unique in the process: the database
+    /// instance and its generation (0 before the first load). For result cache keys.
+    pub(crate) fn generation_id(&self) -> String {
+        format!(
+            "{}.{}",
+            self.shared.instance,
+            self.shared.status().generation
+        )
     }
 
     pub(crate) fn status(&self) -> ReloadStatus {

@@ -120,6 +120,7 @@ fn page(answer: &Answer, offset: usize, limit: usize, elapsed: Duration) -> Resp
         "warnings": table.warnings,
         "elapsed_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "cached": answer.cached,
+        "keywords": answer.keywords,
     }))
     .into_response()
 }

@@ -47,6 +47,30 @@ pub struct Table {
 pub struct Answer {
     pub table: Arc<Table>,
     pub cached: bool,
+    /// The keywords of the query's scope that a matching row contains (not those under an
+    /// odd number of `NOT`s), for highlighting.
+    pub keywords: Vec<String>,
+}
+
+/// The keywords a row found by `scope` contains: every keyword not negated.
+pub fn positive_keywords(scope: &mailscope_query::ir::Scope) -> Vec<String> {
+    use mailscope_query::ir::Scope;
+    fn walk(scope: &Scope, negated: bool, out: &mut Vec<String>) {
+        match scope {
+            Scope::Keyword { pattern } if !negated && !out.contains(pattern) => {
+                out.push(pattern.clone())
+            }
+            Scope::And(a, b) | Scope::Or(a, b) => {
+                walk(a, negated, out);
+                walk(b, negated, out);
+            }
+            Scope::Not(inner) => walk(inner, !negated, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(scope, false, &mut out);
+    out
 }
 
 #[derive(Debug)]
@@ -180,6 +204,7 @@ impl QueryService {
     pub async fn run(&self, request: QueryRequest) -> Result<Answer, QueryError> {
         let compiled = mailscope_query::compile_with_variables(&request.text, &request.variables)
             .map_err(QueryError::Compile)?;
+        let keywords = positive_keywords(&compiled.scope);
         let cancelled = Arc::new(AtomicBool::new(false));
         let key_base = cache_key(&request);
         let mut options = request.options.clone();
@@ -199,6 +224,7 @@ impl QueryService {
                 return Ok(Answer {
                     table,
                     cached: true,
+                    keywords,
                 });
             }
             let started = Instant::now();
@@ -214,6 +240,7 @@ impl QueryService {
             Ok(Answer {
                 table,
                 cached: false,
+                keywords,
             })
         };
         let task = self.start(request.id.as_deref(), &cancelled, work)?;
@@ -238,25 +265,31 @@ impl QueryService {
     }
 }
 
-/// Everything but the store generation that decides a result, including which threat index
-/// answered (a feed refresh swaps it).
+/// Everything but the store generation that decides a result, including the reference data
+/// that answered: the threat index (a feed refresh builds a new one) and the geolocation and
+/// ASN databases (a reload changes query-time lookups), each named by a generation id that
+/// is unique in the process — never by an address, which a freed index's successor may reuse.
 fn cache_key(request: &QueryRequest) -> String {
     let variables = serde_json::to_string(&request.variables).unwrap_or_default();
-    let threat = request
-        .options
+    let options = &request.options;
+    let threat = options
         .threat
         .as_ref()
-        .map_or(0, |index| Arc::as_ptr(index) as usize);
+        .map_or(0, |index| index.generation());
+    let geo = options
+        .geo
+        .as_ref()
+        .map_or_else(String::new, |geo| geo.generation_id());
+    let asn = options
+        .asn
+        .as_ref()
+        .map_or_else(String::new, |asn| asn.generation_id());
     format!(
-        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{variables}\u{0}{threat}",
+        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{variables}\u{0}{threat}\u{0}{geo}\u{0}{asn}",
         request.text,
-        request
-            .options
-            .from
-            .timestamp_nanos_opt()
-            .unwrap_or(i64::MIN),
-        request.options.to.timestamp_nanos_opt().unwrap_or(i64::MAX),
-        request.options.time_zone.name(),
+        options.from.timestamp_nanos_opt().unwrap_or(i64::MIN),
+        options.to.timestamp_nanos_opt().unwrap_or(i64::MAX),
+        options.time_zone.name(),
     )
 }
 
@@ -406,6 +439,51 @@ mod tests {
         assert!(cache.get("b").is_none(), "least recently used");
         cache.put("huge".into(), sized(600));
         assert!(cache.get("huge").is_none(), "larger than a quarter");
+    }
+
+    #[test]
+    fn the_cache_key_names_reference_data_by_generation() {
+        let request = |threat: Option<Arc<mailscope_threat::ThreatIndex>>| QueryRequest {
+            text: "* | count".into(),
+            variables: BTreeMap::new(),
+            options: QueryOptions {
+                from: chrono::DateTime::UNIX_EPOCH,
+                to: chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(1),
+                time_zone: chrono_tz::UTC,
+                geo: None,
+                asn: None,
+                threat,
+                max_raw_rows: 0,
+            },
+            id: None,
+        };
+        // Two indexes of the same feeds, built one after the other (the first freed, so its
+        // successor may well reuse its address): different keys.
+        let first = cache_key(&request(Some(Arc::new(
+            mailscope_threat::ThreatIndex::new(Vec::new()),
+        ))));
+        let second = cache_key(&request(Some(Arc::new(
+            mailscope_threat::ThreatIndex::new(Vec::new()),
+        ))));
+        assert_ne!(first, second);
+        let index = Arc::new(mailscope_threat::ThreatIndex::new(Vec::new()));
+        assert_eq!(
+            cache_key(&request(Some(index.clone()))),
+            cache_key(&request(Some(index)))
+        );
+        assert_ne!(cache_key(&request(None)), first);
+    }
+
+    #[test]
+    fn highlighted_keywords_leave_out_negated_ones() {
+        let query = mailscope_query::compile(
+            r#"_sourceCategory=x invoice "monthly report" NOT spam (a OR NOT (NOT b)) | count"#,
+        )
+        .expect("compiles");
+        assert_eq!(
+            positive_keywords(&query.scope),
+            ["invoice", "monthly report", "a", "b"]
+        );
     }
 
     #[test]
