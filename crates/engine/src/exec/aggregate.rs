@@ -41,19 +41,25 @@ impl Lowering<'_> {
             groups.push(expr.alias(&name));
             names.push(name);
         }
-        // `first`/`last` follow the rows' order: the last sort, else newest message first.
-        let order: Vec<SortExpr> = if relation.order.is_empty() {
-            ["_messagetime", "_timeslice"]
-                .iter()
-                .find_map(|field| relation.resolve(field))
-                .map(|field| vec![Relation::column(&field).sort(false, false)])
-                .unwrap_or_default()
-        } else {
-            order_keys(relation, TimeOrder::Descending)
-                .into_iter()
-                .map(|(field, descending)| Relation::column(&field).sort(!descending, false))
-                .collect()
-        };
+        // `first`/`last` follow the rows' order: the last sort, else newest message first;
+        // then every other field breaks ties (the recipients of one message share its time),
+        // so every path picks the same value.
+        let mut keys: Vec<(String, bool)> = Vec::new();
+        if relation.order.is_empty()
+            && let Some(time) = relation.resolve("_messagetime")
+        {
+            // Newest message first, also within a timeslice.
+            keys.push((time, true));
+        }
+        for key in order_keys(relation, TimeOrder::Descending) {
+            if !keys.iter().any(|(field, _)| *field == key.0) {
+                keys.push(key);
+            }
+        }
+        let order: Vec<SortExpr> = keys
+            .into_iter()
+            .map(|(field, descending)| Relation::column(&field).sort(!descending, false))
+            .collect();
         let mut exprs = Vec::new();
         for aggregate in aggregates {
             let argument = aggregate

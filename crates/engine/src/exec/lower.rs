@@ -334,7 +334,11 @@ impl Lowering<'_> {
                 if let Some(field) = relation.resolve(&key.field).filter(|f| !keep.contains(f)) {
                     keep.push(field);
                 }
-                relation.project_visible(keep)
+                relation.project_visible(keep)?;
+                // A table of the fields and the key, not messages (over messages with `by`,
+                // `_messagetime` is gone: the output must not ask for it).
+                relation.aggregated = true;
+                Ok(())
             }
             StageKind::Limit(n) => {
                 relation.builder = relation
@@ -742,10 +746,39 @@ fn sort(relation: &mut Relation, keys: &[ir::SortKey], warnings: &mut Vec<String
         }
     }
     if !exprs.is_empty() {
+        // Ties are broken by every other visible field, ascending, so the order (and what a
+        // following `limit` keeps) is the same on every path and every run.
+        let sorted: Vec<String> = keys
+            .iter()
+            .filter_map(|k| relation.resolve(&k.field))
+            .collect();
+        let schema = relation.builder.schema().clone();
+        for field in &relation.visible {
+            let sortable = schema
+                .field_with_unqualified_name(field)
+                .is_ok_and(|f| sortable(f.data_type()));
+            if field != "_raw" && sortable && !sorted.contains(field) {
+                exprs.push(Relation::column(field).sort(true, false));
+            }
+        }
         relation.builder = relation.builder.clone().sort(exprs)?;
         relation.order = keys.to_vec();
     }
     Ok(())
+}
+
+/// Whether a column of this type can be a sort key.
+fn sortable(data_type: &DataType) -> bool {
+    data_type.is_primitive()
+        || matches!(
+            data_type,
+            DataType::Boolean
+                | DataType::Utf8
+                | DataType::Utf8View
+                | DataType::LargeUtf8
+                | DataType::Timestamp(_, _)
+                | DataType::Dictionary(_, _)
+        )
 }
 
 /// `_messagetime` for timeslicing: the stored `Received` while it is there.

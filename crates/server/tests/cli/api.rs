@@ -75,7 +75,7 @@ fn store() -> Store {
     Store { dir }
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     api: Api,
 }
@@ -89,7 +89,7 @@ impl std::ops::Deref for Server {
 }
 
 /// A client of one server, with or without the token.
-struct Api {
+pub(crate) struct Api {
     base: String,
     token: Option<&'static str>,
     client: reqwest::Client,
@@ -102,7 +102,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(data: &Path, token: Option<&'static str>, timeout_ms: Option<u64>) -> Server {
+pub(crate) fn serve(data: &Path, token: Option<&'static str>, timeout_ms: Option<u64>) -> Server {
     let mut command = Command::new(BINARY);
     command
         .args(["serve", "--data-dir"])
@@ -142,14 +142,14 @@ fn serve(data: &Path, token: Option<&'static str>, timeout_ms: Option<u64>) -> S
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    text: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 }
@@ -197,7 +197,7 @@ impl Api {
         }
     }
 
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, None).await
     }
 
@@ -213,7 +213,7 @@ impl Api {
         self.send(Method::DELETE, path, None).await
     }
 
-    async fn query(&self, body: Value) -> Reply {
+    pub(crate) async fn query(&self, body: Value) -> Reply {
         self.post("/api/v1/query", body).await
     }
 }
