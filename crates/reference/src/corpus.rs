@@ -177,7 +177,7 @@ impl<'v, C: Choices> QueryGenerator<'v, C> {
             7 => format!(r#"replace({}, /([aeiou])/, "<$1>")"#, self.text(d)),
             8 => format!(
                 "format(\"{}\", {}, {})",
-                self.pick(&["%s/%d", "%S:%05d", "%-6s|%x", "%s %,d"]),
+                self.pick(&["%s/%d", "%S:%05d", "%-6s|%x", "%s %,d", "%s=%.2f", "%s %e"]),
                 self.text(d),
                 self.number(d)
             ),
@@ -189,7 +189,8 @@ impl<'v, C: Choices> QueryGenerator<'v, C> {
                     "EEE d MMM",
                     "HH:mm:ss.SSS",
                     "yyyy-'W'D",
-                    "hh a"
+                    "hh a",
+                    "s.SSSS"
                 ])
             ),
             10 => format!("tostring({})", self.number(d)),

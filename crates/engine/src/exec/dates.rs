@@ -113,14 +113,9 @@ pub fn format(ms: i64, pattern: &str, tz: Tz) -> Option<String> {
             'h' => padded(i64::from(time.hour12().1), count),
             'm' => padded(i64::from(time.minute()), count),
             's' => padded(i64::from(time.second()), count),
-            'S' => {
-                let millis = format!("{:03}", time.timestamp_subsec_millis());
-                if count <= 3 {
-                    padded(i64::from(time.timestamp_subsec_millis()), count)
-                } else {
-                    format!("{millis:0<count$}")
-                }
-            }
+            // Java's `S` is the millisecond as a number, zero-padded on the left
+            // (`SSSS` of 123 ms is `0123`), not a fraction.
+            'S' => padded(i64::from(time.timestamp_subsec_millis()), count),
             'E' => {
                 let day = DAYS[time.weekday().num_days_from_monday() as usize];
                 if count >= 4 {

@@ -17,6 +17,9 @@ use super::udf::{IpPredicate, IpPredicateKind, RegexMatches, WildcardMatch};
 use crate::error::{Error, Result};
 
 /// A null of text type (an untyped null confuses later projections and unions).
+/// The characters Java's `String.trim` removes: U+0000 to U+0020.
+const JAVA_TRIMMED: &str = "\u{0}\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\t\n\u{b}\u{c}\r\u{e}\u{f}\u{10}\u{11}\u{12}\u{13}\u{14}\u{15}\u{16}\u{17}\u{18}\u{19}\u{1a}\u{1b}\u{1c}\u{1d}\u{1e}\u{1f} ";
+
 pub fn null_text() -> Expr {
     lit(ScalarValue::Utf8(None))
 }
@@ -252,10 +255,10 @@ impl ExprLowering<'_> {
             }
             "isblank" => {
                 let value = self.text(first());
-                value
-                    .clone()
-                    .is_null()
-                    .or(is_true(f::btrim(vec![value]).eq(lit(""))))
+                // Java's sense: only whitespace (tabs and line breaks too), not just spaces.
+                value.clone().is_null().or(is_true(
+                    datafusion::functions::regex::expr_fn::regexp_like(value, lit(r"^\s*$"), None),
+                ))
             }
             "isnumeric" => try_cast(self.text(first()), DataType::Float64).is_not_null(),
             "isvalidip" => IpPredicate::udf(IpPredicateKind::Valid).call(vec![first()]),
@@ -289,7 +292,9 @@ impl ExprLowering<'_> {
             "tolowercase" => f::lower(self.text(first())),
             "touppercase" => f::upper(self.text(first())),
             "length" => f::character_length(self.text(first())),
-            "trim" => f::btrim(vec![self.text(first())]),
+            // Java's `String.trim`: every character up to U+0020 (tabs, line breaks,
+            // control characters), not only spaces.
+            "trim" => f::btrim(vec![self.text(first()), lit(JAVA_TRIMMED)]),
             "contains" => {
                 let value = self.text(first());
                 let needle = lowered

@@ -64,11 +64,90 @@ impl Argument {
     fn as_text(&self) -> String {
         match self {
             Argument::Int(v) => v.to_string(),
-            Argument::Float(v) => v.to_string(),
+            Argument::Float(v) => java_double(*v),
             Argument::Text(s) => s.clone(),
             Argument::Bool(b) => b.to_string(),
         }
     }
+}
+
+/// Java's `Double.toString`: the shortest digits that read back as the value, plain
+/// between 10⁻³ and 10⁷ (always with a fraction: `1.0`), else as `d.dddE±n` (`1.0E10`).
+pub fn java_double(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let magnitude = value.abs();
+    if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
+        let text = value.to_string();
+        return if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        };
+    }
+    let text = format!("{value:e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let mantissa = if mantissa.contains('.') {
+        mantissa.to_owned()
+    } else {
+        format!("{mantissa}.0")
+    };
+    format!("{mantissa}E{exponent}")
+}
+
+/// Java's `%.pf`: the shortest decimal digits of the value (as `Double.toString` has them)
+/// rounded half up to `p` places, so `0.125` gives `0.13` and `1.005` gives `1.01`.
+fn java_fixed(value: f64, precision: usize) -> String {
+    if !value.is_finite() {
+        return java_double(value);
+    }
+    let text = value.abs().to_string();
+    let (integer, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let mut digits: Vec<u8> = integer
+        .bytes()
+        .chain(
+            fraction
+                .bytes()
+                .chain(std::iter::repeat(b'0'))
+                .take(precision),
+        )
+        .map(|b| b - b'0')
+        .collect();
+    if fraction
+        .as_bytes()
+        .get(precision)
+        .is_some_and(|d| *d >= b'5')
+    {
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                digits.insert(0, 1);
+                break;
+            }
+            i -= 1;
+            if digits[i] == 9 {
+                digits[i] = 0;
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+    }
+    let split = digits.len() - precision;
+    let mut out = String::new();
+    if value.is_sign_negative() {
+        out.push('-');
+    }
+    out.extend(digits[..split].iter().map(|d| char::from(b'0' + d)));
+    if precision > 0 {
+        out.push('.');
+        out.extend(digits[split..].iter().map(|d| char::from(b'0' + d)));
+    }
+    out
 }
 
 /// Inserts `,` every three digits of the integer part of `digits` (which may start with `-`).
@@ -193,7 +272,7 @@ pub fn format_text(pattern: &str, arguments: &[Option<Argument>]) -> Option<Stri
                     'f' => {
                         let v = value.as_f64()?;
                         let p = precision.unwrap_or(6);
-                        let digits = format!("{v:.p$}");
+                        let digits = java_fixed(v, p);
                         let digits = if flags.contains(',') {
                             group_thousands(&digits)
                         } else {
@@ -296,6 +375,29 @@ mod tests {
     fn format(pattern: &str, values: &[Argument]) -> Option<String> {
         let values: Vec<Option<Argument>> = values.iter().cloned().map(Some).collect();
         format_text(pattern, &values)
+    }
+
+    #[test]
+    fn floats_round_and_print_as_java_does() {
+        assert_eq!(java_fixed(0.125, 2), "0.13");
+        assert_eq!(java_fixed(1.005, 2), "1.01");
+        assert_eq!(java_fixed(2.5, 0), "3");
+        assert_eq!(java_fixed(-0.001, 2), "-0.00");
+        assert_eq!(java_fixed(9.999, 2), "10.00");
+        assert_eq!(java_fixed(1234.5, 3), "1234.500");
+        assert_eq!(java_double(1.0), "1.0");
+        assert_eq!(java_double(1e10), "1.0E10");
+        assert_eq!(java_double(1.5e-4), "1.5E-4");
+        assert_eq!(java_double(0.001), "0.001");
+        assert_eq!(java_double(-2.25), "-2.25");
+        assert_eq!(
+            format_text(
+                "%s|%.2f",
+                &[Some(Argument::Float(1.0)), Some(Argument::Float(0.125))]
+            )
+            .as_deref(),
+            Some("1.0|0.13")
+        );
     }
 
     #[test]

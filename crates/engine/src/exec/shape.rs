@@ -101,29 +101,58 @@ pub fn fill_missing(
             .collect::<Result<Vec<_>>>()?;
         present.insert(tuple);
     }
-    let mut missing: Vec<Vec<ScalarValue>> = vec![vec![]];
-    for (column, values) in &keys {
-        let data_type = batch.schema().field(*column).data_type().clone();
-        let mut next = Vec::new();
-        for prefix in &missing {
-            for value in values {
-                let mut tuple = prefix.clone();
-                tuple.push(value.cast_to(&data_type)?);
-                next.push(tuple);
+    // Every combination of the generators' values, first key outermost, walked like an
+    // odometer so that a huge product is never built: the first MAX_COMBINATIONS missing
+    // ones are added.
+    let typed: Vec<Vec<ScalarValue>> = keys
+        .iter()
+        .map(|(column, values)| {
+            let data_type = batch.schema().field(*column).data_type().clone();
+            values
+                .iter()
+                .map(|v| Ok(v.cast_to(&data_type)?))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    let total = typed
+        .iter()
+        .fold(1usize, |n, values| n.saturating_mul(values.len()));
+    let mut missing: Vec<Vec<ScalarValue>> = Vec::new();
+    let mut position = vec![0usize; typed.len()];
+    if total > 0 {
+        loop {
+            let tuple: Vec<ScalarValue> = position
+                .iter()
+                .zip(&typed)
+                .map(|(&i, values)| values[i].clone())
+                .collect();
+            if !present.contains(&tuple) {
+                if missing.len() == MAX_COMBINATIONS {
+                    warnings.push(format!(
+                        "fillmissing: about {} combinations missing, only {MAX_COMBINATIONS} added",
+                        total.saturating_sub(present.len())
+                    ));
+                    break;
+                }
+                missing.push(tuple);
+            }
+            // The next combination: the last key turns fastest.
+            let mut k = typed.len();
+            loop {
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+                position[k] += 1;
+                if position[k] < typed[k].len() {
+                    break;
+                }
+                position[k] = 0;
+            }
+            if position.iter().all(|&i| i == 0) {
+                break;
             }
         }
-        missing = next;
-        if missing.len() > MAX_COMBINATIONS * 4 {
-            break;
-        }
-    }
-    missing.retain(|t| !present.contains(t));
-    if missing.len() > MAX_COMBINATIONS {
-        warnings.push(format!(
-            "fillmissing: {} combinations missing, only {MAX_COMBINATIONS} added",
-            missing.len()
-        ));
-        missing.truncate(MAX_COMBINATIONS);
     }
     if missing.is_empty() {
         return Ok(batch.clone());

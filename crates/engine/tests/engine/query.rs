@@ -235,6 +235,33 @@ fn day_timeslices_follow_the_time_zone_and_dst_gives_one_bucket() {
 }
 
 #[test]
+fn fillmissing_beyond_its_cap_adds_whole_rows_and_warns() {
+    // 1-second slices over the sample's days with every status: far more combinations than
+    // fillmissing adds. It used to index past the end of its half-built tuples and panic.
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let query = format!(
+        "{JSON} | timeslice 1s | count by _timeslice, status | fillmissing timeslice, values all in status"
+    );
+    let result = run(dir.path(), &query, "UTC", None);
+    let nulls = result
+        .rows
+        .iter()
+        .filter(|row| row.iter().take(2).any(|v| *v == Value::Null))
+        .count();
+    assert_eq!(nulls, 0, "every added row has its time and status");
+    assert!(result.rows.len() > 10_000, "{}", result.rows.len());
+    assert!(
+        result
+            .warnings
+            .iter()
+            .any(|w| w.contains("only 10000 added")),
+        "{:?}",
+        result.warnings
+    );
+}
+
+#[test]
 fn fillmissing_then_transpose_fills_zero_counts_and_orders_columns() {
     let dir = tempfile::tempdir().unwrap();
     store_with(dir.path(), sample(), None);
