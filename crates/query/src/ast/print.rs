@@ -253,7 +253,16 @@ impl Display for ScopeExpr {
             } => {
                 let op = if *negated { "!=" } else { "=" };
                 let value = if *quoted { quote(value) } else { value.clone() };
-                write!(f, "{}{op}{value}", field.name)
+                // A field ending in an operator character (`<>!`) would fuse with `=` into
+                // another operator (`!=`) when read back (found by fuzzing); so would a
+                // value starting with `=`.
+                let before = if field.name.ends_with(['!', '<', '>', '=']) {
+                    " "
+                } else {
+                    ""
+                };
+                let after = if value.starts_with('=') { " " } else { "" };
+                write!(f, "{}{before}{op}{after}{value}", field.name)
             }
             // Both are parsed left-associatively: a left operand of the same kind needs no
             // parentheses (and long chains must not print as deeply nested ones).
