@@ -317,16 +317,12 @@ impl ExprLowering<'_> {
                 // A start before the text counts from its first character; an end before
                 // the start gives "" (never SQL's negative-length error).
                 let start = cast(start, DataType::Int64);
-                let start = datafusion::logical_expr::when(start.clone().lt(lit(0i64)), lit(0i64))
-                    .otherwise(start)?;
+                let start = when(start.clone().lt(lit(0i64)), lit(0i64)).otherwise(start)?;
                 match lowered.get(2).cloned() {
                     Some(end) => {
                         let end = cast(self.numeric(end), DataType::Int64);
-                        let length = datafusion::logical_expr::when(
-                            end.clone().lt(start.clone()),
-                            lit(0i64),
-                        )
-                        .otherwise(end - start.clone())?;
+                        let length = when(end.clone().lt(start.clone()), lit(0i64))
+                            .otherwise(end - start.clone())?;
                         f::substring(value, start + lit(1i64), length)
                     }
                     None => f::substr(value, start + lit(1i64)),

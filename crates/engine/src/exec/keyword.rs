@@ -166,9 +166,9 @@ pub(super) fn record_udf_for_tests(keyword: &str) -> ScalarUDF {
 pub fn texts(array: &ArrayRef) -> Result<Vec<Option<String>>> {
     Ok(match array.data_type() {
         DataType::Timestamp(_, _) => {
-            let millis =
+            let nanos =
                 arrow::compute::cast(array, &DataType::Timestamp(TimeUnit::Nanosecond, None))?;
-            millis
+            nanos
                 .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
                 .iter()
                 .map(|v| v.map(|ns| format_trace_time(chrono::DateTime::from_timestamp_nanos(ns))))
@@ -239,6 +239,8 @@ impl ScalarUDFImpl for KeywordIn {
 #[derive(Debug)]
 struct KeywordRecord {
     phrase: Phrase,
+    /// The terms of each key, in `_raw`'s order.
+    keys: Vec<Vec<Vec<char>>>,
     signature: Signature,
 }
 
@@ -248,6 +250,7 @@ impl KeywordRecord {
     fn new(phrase: Phrase) -> KeywordRecord {
         KeywordRecord {
             phrase,
+            keys: RECORD_FIELDS.iter().map(|k| terms(k)).collect(),
             signature: Signature::any(RECORD_FIELDS.len(), Volatility::Immutable),
         }
     }
@@ -268,11 +271,10 @@ impl ScalarUDFImpl for KeywordRecord {
             .iter()
             .map(texts)
             .collect::<Result<Vec<_>>>()?;
-        let keys: Vec<Vec<Vec<char>>> = RECORD_FIELDS.iter().map(|k| terms(k)).collect();
         let result: BooleanArray = (0..args.number_rows)
             .map(|row| {
                 let mut sequence = Vec::new();
-                for (key, column) in keys.iter().zip(&columns) {
+                for (key, column) in self.keys.iter().zip(&columns) {
                     sequence.extend(key.iter().cloned());
                     if let Some(value) = &column[row] {
                         sequence.extend(terms(value));

@@ -22,6 +22,7 @@ use super::expr::{ExprLowering, null_text};
 use super::functions::{RegexMatchesAll, SplitColumn};
 use super::time;
 use super::udf::{GeoLookup, JsonPath, RegexCapture, RegexMatches, Timeslice};
+use super::window::{TimeOrder, order_keys};
 use crate::error::{Error, Result};
 use crate::schema::{self, IpSide, RECORD_FIELDS};
 
@@ -738,47 +739,21 @@ impl Lowering<'_> {
 }
 
 fn sort(relation: &mut Relation, keys: &[ir::SortKey], warnings: &mut Vec<String>) -> Result<()> {
-    let mut exprs: Vec<SortExpr> = Vec::new();
-    for key in keys {
-        match relation.resolve(&key.field) {
-            Some(field) => exprs.push(Relation::column(&field).sort(!key.descending, false)),
-            None => warnings.push(format!("cannot sort by '{}': no such field", key.field)),
-        }
+    for key in keys.iter().filter(|k| relation.resolve(&k.field).is_none()) {
+        warnings.push(format!("cannot sort by '{}': no such field", key.field));
     }
-    if !exprs.is_empty() {
-        // Ties are broken by every other visible field, ascending, so the order (and what a
-        // following `limit` keeps) is the same on every path and every run.
-        let sorted: Vec<String> = keys
-            .iter()
-            .filter_map(|k| relation.resolve(&k.field))
-            .collect();
-        let schema = relation.builder.schema().clone();
-        for field in &relation.visible {
-            let sortable = schema
-                .field_with_unqualified_name(field)
-                .is_ok_and(|f| sortable(f.data_type()));
-            if field != "_raw" && sortable && !sorted.contains(field) {
-                exprs.push(Relation::column(field).sort(true, false));
-            }
-        }
-        relation.builder = relation.builder.clone().sort(exprs)?;
-        relation.order = keys.to_vec();
+    if keys.iter().all(|k| relation.resolve(&k.field).is_none()) {
+        return Ok(());
     }
+    relation.order = keys.to_vec();
+    // The keys, then every other visible field ascending as a tie-breaker, so the order (and
+    // what a following `limit` keeps) is the same on every path and every run.
+    let exprs: Vec<SortExpr> = order_keys(relation, TimeOrder::Descending)
+        .into_iter()
+        .map(|(field, descending)| Relation::column(&field).sort(!descending, false))
+        .collect();
+    relation.builder = relation.builder.clone().sort(exprs)?;
     Ok(())
-}
-
-/// Whether a column of this type can be a sort key.
-fn sortable(data_type: &DataType) -> bool {
-    data_type.is_primitive()
-        || matches!(
-            data_type,
-            DataType::Boolean
-                | DataType::Utf8
-                | DataType::Utf8View
-                | DataType::LargeUtf8
-                | DataType::Timestamp(_, _)
-                | DataType::Dictionary(_, _)
-        )
 }
 
 /// `_messagetime` for timeslicing: the stored `Received` while it is there.

@@ -137,12 +137,7 @@ pub fn fill_missing(
                 missing.push(tuple);
             }
             // The next combination: the last key turns fastest.
-            let mut k = typed.len();
-            loop {
-                if k == 0 {
-                    break;
-                }
-                k -= 1;
+            for k in (0..typed.len()).rev() {
                 position[k] += 1;
                 if position[k] < typed[k].len() {
                     break;

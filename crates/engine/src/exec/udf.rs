@@ -588,20 +588,18 @@ impl ScalarUDFImpl for RawJson {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = arrays(&args)?;
-        let values = columns
+        // Each cell as JSON text: numbers as their digits, text quoted and escaped, null.
+        let values = arrays(&args)?
             .iter()
             .map(|column| {
-                let numeric = matches!(column.data_type(), DataType::Int64 | DataType::Float64);
+                let numeric = column.data_type() == &DataType::Int64;
                 let texts = super::keyword::texts(column)?;
                 Ok(texts
                     .into_iter()
                     .map(|text| match text {
-                        None => serde_json::Value::Null,
-                        Some(text) if numeric => {
-                            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-                        }
-                        Some(text) => serde_json::Value::String(text),
+                        None => "null".to_owned(),
+                        Some(text) if numeric => text,
+                        Some(text) => serde_json::Value::String(text).to_string(),
                     })
                     .collect::<Vec<_>>())
             })
@@ -623,7 +621,7 @@ impl ScalarUDFImpl for RawJson {
                 }
                 text.push_str(key);
                 text.push(':');
-                text.push_str(&column[row].to_string());
+                text.push_str(&column[row]);
             }
             text.push('}');
             builder.append_value(&text);

@@ -48,12 +48,30 @@ pub fn order_keys(relation: &Relation, time: TimeOrder) -> Vec<(String, bool)> {
             keys.push((field, time == TimeOrder::Descending));
         }
     }
+    let schema = relation.builder.schema();
     for field in &relation.visible {
-        if field != "_raw" && !keys.iter().any(|(k, _)| k == field) {
+        let sortable = schema
+            .field_with_unqualified_name(field)
+            .is_ok_and(|f| sortable(f.data_type()));
+        if field != "_raw" && sortable && !keys.iter().any(|(k, _)| k == field) {
             keys.push((field.clone(), false));
         }
     }
     keys
+}
+
+/// Whether a column of this type can be a sort key (lists and structs cannot break ties).
+fn sortable(data_type: &DataType) -> bool {
+    data_type.is_primitive()
+        || matches!(
+            data_type,
+            DataType::Boolean
+                | DataType::Utf8
+                | DataType::Utf8View
+                | DataType::LargeUtf8
+                | DataType::Timestamp(_, _)
+                | DataType::Dictionary(_, _)
+        )
 }
 
 fn sort_exprs(keys: &[(String, bool)]) -> Vec<SortExpr> {
