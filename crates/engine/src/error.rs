@@ -23,6 +23,12 @@ pub enum Error {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("{0}")]
     Query(String),
+    /// The query needs more memory than the process's budget allows, even spilling.
+    #[error(
+        "the query needs more memory than the budget allows ({} MiB for all running queries; raise --memory or narrow the query): {detail}",
+        limit_bytes >> 20
+    )]
+    MemoryBudget { limit_bytes: usize, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -131,8 +131,13 @@ pub struct DemoArgs {
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
     #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
     pub asn: Option<PathBuf>,
-    /// Memory for decoded columns kept between queries; default: a quarter of the machine's
-    /// memory up to 4096 MiB; 0 turns it off.
+    /// The server's memory budget (e.g. 2GiB), shared by running queries (half; they spill
+    /// or wait beyond it), decoded columns kept between queries (a quarter) and cached
+    /// results; default: half of the machine's memory.
+    #[arg(long, env = "MAILSCOPE_MEMORY", value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory for decoded columns kept between queries, instead of a quarter of --memory;
+    /// 0 turns the column cache off.
     #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
     pub cache_mib: Option<usize>,
 }
@@ -275,8 +280,13 @@ pub struct ServeArgs {
     /// under `<data dir>/threat/`, refreshed in the background, answering the threat lookups.
     #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
     pub threat_config: Option<PathBuf>,
-    /// Memory for decoded columns kept between queries; default: a quarter of the machine's
-    /// memory up to 4096 MiB; 0 turns it off.
+    /// The server's memory budget (e.g. 2GiB), shared by running queries (half; they spill
+    /// or wait beyond it), decoded columns kept between queries (a quarter) and cached
+    /// results; default: half of the machine's memory.
+    #[arg(long, env = "MAILSCOPE_MEMORY", value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory for decoded columns kept between queries, instead of a quarter of --memory;
+    /// 0 turns the column cache off.
     #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
     pub cache_mib: Option<usize>,
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder

@@ -13,12 +13,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use mailscope_collect::{Api, Config, Secret, Shutdown};
-use mailscope_engine::exec::{self, QueryOptions};
+use mailscope_engine::exec::QueryOptions;
 use mailscope_engine::store::Store;
+use mailscope_service::{QueryError, QueryRequest};
 use mailscope_simulator::TenantConfig;
 use mailscope_simulator::http::{SimulatorConfig, serve};
 use serde_json::json;
 
+use crate::app::{self, App, AppConfig};
 use crate::cli::DemoArgs;
 use crate::http::{self, AppState};
 use crate::{apps, collect, geodb, query, threat};
@@ -71,15 +73,26 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         None => eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)"),
     }
     let asn = geodb::open_asn(args.asn.as_deref())?;
-    threat::configure_cache(threat::cache_budget(args.cache_mib));
     let start = anchor(&args.data_dir, args)?;
     install_app(&args.data_dir)?;
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
     let store = Arc::new(Mutex::new(store));
-    // Queries of the API run on their own runtime, dropped after the HTTP one.
-    let query_runtime = http::query_runtime()?;
-    let metrics = Arc::new(http::Metrics::default());
+    let app = App::build(AppConfig {
+        data_dir: args.data_dir.clone(),
+        store: store.clone(),
+        geo: geo.clone(),
+        asn: asn.clone(),
+        // The demo's feeds are set up once the simulator serves them.
+        threat: None,
+        token: None,
+        max_ingest_bytes: 256 << 20,
+        source_category: CATEGORY.into(),
+        memory: app::memory_budget(args.memory.as_deref())?,
+        column_cache_bytes: args.cache_mib.map(|mib| mib.saturating_mul(1 << 20)),
+        query_timeout: http::QUERY_TIMEOUT,
+    })?;
+    let mut state = app.state.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -147,29 +160,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
         }
-        print_overview(&args.data_dir, start, geo.clone()).await?;
+        print_overview(&state, start).await?;
         if args.once {
             simulator.shutdown().await?;
             return anyhow::Ok(());
         }
-        let state = AppState {
-            data_dir: args.data_dir.clone(),
-            store: store.clone(),
-            geo: geo.clone(),
-            asn: asn.clone(),
-            token: None,
-            threat: Some(threat.clone()),
-            max_ingest_bytes: 256 << 20,
-            source_category: CATEGORY.into(),
-            queries: Arc::new(http::QueryService::new(
-                query_runtime.handle().clone(),
-                args.data_dir.clone(),
-                http::QUERY_TIMEOUT,
-                http::QUERY_CACHE_BYTES,
-                metrics.clone(),
-            )),
-            metrics: metrics.clone(),
-        };
+        state.threat = Some(threat.clone());
         http::check_listen(&args.listen, None)?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -268,37 +264,37 @@ fn anchor(data_dir: &Path, args: &DemoArgs) -> Result<DateTime<Utc>> {
     Ok(start)
 }
 
-/// Prints the Overview panels answered from the store.
-async fn print_overview(
-    data_dir: &Path,
-    start: DateTime<Utc>,
-    geo: Option<Arc<mailscope_engine::geo::GeoDatabase>>,
-) -> Result<()> {
+/// Prints the Overview panels answered from the store, through the server's query service.
+async fn print_overview(state: &AppState, start: DateTime<Utc>) -> Result<()> {
     let end = Utc::now() + Duration::hours(1);
     let options = QueryOptions {
         from: start,
         to: end,
         time_zone: chrono_tz::Tz::UTC,
-        geo,
+        geo: state.geo.clone(),
         asn: None,
         threat: None,
-        max_raw_rows: 100,
+        max_raw_rows: 0,
     };
     let mut out = std::io::stdout().lock();
     for (title, panel) in PANELS {
         let text = format!("{PRELUDE}\n{panel}");
-        let compiled = mailscope_query::compile(&text).map_err(|d| {
-            anyhow!(
-                d.iter()
-                    .map(|d| d.render(&text))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })?;
         let started = Instant::now();
-        let result = exec::execute(data_dir, &compiled, &options).await?;
+        let answer = state
+            .queries
+            .run(QueryRequest::new(text.clone(), options.clone()))
+            .await
+            .map_err(|e| match e {
+                QueryError::Compile(d) => anyhow!(
+                    d.iter()
+                        .map(|d| d.render(&text))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+                e => anyhow!("{title}: {e}"),
+            })?;
         writeln!(out, "\n== {title} ({} ms)", started.elapsed().as_millis())?;
-        query::write_table(&mut out, &result, options.time_zone)?;
+        query::write_table(&mut out, &answer.table.result, options.time_zone)?;
     }
     if options.geo.is_some() {
         writeln!(
@@ -309,7 +305,7 @@ async fn print_overview(
     writeln!(
         out,
         "\nquery the store with:\n  mailscope query --data-dir {} --from {} --to {} '<query>'",
-        data_dir.display(),
+        state.data_dir.display(),
         start.to_rfc3339(),
         end.to_rfc3339()
     )?;

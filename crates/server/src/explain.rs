@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::{Duration, Utc};
-use mailscope_engine::exec::{self, QueryOptions};
+use mailscope_engine::exec::QueryOptions;
+use mailscope_service::QueryRequest;
 
 use crate::cli::ExplainArgs;
 use crate::query::{self, OutputFormat};
@@ -48,10 +49,17 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode> {
                 threat: None,
                 max_raw_rows: query::MAX_RAW_ROWS,
             };
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            Some(runtime.block_on(exec::explain(dir, &ir, &options))?)
+            let service = crate::app::one_shot_service(&runtime, dir);
+            let request = QueryRequest {
+                text: args.query.clone(),
+                variables: variables.clone(),
+                options,
+                id: None,
+            };
+            Some(runtime.block_on(service.explain(request))?)
         }
         None => None,
     };

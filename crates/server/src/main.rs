@@ -1,6 +1,7 @@
 //! `mailscope`: the command line and HTTP server over the engine, the readers, the collectors
 //! and the simulator. Glue only: argument parsing, configuration, printing, HTTP.
 
+mod app;
 mod apps;
 mod bench;
 mod cli;

@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use mailscope_engine::exec::{self, QueryOptions, QueryResult, Value};
+use mailscope_engine::exec::{QueryOptions, QueryResult, Value};
+use mailscope_service::{QueryError, QueryRequest};
 
 use crate::cli::QueryArgs;
 use crate::geodb;
 
-/// Rows a query without aggregation returns at most.
-pub const MAX_RAW_ROWS: usize = 10_000;
+pub use crate::app::MAX_RAW_ROWS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -34,11 +34,6 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
     let to = parse_time(&args.to, "--to")?;
     let time_zone = parse_tz(&args.tz)?;
     let variables = parse_variables(&args.variables)?;
-    // Diagnostics point into the query as written, before variables are substituted.
-    let query = match mailscope_query::compile_with_variables(&args.query, &variables) {
-        Ok(query) => query,
-        Err(diagnostics) => return Ok(report(&args.query, &diagnostics, format)),
-    };
     let options = QueryOptions {
         from,
         to,
@@ -52,12 +47,27 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(exec::execute(&args.data_dir, &query, &options))?;
+    let service = crate::app::one_shot_service(&runtime, &args.data_dir);
+    let request = QueryRequest {
+        text: args.query.clone(),
+        variables,
+        options,
+        id: None,
+    };
+    let answer = match runtime.block_on(service.run(request)) {
+        Ok(answer) => answer,
+        // Diagnostics point into the query as written, before variables are substituted.
+        Err(QueryError::Compile(diagnostics)) => {
+            return Ok(report(&args.query, &diagnostics, format));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let result = &answer.table.result;
     let mut out = std::io::stdout().lock();
     match format {
-        OutputFormat::Json => writeln!(out, "{}", to_json(&result))?,
-        OutputFormat::Csv => write_csv(&mut out, &result)?,
-        OutputFormat::Table => write_table(&mut out, &result, time_zone)?,
+        OutputFormat::Json => writeln!(out, "{}", to_json(result))?,
+        OutputFormat::Csv => write_csv(&mut out, result)?,
+        OutputFormat::Table => write_table(&mut out, result, time_zone)?,
     }
     drop(out);
     for warning in &result.warnings {
@@ -109,22 +119,11 @@ pub fn report(
     ExitCode::from(2)
 }
 
-fn json_value(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) | Value::Time(i) => serde_json::Value::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::Text(s) => serde_json::Value::String(s.clone()),
-    }
-}
-
 pub fn to_json(result: &QueryResult) -> serde_json::Value {
     let rows: Vec<Vec<serde_json::Value>> = result
         .rows
         .iter()
-        .map(|row| row.iter().map(json_value).collect())
+        .map(|row| row.iter().map(Value::to_json).collect())
         .collect();
     serde_json::json!({ "columns": result.columns, "rows": rows, "warnings": result.warnings })
 }

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use mailscope_engine::store::Store;
 
+use crate::app::{self, App, AppConfig};
 use crate::cli::ServeArgs;
-use crate::http::{self, AppState};
+use crate::http;
 use crate::{collect, geodb, threat};
 use mailscope_collect::Secret;
 
@@ -24,31 +25,22 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     if let Some(threat) = &threat {
         eprintln!("mailscope: {}", threat::describe(threat));
     }
-    threat::configure_cache(threat::cache_budget(args.cache_mib));
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
-    // Queries run on their own runtime, which outlives the HTTP one (a runtime cannot be
-    // dropped from async code).
-    let query_runtime = http::query_runtime()?;
-    let metrics = Arc::new(http::Metrics::default());
-    let state = AppState {
+    let app = App::build(AppConfig {
         data_dir: args.data_dir.clone(),
         store: Arc::new(Mutex::new(store)),
         geo,
         asn,
-        token,
         threat: threat.clone(),
+        token,
         max_ingest_bytes: args.max_ingest_mib.saturating_mul(1 << 20),
         source_category: args.source_category.clone(),
-        queries: Arc::new(http::QueryService::new(
-            query_runtime.handle().clone(),
-            args.data_dir.clone(),
-            std::time::Duration::from_millis(args.query_timeout_ms.max(1)),
-            http::QUERY_CACHE_BYTES,
-            metrics.clone(),
-        )),
-        metrics,
-    };
+        memory: app::memory_budget(args.memory.as_deref())?,
+        column_cache_bytes: args.cache_mib.map(|mib| mib.saturating_mul(1 << 20)),
+        query_timeout: std::time::Duration::from_millis(args.query_timeout_ms.max(1)),
+    })?;
+    let state = app.state.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

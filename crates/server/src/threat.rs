@@ -136,36 +136,3 @@ impl DemoFeeds {
             .collect()
     }
 }
-
-/// Bytes of decoded columns the server keeps in memory: `mib` when given, else a quarter of
-/// the machine's memory up to 4 GiB (0 turns the cache off).
-pub fn cache_budget(mib: Option<usize>) -> usize {
-    if let Some(mib) = mib {
-        return mib.saturating_mul(1 << 20);
-    }
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix("MemTotal:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<usize>()
-                        .ok()
-                })
-        })
-        .map_or(2 << 30, |kib| kib.saturating_mul(1024));
-    (total / 4).min(4 << 30)
-}
-
-/// Turns the column cache on with `budget` bytes, logging it.
-pub fn configure_cache(budget: usize) {
-    if mailscope_engine::exec::cache::configure(budget) {
-        eprintln!(
-            "mailscope: keeping up to {} MiB of decoded columns in memory",
-            budget >> 20
-        );
-    }
-}

@@ -22,7 +22,7 @@ mod udf;
 mod window;
 mod words;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -32,6 +32,9 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, is_true, not};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mailscope_query::ir::{self, Scope, StageKind};
@@ -82,35 +85,193 @@ pub enum Value {
     Time(i64),
 }
 
-/// Runs `query` over the store in `data_dir`.
+impl Value {
+    /// The cell as JSON: times as epoch milliseconds, non-finite floats as null.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) | Value::Time(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Text(s) => serde_json::Value::String(s.clone()),
+        }
+    }
+}
+
+/// What every query of a process runs with: DataFusion's runtime, whose memory pool all
+/// queries share (sorts, joins and aggregations spill to temporary files when it is full, or
+/// fail with [`Error::MemoryBudget`]), and the number of partitions a scan is split into.
+#[derive(Clone)]
+pub struct Engine {
+    runtime: Arc<RuntimeEnv>,
+    memory_limit: Option<usize>,
+    partitions: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("memory_limit", &self.memory_limit)
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+/// What the shared memory pool holds now.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct MemoryStats {
+    /// Bytes reserved by running operators.
+    pub reserved_bytes: usize,
+    /// The pool's size; `None` when unbounded.
+    pub limit_bytes: Option<usize>,
+    /// Bytes of temporary spill files now on disk.
+    pub spilled_bytes: u64,
+}
+
+impl Default for Engine {
+    /// An engine without a memory limit (one-shot commands, tests).
+    fn default() -> Engine {
+        Engine {
+            runtime: Arc::new(RuntimeEnv::default()),
+            memory_limit: None,
+            partitions: cores(),
+        }
+    }
+}
+
+impl Engine {
+    /// An engine whose queries together hold at most `limit` bytes in their operators,
+    /// spilling to the system's temporary directory beyond it. The pool is fair: each
+    /// spilling operator gets an equal share, so one large query cannot starve the others.
+    pub fn with_memory_limit(limit: usize) -> Result<Engine> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+            )
+            .build_arc()?;
+        Ok(Engine {
+            runtime,
+            memory_limit: Some(limit),
+            partitions: cores(),
+        })
+    }
+
+    pub fn memory(&self) -> MemoryStats {
+        MemoryStats {
+            reserved_bytes: self.runtime.memory_pool.reserved(),
+            limit_bytes: self.memory_limit,
+            spilled_bytes: self.runtime.disk_manager.used_disk_space(),
+        }
+    }
+
+    /// Runs `query` over the segments of `snapshot`.
+    pub async fn execute(
+        &self,
+        snapshot: &Snapshot,
+        query: &ir::Query,
+        options: &QueryOptions,
+    ) -> Result<QueryResult> {
+        let run = async {
+            let mut pipeline = Pipeline::start(self, snapshot, query, options)?;
+            pipeline.stages(query).await?;
+            pipeline.finish().await
+        };
+        run.await.map_err(|e| self.name_budget(e))
+    }
+
+    /// The plans `execute` would run, as text: for each plan segment the optimized DataFusion
+    /// logical plan and the physical plan, with the shaping stages that run between segments
+    /// (on the materialised result) named in between. Segments before a shaping stage (and
+    /// the key discovery of `json auto`) are executed, because what follows depends on their
+    /// rows.
+    pub async fn explain(
+        &self,
+        snapshot: &Snapshot,
+        query: &ir::Query,
+        options: &QueryOptions,
+    ) -> Result<String> {
+        let run = async {
+            let mut pipeline = Pipeline::start(self, snapshot, query, options)?;
+            pipeline.explain = Some(String::new());
+            pipeline.stages(query).await?;
+            let raw_query = !pipeline.relation.aggregated;
+            output_shape(&mut pipeline.relation, options.max_raw_rows)?;
+            pipeline
+                .describe(if raw_query {
+                    "final segment (messages, capped)"
+                } else {
+                    "final segment"
+                })
+                .await?;
+            Ok(pipeline.explain.unwrap_or_default())
+        };
+        run.await.map_err(|e| self.name_budget(e))
+    }
+
+    /// DataFusion's "resources exhausted" as an error naming the budget.
+    fn name_budget(&self, error: Error) -> Error {
+        match (&error, self.memory_limit) {
+            (Error::DataFusion(e), Some(limit))
+                if matches!(
+                    e.find_root(),
+                    datafusion::error::DataFusionError::ResourcesExhausted(_)
+                ) =>
+            {
+                Error::MemoryBudget {
+                    limit_bytes: limit,
+                    detail: e.find_root().to_string(),
+                }
+            }
+            _ => error,
+        }
+    }
+}
+
+/// The store as one query sees it: the catalog read once, so every part of the query (and
+/// the result cache's key) agrees on one generation.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub data_dir: PathBuf,
+    pub catalog: Catalog,
+}
+
+impl Snapshot {
+    pub fn load(data_dir: &Path) -> Result<Snapshot> {
+        Ok(Snapshot {
+            data_dir: data_dir.to_path_buf(),
+            catalog: Catalog::load(data_dir)?,
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.catalog.generation
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+}
+
+/// Runs `query` over the store in `data_dir` with an engine of its own (no memory limit).
 pub async fn execute(
     data_dir: &Path,
     query: &ir::Query,
     options: &QueryOptions,
 ) -> Result<QueryResult> {
-    let mut pipeline = Pipeline::start(data_dir, query, options)?;
-    pipeline.stages(query).await?;
-    pipeline.finish().await
+    Engine::default()
+        .execute(&Snapshot::load(data_dir)?, query, options)
+        .await
 }
 
-/// The plans `execute` would run, as text: for each plan segment the optimized DataFusion
-/// logical plan and the physical plan, with the shaping stages that run between segments
-/// (on the materialised result) named in between. Segments before a shaping stage (and the
-/// key discovery of `json auto`) are executed, because what follows depends on their rows.
+/// [`Engine::explain`] over the store in `data_dir`.
 pub async fn explain(data_dir: &Path, query: &ir::Query, options: &QueryOptions) -> Result<String> {
-    let mut pipeline = Pipeline::start(data_dir, query, options)?;
-    pipeline.explain = Some(String::new());
-    pipeline.stages(query).await?;
-    let raw_query = !pipeline.relation.aggregated;
-    output_shape(&mut pipeline.relation, options.max_raw_rows)?;
-    pipeline
-        .describe(if raw_query {
-            "final segment (messages, capped)"
-        } else {
-            "final segment"
-        })
-        .await?;
-    Ok(pipeline.explain.unwrap_or_default())
+    Engine::default()
+        .explain(&Snapshot::load(data_dir)?, query, options)
+        .await
 }
 
 /// One query run: the session, the relation so far, and the lowering state.
@@ -126,7 +287,8 @@ struct Pipeline<'a> {
 
 impl<'a> Pipeline<'a> {
     fn start(
-        data_dir: &Path,
+        engine: &Engine,
+        snapshot: &'a Snapshot,
         query: &ir::Query,
         options: &'a QueryOptions,
     ) -> Result<Pipeline<'a>> {
@@ -135,13 +297,9 @@ impl<'a> Pipeline<'a> {
                 "the time range is empty: --to must be after --from".into(),
             ));
         }
-        let catalog = Catalog::load(data_dir)?;
-        let config = SessionConfig::new().with_target_partitions(
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
-        );
-        let ctx = SessionContext::new_with_config(config);
+        let (data_dir, catalog) = (snapshot.data_dir.as_path(), &snapshot.catalog);
+        let config = SessionConfig::new().with_target_partitions(engine.partitions);
+        let ctx = SessionContext::new_with_config_rt(config, engine.runtime.clone());
         // DataFusion 55's leaf-expression pushdown fails on plans where a struct field (a
         // threat lookup's result) is read after a geo lookup and before `dedup` ("duplicate
         // qualified field name trace.Received", found by the differential tests). It only
@@ -158,9 +316,7 @@ impl<'a> Pipeline<'a> {
                     .into_owned()
             })
             .collect();
-        let partitions = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2);
+        let partitions = engine.partitions;
         let table: Arc<dyn datafusion::catalog::TableProvider> = if let Some(cache) =
             cache::active()
         {

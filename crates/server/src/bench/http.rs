@@ -25,9 +25,10 @@ use mailscope_engine::store::Store;
 use serde_json::{Value as Json, json};
 
 use super::{bench_store, gb, machine, median, ms};
+use crate::app::{App, AppConfig};
 use crate::cli::BenchArgs;
-use crate::http::{self, AppState};
-use crate::{geodb, threat};
+use crate::geodb;
+use crate::http;
 
 const APP: &str = "microsoft-exchange-trace-logs";
 /// The source category of the bench store's rows (the collector's default).
@@ -79,10 +80,9 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let (start, end, work_dir) = super::time_range_and_work_dir(args)?;
     let geo = geodb::open(args.geoip_dir.as_deref())?;
     let asn = geodb::open_asn(None)?;
-    // As `serve` does: the column cache with the default budget (a quarter of the memory,
-    // at most 4 GiB).
-    let budget = threat::cache_budget(None);
-    threat::configure_cache(budget);
+    // As `serve` does by default: half of the machine's memory, shared out.
+    let memory = mailscope_service::MemoryBudget::machine_default();
+    let budget = memory.column_cache();
     let machine = machine();
     let mut report = Vec::new();
     for &records in &args.records {
@@ -177,27 +177,21 @@ fn measure(
 ) -> Result<Measured> {
     let store = Store::open(store_dir)
         .with_context(|| format!("cannot open store {}", store_dir.display()))?;
-    // The same assembly as `serve`: queries on a runtime of their own, HTTP on another.
-    let query_runtime = http::query_runtime()?;
-    let metrics = Arc::new(http::Metrics::default());
-    let state = AppState {
+    // The same assembly as `serve`.
+    let app = App::build(AppConfig {
         data_dir: store_dir.to_path_buf(),
         store: Arc::new(Mutex::new(store)),
         geo,
         asn,
-        token: None,
         threat: None,
+        token: None,
         max_ingest_bytes: 0,
         source_category: SOURCE_CATEGORY.to_owned(),
-        queries: Arc::new(http::QueryService::new(
-            query_runtime.handle().clone(),
-            store_dir.to_path_buf(),
-            http::QUERY_TIMEOUT,
-            http::QUERY_CACHE_BYTES,
-            metrics.clone(),
-        )),
-        metrics,
-    };
+        memory: mailscope_service::MemoryBudget::machine_default(),
+        column_cache_bytes: None,
+        query_timeout: http::QUERY_TIMEOUT,
+    })?;
+    let state = app.state.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -214,7 +208,7 @@ fn measure(
         outcome
     });
     drop(runtime);
-    drop(query_runtime);
+    drop(app);
     measured
 }
 

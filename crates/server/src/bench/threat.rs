@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::{bench_store, gb, machine, median, ms};
 use crate::cli::BenchArgs;
-use crate::{geodb, threat};
+use crate::geodb;
 
 /// Indicators in the index.
 const INDICATORS: usize = 100_000;
@@ -104,8 +104,9 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
             index.stats().indicators,
             ms(Some(build))
         );
-        let budget = threat::cache_budget(None);
-        threat::configure_cache(budget);
+        crate::app::configure_column_cache(
+            mailscope_service::MemoryBudget::machine_default().column_cache(),
+        );
         let options = QueryOptions {
             threat: Some(index.clone()),
             ..options

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::query::{check_range, query_error};
-use super::runner::QueryRequest;
 use super::{ApiError, AppState, JsonBody, blocking, blocking_value, error, parse_body};
 use crate::apps::dashboard::{self, Dashboard, scope_term};
 use crate::apps::{self, library::Library};
+use mailscope_service::QueryRequest;
 
 const DEFAULT_VALUES: usize = 100;
 const MAX_VALUES: usize = 1000;
@@ -145,10 +145,13 @@ pub async fn values(
         Ok(answer) => {
             let values: Vec<serde_json::Value> = answer
                 .table
+                .result
                 .rows
                 .iter()
                 .filter_map(|row| match row.as_slice() {
-                    [value, count] => Some(serde_json::json!({"value": value, "count": count})),
+                    [value, count] => Some(
+                        serde_json::json!({"value": value.to_json(), "count": count.to_json()}),
+                    ),
                     _ => None,
                 })
                 .collect();

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use mailscope_service::ServiceStats;
+
 /// Upper bounds of the query duration histogram, in seconds (the last one is the default
 /// time limit).
 const BUCKETS: [f64; 12] = [
@@ -35,6 +37,30 @@ pub struct Metrics {
 pub struct StoreFigures {
     pub rows: u64,
     pub generation: u64,
+}
+
+impl mailscope_service::Observer for Metrics {
+    fn query_started(&self) {
+        Metrics::query_started(self);
+    }
+    fn query_finished(&self) {
+        Metrics::query_finished(self);
+    }
+    fn query_ran(&self, elapsed: Duration) {
+        self.query_duration(elapsed);
+    }
+    fn query_cancelled(&self) {
+        Metrics::query_cancelled(self);
+    }
+    fn query_timed_out(&self) {
+        Metrics::query_timed_out(self);
+    }
+    fn cache_hit(&self) {
+        Metrics::cache_hit(self);
+    }
+    fn cache_bytes(&self, bytes: usize) {
+        Metrics::cache_bytes(self, bytes);
+    }
 }
 
 impl Metrics {
@@ -87,9 +113,12 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, store: Option<StoreFigures>) -> String {
+    pub fn render(&self, store: Option<StoreFigures>, service: Option<ServiceStats>) -> String {
         let mut out = String::new();
         let _ = self.write(&mut out, store);
+        if let Some(service) = service {
+            let _ = write_service(&mut out, &service);
+        }
         out
     }
 
@@ -193,6 +222,49 @@ impl Metrics {
     }
 }
 
+/// The query service's admission queue and memory pool.
+fn write_service(out: &mut String, service: &ServiceStats) -> std::fmt::Result {
+    let memory = &service.memory;
+    let series: [(&str, &str, u64); 6] = [
+        (
+            "mailscope_queries_admitted",
+            "Queries holding one of the places to run now.",
+            service.running as u64,
+        ),
+        (
+            "mailscope_queries_queued",
+            "Queries waiting for a place to run.",
+            service.queued as u64,
+        ),
+        (
+            "mailscope_queries_max_running",
+            "Places to run: queries beyond them wait.",
+            service.max_running as u64,
+        ),
+        (
+            "mailscope_query_memory_reserved_bytes",
+            "Memory reserved by the operators of running queries.",
+            memory.reserved_bytes as u64,
+        ),
+        (
+            "mailscope_query_memory_limit_bytes",
+            "The query memory pool's size (0: unbounded).",
+            memory.limit_bytes.unwrap_or(0) as u64,
+        ),
+        (
+            "mailscope_query_spill_bytes",
+            "Bytes of temporary spill files on disk now.",
+            memory.spilled_bytes,
+        ),
+    ];
+    for (name, help, value) in series {
+        writeln!(out, "# HELP {name} {help}")?;
+        writeln!(out, "# TYPE {name} gauge")?;
+        writeln!(out, "{name} {value}")?;
+    }
+    Ok(())
+}
+
 /// A label value: backslash, quote and newline escaped.
 fn escape(value: &str) -> String {
     value
@@ -212,10 +284,19 @@ mod tests {
         metrics.request("/api/v1/query", 200);
         metrics.query_duration(Duration::from_millis(300));
         metrics.ingested("added", 3);
-        let text = metrics.render(Some(StoreFigures {
-            rows: 5,
-            generation: 2,
-        }));
+        let text = metrics.render(
+            Some(StoreFigures {
+                rows: 5,
+                generation: 2,
+            }),
+            Some(ServiceStats {
+                backend: "local",
+                running: 1,
+                queued: 3,
+                max_running: 2,
+                memory: Default::default(),
+            }),
+        );
         for line in [
             "mailscope_http_requests_total{route=\"/api/v1/query\",status=\"200\"} 2",
             "mailscope_query_duration_seconds_bucket{le=\"0.25\"} 0",
@@ -226,6 +307,8 @@ mod tests {
             "mailscope_store_rows 5",
             "mailscope_store_generation 2",
             "mailscope_ingest_records_total{outcome=\"added\"} 3",
+            "mailscope_queries_queued 3",
+            "mailscope_queries_admitted 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\n{text}");
         }

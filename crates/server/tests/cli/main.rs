@@ -10,5 +10,6 @@ mod differential;
 mod end_to_end;
 mod http;
 mod keyword;
+mod memory;
 mod panels;
 mod threat;
