@@ -248,7 +248,10 @@ fn web_app_pages_show_the_api_numbers_and_never_run_data_as_script() {
             .build()
             .expect("runtime")
             .block_on(async {
-                reqwest::get(format!("{}/api/v1/health", server.base))
+                reqwest::Client::new()
+                    .get(format!("{}/api/v1/health", server.base))
+                    .bearer_auth(TOKEN)
+                    .send()
                     .await
                     .expect("health")
                     .json()
