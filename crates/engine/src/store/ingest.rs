@@ -16,6 +16,7 @@ use chrono::{NaiveDate, Utc};
 use mailscope_record::{Record, Status};
 
 use super::catalog::{Catalog, SegmentMeta, sync_dir};
+use super::keys::{KeyRun, LookupCost};
 use super::{SEGMENTS_DIR, Store, segment};
 use crate::error::{Error, Result};
 use crate::geo::GeoDatabase;
@@ -43,6 +44,13 @@ pub struct IngestReport {
     pub rows_after: u64,
     /// Whether a new catalog was published.
     pub published: bool,
+    /// Identities read into memory from published segments without a key run (written by an
+    /// older version or with a damaged run): the cost the key runs avoid.
+    pub keys_read_from_segments: u64,
+    /// Blocks of key runs read to answer "is this identity stored?".
+    pub key_blocks_read: u64,
+    /// Key runs read whole (an ingest that asked about a large share of a segment's rows).
+    pub key_runs_loaded: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +72,11 @@ struct Slot {
 
 #[derive(Default)]
 struct Day {
+    /// Identities this ingest touched (and, for published segments without a key run, every
+    /// identity stored in them). Other published identities are found in `runs`.
     index: HashMap<u128, Slot>,
+    /// Key runs of the day's published segments, with their file ids.
+    runs: Vec<(u32, KeyRun)>,
     /// New rows not yet written; `None` once superseded within this ingest.
     pending: Vec<Option<Box<Record>>>,
     /// Identity of each pending row, so flushing need not hash again.
@@ -162,6 +174,25 @@ impl Ingest<'_> {
         let Some(day) = self.days.get_mut(&day_key) else {
             return Err(Error::Query("day index vanished".into()));
         };
+        if !day.index.contains_key(&key) && !day.runs.is_empty() {
+            // Not touched by this ingest yet: is it published? At most one segment holds it.
+            let mut cost = LookupCost::default();
+            for (file, run) in &mut day.runs {
+                if let Some((row, status)) = run.find(key, &mut cost)? {
+                    day.index.insert(
+                        key,
+                        Slot {
+                            place: Place::File { file: *file, row },
+                            status,
+                            superseded: None,
+                        },
+                    );
+                    break;
+                }
+            }
+            self.report.key_blocks_read += cost.blocks_read;
+            self.report.key_runs_loaded += cost.runs_loaded;
+        }
         let mut superseded = None;
         match day.index.get_mut(&key) {
             None => self.report.added += 1,
@@ -242,7 +273,8 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Builds the key index of a day from its published segments.
+    /// Opens the key runs of a day's published segments; a segment without a usable run has
+    /// its identities read into the day's index from its own columns.
     fn load_day(&mut self, day_key: NaiveDate) -> Result<Day> {
         let day_text = day_key.format("%Y-%m-%d").to_string();
         let mut day = Day::default();
@@ -261,7 +293,19 @@ impl Ingest<'_> {
                 .segment_path(&self.store.dir, &segment_meta);
             let file = self.add_file(segment_meta, true);
             day.files.push(file);
-            for (row, (key, status)) in segment::read_keys(&path)?.into_iter().enumerate() {
+            match KeyRun::open(&path) {
+                Ok(Some(run)) => {
+                    day.runs.push((file, run));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "key run unusable; reading the segment's keys");
+                }
+            }
+            let keys = segment::read_keys(&path)?;
+            self.report.keys_read_from_segments += keys.len() as u64;
+            for (row, (key, status)) in keys.into_iter().enumerate() {
                 let row = u32::try_from(row).unwrap_or(u32::MAX);
                 day.index.insert(
                     key,

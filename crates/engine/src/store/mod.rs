@@ -8,6 +8,7 @@
 
 mod catalog;
 mod ingest;
+mod keys;
 pub mod segment;
 
 use std::fs::{File, OpenOptions};
@@ -78,14 +79,17 @@ impl Store {
         &self.catalog
     }
 
-    /// Removes segment files no catalog names (left by a crash or replaced by a rewrite)
-    /// once they are older than `grace`.
+    /// Removes segment files (and their key runs) no catalog names (left by a crash or
+    /// replaced by a rewrite) once they are older than `grace`.
     pub fn collect_garbage(&self, grace: Duration) -> Result<usize> {
         let referenced: std::collections::HashSet<PathBuf> = self
             .catalog
             .segments
             .iter()
-            .map(|s| self.catalog.segment_path(&self.dir, s))
+            .flat_map(|s| {
+                let segment = self.catalog.segment_path(&self.dir, s);
+                [keys::path_for(&segment), segment]
+            })
             .collect();
         let now = SystemTime::now();
         let mut removed = 0;

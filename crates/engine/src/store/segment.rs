@@ -44,8 +44,9 @@ fn writer_properties() -> Result<WriterProperties> {
         .build())
 }
 
-/// Writes `batch`, which must already be sorted by `Received`, to `path` durably (fsync).
-/// Not sorting here keeps row numbers equal to the caller's, which the key index relies on.
+/// Writes `batch`, which must already be sorted by `Received`, to `path` durably (fsync),
+/// with its key run beside it (`keys.rs`). Not sorting here keeps row numbers equal to the
+/// caller's, which the key index relies on.
 pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -56,6 +57,9 @@ pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
     let file = writer.into_inner()?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
     let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut keys = Vec::new();
+    keys_of_batch(batch, &mut keys)?;
+    super::keys::write(path, &keys)?;
     let received = received_column(batch)?;
     Ok(Written {
         rows: batch.num_rows() as u64,
@@ -142,25 +146,31 @@ pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
         .build()?;
     let mut keys = Vec::new();
     for batch in reader {
-        let batch = batch?;
-        let text = |name: &str| -> Result<_> {
-            let index = batch.schema().index_of(name)?;
-            Ok(batch.column(index).as_string::<i32>().clone())
-        };
-        let (ids, recipients, statuses) = (
-            text(schema::MESSAGE_TRACE_ID)?,
-            text(schema::RECIPIENT_ADDRESS)?,
-            text(schema::STATUS)?,
-        );
-        for row in 0..batch.num_rows() {
-            let key = identity_key(ids.value(row), recipients.value(row));
-            let status = if statuses.is_null(row) {
-                Status::None
-            } else {
-                Status::parse(statuses.value(row))
-            };
-            keys.push((key, status));
-        }
+        keys_of_batch(&batch?, &mut keys)?;
     }
     Ok(keys)
+}
+
+/// Appends the identity and status of every row of `batch` to `keys`.
+fn keys_of_batch(batch: &RecordBatch, keys: &mut Vec<(u128, Status)>) -> Result<()> {
+    let text = |name: &str| -> Result<_> {
+        let index = batch.schema().index_of(name)?;
+        Ok(batch.column(index).as_string::<i32>().clone())
+    };
+    let (ids, recipients, statuses) = (
+        text(schema::MESSAGE_TRACE_ID)?,
+        text(schema::RECIPIENT_ADDRESS)?,
+        text(schema::STATUS)?,
+    );
+    keys.reserve(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let key = identity_key(ids.value(row), recipients.value(row));
+        let status = if statuses.is_null(row) {
+            Status::None
+        } else {
+            Status::parse(statuses.value(row))
+        };
+        keys.push((key, status));
+    }
+    Ok(())
 }

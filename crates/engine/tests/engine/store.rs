@@ -193,17 +193,21 @@ fn segment_files(dir: &Path) -> BTreeSet<PathBuf> {
     files
 }
 
+/// The segments the catalog names and the key run beside each.
 fn referenced_files(dir: &Path) -> BTreeSet<PathBuf> {
     let catalog = Catalog::load(dir).unwrap();
     catalog
         .segments
         .iter()
-        .map(|s| {
-            catalog
+        .flat_map(|s| {
+            let segment = catalog
                 .segment_path(dir, s)
                 .strip_prefix(dir)
                 .unwrap()
-                .to_path_buf()
+                .to_path_buf();
+            let mut keys = segment.clone().into_os_string();
+            keys.push(".keys");
+            [segment, PathBuf::from(keys)]
         })
         .collect()
 }
@@ -242,10 +246,16 @@ fn reingesting_the_same_records_changes_nothing() {
     let again = ingest(&mut store, records);
 
     assert_eq!(
+        again.keys_read_from_segments, 0,
+        "answered from the key run"
+    );
+    assert_eq!(
         again,
         IngestReport {
             unchanged: 500,
             rows_after: 500,
+            key_blocks_read: again.key_blocks_read,
+            key_runs_loaded: again.key_runs_loaded,
             ..IngestReport::default()
         },
         "a re-ingest must be reported as all unchanged and publish nothing"
@@ -616,8 +626,13 @@ fn a_failed_commit_publishes_nothing_and_its_files_are_collected() {
     ingest(&mut store, numbered(0..50, Status::Pending));
     let catalog = Catalog::load(dir.path()).unwrap();
     let referenced = referenced_files(dir.path());
-    assert_eq!(referenced.len(), 1);
-    let victim = dir.path().join(referenced.iter().next().unwrap());
+    assert_eq!(referenced.len(), 2, "one segment and its key run");
+    let victim = dir.path().join(
+        referenced
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "parquet"))
+            .unwrap(),
+    );
     let saved = std::fs::read(&victim).unwrap();
 
     let mut doomed = store.ingest(None, meta());
@@ -963,4 +978,89 @@ fn catalogs_that_are_garbage_or_newer_are_refused() {
         matches!(error, mailscope_engine::Error::Catalog { .. }),
         "{error:?}"
     );
+}
+
+#[test]
+fn a_small_append_into_a_large_day_reads_a_few_blocks_of_key_runs_not_the_day() {
+    // Rows of one day, a second apart.
+    let one_day = |range: std::ops::Range<u32>, status: Status| -> Vec<Record> {
+        range
+            .map(|i| {
+                record(
+                    &format!("00000000-0000-0000-0000-{i:012}"),
+                    &format!("user{i}@fabrikam.example"),
+                    status.clone(),
+                    day_start() + TimeDelta::seconds(i64::from(i)),
+                )
+            })
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, one_day(0..50_000, Status::Pending));
+    // A poll's worth: 100 new identities and 50 status changes of stored ones.
+    let mut poll = one_day(50_000..50_100, Status::Delivered);
+    poll.extend(one_day(0..50, Status::Delivered));
+    let report = ingest(&mut store, poll);
+    assert_eq!((report.added, report.updated), (100, 50));
+    assert_eq!(report.keys_read_from_segments, 0);
+    assert_eq!(report.key_runs_loaded, 0);
+    // One block per stored identity looked up, plus the filter's rare false positives.
+    assert!(
+        (50..56).contains(&report.key_blocks_read),
+        "{}",
+        report.key_blocks_read
+    );
+    let rows = stored(dir.path());
+    assert_eq!(rows.len(), 50_100);
+    let delivered = rows
+        .values()
+        .filter(|r| r.status == Status::Delivered)
+        .count();
+    assert_eq!(delivered, 150);
+}
+
+#[test]
+fn segments_without_key_runs_are_read_as_before_and_give_the_same_store() {
+    let records = tenant(7, 3_000, 3);
+    let (half, rest) = records.split_at(records.len() / 2);
+    let build = |drop_runs: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        ingest(&mut store, half.to_vec());
+        if drop_runs {
+            // What a store written before key runs existed looks like.
+            for file in segment_files(dir.path()) {
+                if file.extension().is_some_and(|e| e == "keys") {
+                    std::fs::remove_file(dir.path().join(file)).unwrap();
+                }
+            }
+        }
+        let report = ingest(&mut store, rest.to_vec());
+        (dir, report)
+    };
+    let (with_runs, report) = build(false);
+    assert_eq!(report.keys_read_from_segments, 0);
+    let (without_runs, legacy) = build(true);
+    assert!(legacy.keys_read_from_segments > 0);
+    assert_eq!(
+        (legacy.added, legacy.updated, legacy.unchanged, legacy.stale),
+        (report.added, report.updated, report.unchanged, report.stale)
+    );
+    assert_eq!(
+        stored_statuses(with_runs.path()),
+        stored_statuses(without_runs.path())
+    );
+    assert_eq!(stored_statuses(with_runs.path()), statuses(&fold(&records)));
+    // A damaged key run is not trusted: the segment's own columns answer.
+    let damaged = segment_files(with_runs.path())
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "keys"))
+        .unwrap();
+    std::fs::write(with_runs.path().join(&damaged), b"MSKEYS garbage").unwrap();
+    let mut store = Store::open(with_runs.path()).unwrap();
+    let again = ingest(&mut store, records.clone());
+    assert!(again.keys_read_from_segments > 0);
+    assert_eq!(again.added, 0);
+    assert_eq!(stored_statuses(with_runs.path()), statuses(&fold(&records)));
 }

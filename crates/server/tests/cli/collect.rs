@@ -236,6 +236,12 @@ fn read_store(dir: &Path) -> StoreView {
                 meta.file
             );
         }
+        // Its key run is written and synced before the catalog names the segment.
+        let mut keys = path.clone().into_os_string();
+        keys.push(".keys");
+        let keys = std::path::PathBuf::from(keys);
+        assert!(keys.exists(), "{} has no key run", meta.file);
+        referenced.insert(keys);
         referenced.insert(path);
     }
     let mut on_disk = BTreeSet::new();

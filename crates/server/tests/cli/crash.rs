@@ -129,6 +129,12 @@ fn check_store(dir: &Path) -> Snapshot {
                 meta.file
             );
         }
+        // Its key run is written and synced before the catalog names the segment.
+        let mut keys = path.clone().into_os_string();
+        keys.push(".keys");
+        let keys = std::path::PathBuf::from(keys);
+        assert!(keys.exists(), "{} has no key run", meta.file);
+        referenced.insert(keys);
         referenced.insert(path);
     }
     assert_eq!(statuses.len() as u64, catalog.rows());
