@@ -42,6 +42,56 @@ pub enum Command {
     /// Lists, installs, upgrades and uninstalls the apps (bundled dashboards) of a data
     /// directory.
     App(AppArgs),
+    /// Looks after a store: what it holds, whether its files agree with its catalog,
+    /// retention and removing replaced files.
+    Store(StoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub command: StoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Rows, segments, live and garbage bytes, per day.
+    Stats(StoreReadArgs),
+    /// Reads every segment and checks it against the catalog: row count, size, time range,
+    /// order, key run, identities stored once. Exit code 1 when anything disagrees.
+    Verify(StoreReadArgs),
+    /// Drops whole days older than the retention, in one publish.
+    Retain(StoreRetainArgs),
+    /// Removes files no catalog names (replaced segments, leftovers of a crash) once older
+    /// than the grace period.
+    Vacuum(StoreVacuumArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreReadArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreRetainArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Days to keep (UTC days of `Received`): days before today minus this many are dropped.
+    #[arg(long, value_name = "DAYS")]
+    pub keep_days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreVacuumArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Files younger than this many minutes are left (a query may still read them).
+    #[arg(long, default_value_t = 15)]
+    pub grace_minutes: u64,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +318,10 @@ pub struct ServeArgs {
     /// Collector configuration (TOML) whose tenants are collected inside the server.
     #[arg(long)]
     pub collect: Option<PathBuf>,
+    /// Days of mail to keep (UTC days of `Received`): older days are dropped at start and
+    /// every hour, their files removed after the grace period. Default: keep everything.
+    #[arg(long, env = "MAILSCOPE_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
     /// Longest a query of the API may run, in milliseconds.
     #[arg(
         long,

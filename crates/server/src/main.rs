@@ -15,6 +15,7 @@ mod ingest;
 mod query;
 mod serve;
 mod simulate;
+mod store;
 mod threat;
 
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::App(args) => apps::cli::run(&args),
+        Command::Store(args) => store::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,8 @@ use crate::{collect, geodb, threat};
 use mailscope_collect::Secret;
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
+    // Logs (queries, retention, collectors) to standard error; RUST_LOG filters them.
+    collect::init_logging();
     let token = read_token(args.token_file.as_deref())?;
     http::check_listen(&args.listen, token.as_ref())?;
     let geo = geodb::open(args.geoip_dir.as_deref())?;
@@ -58,11 +60,13 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             let mut stop = stopped.clone();
             threat::spawn_refresh(threat, async move { stop.requested().await })
         });
+        let retention = args
+            .retention_days
+            .map(|days| spawn_retention(state.store.clone(), days, stopped.clone()));
         let collectors = match &args.collect {
             Some(path) => {
                 let config =
                     mailscope_collect::Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-                collect::init_logging();
                 collect::spawn_all(
                     &config,
                     state.store.clone(),
@@ -84,9 +88,52 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         if let Some(refresh) = refresh {
             let _ = refresh.await;
         }
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops days older than `days` now and every hour until shutdown, then removes the files
+/// no catalog names once past the grace period.
+fn spawn_retention(
+    store: Arc<Mutex<Store>>,
+    days: u32,
+    mut stopped: mailscope_collect::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let store = store.clone();
+            let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let first_kept =
+                    chrono::Utc::now().date_naive() - chrono::Days::new(u64::from(days));
+                let mut store = store
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+                let dropped = store.drop_days_before(first_kept)?;
+                store.collect_garbage(mailscope_engine::store::GARBAGE_GRACE)?;
+                Ok((first_kept, dropped))
+            })
+            .await;
+            match pass {
+                Ok(Ok((first_kept, dropped))) if dropped.days > 0 => tracing::info!(
+                    %first_kept,
+                    days = dropped.days,
+                    rows = dropped.rows,
+                    "retention dropped old days"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "retention pass failed"),
+                Err(error) => tracing::warn!(%error, "retention pass panicked"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                _ = stopped.requested() => return,
+            }
+        }
+    })
 }
 
 /// The access token: `MAILSCOPE_TOKEN`, or the first line of the token file.

@@ -281,6 +281,7 @@ impl QueryService {
             if use_cache && let Some(table) = cache.lock().ok().and_then(|mut c| c.get(&key)) {
                 observer.cache_hit();
                 span.record("cached", true);
+                tracing::debug!("query answered from the result cache");
                 return Ok(Answer {
                     table,
                     cached: true,
@@ -299,6 +300,7 @@ impl QueryService {
             ));
             span.record("cached", false);
             span.record("rows", table.result.rows.len());
+            tracing::debug!("query answered");
             if use_cache && let Ok(mut cache) = cache.lock() {
                 cache.put(key, table.clone());
                 observer.cache_bytes(cache.bytes);

@@ -227,6 +227,26 @@ impl KeyRun {
         }))
     }
 
+    /// Every entry (identity, row, status), in identity order: for `verify`.
+    pub fn entries(&mut self) -> Result<Vec<(u128, u32, Status)>> {
+        let mut all = vec![0u8; self.rows * ENTRY];
+        self.read_at(self.entries_at, &mut all)?;
+        Ok(all
+            .chunks_exact(ENTRY)
+            .map(|entry| {
+                let mut key = [0u8; 16];
+                key.copy_from_slice(&entry[..16]);
+                let mut row = [0u8; 4];
+                row.copy_from_slice(&entry[16..20]);
+                (
+                    u128::from_le_bytes(key),
+                    u32::from_le_bytes(row),
+                    self.status(entry[20]),
+                )
+            })
+            .collect())
+    }
+
     #[cfg(test)]
     pub fn rows(&self) -> usize {
         self.rows

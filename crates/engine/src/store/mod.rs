@@ -9,6 +9,7 @@
 mod catalog;
 mod ingest;
 mod keys;
+mod maintain;
 pub mod segment;
 
 use std::fs::{File, OpenOptions};
@@ -19,6 +20,7 @@ use fs2::FileExt;
 
 pub use catalog::{CATALOG_FILE, CATALOG_VERSION, Catalog, SegmentMeta};
 pub use ingest::{Ingest, IngestReport};
+pub use maintain::{DayStats, Dropped, Problem, StoreStats, Verified, stats, verify};
 
 use crate::error::{Error, Result};
 
@@ -26,7 +28,7 @@ pub const SEGMENTS_DIR: &str = "segments";
 const LOCK_FILE: &str = "LOCK";
 /// Unreferenced segment files younger than this are left alone: a query that read the
 /// previous catalog may still be reading them.
-const GARBAGE_GRACE: Duration = Duration::from_secs(15 * 60);
+pub const GARBAGE_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// A writable handle on a data directory. One writer at a time (an exclusive file lock);
 /// readers never lock, they read the catalog.

@@ -118,16 +118,13 @@ fn adapt_to_stored(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// The identity and status of every row of a segment, in file order: the key index of a
-/// day is rebuilt from these three columns only.
-pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
+/// A reader of the named columns of a segment only.
+fn read_columns(
+    path: &Path,
+    wanted: &[&str],
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let wanted = [
-        schema::MESSAGE_TRACE_ID,
-        schema::RECIPIENT_ADDRESS,
-        schema::STATUS,
-    ];
     let parquet_schema = builder.parquet_schema();
     let roots: Vec<usize> = wanted
         .iter()
@@ -140,15 +137,37 @@ pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
         })
         .collect::<Result<_>>()?;
     let mask = ProjectionMask::leaves(parquet_schema, roots);
-    let reader = builder
+    Ok(builder
         .with_projection(mask)
         .with_batch_size(65_536)
-        .build()?;
+        .build()?)
+}
+
+/// The identity and status of every row of a segment, in file order: the key index of a
+/// segment without a key run is built from these three columns only.
+pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
+    let reader = read_columns(
+        path,
+        &[
+            schema::MESSAGE_TRACE_ID,
+            schema::RECIPIENT_ADDRESS,
+            schema::STATUS,
+        ],
+    )?;
     let mut keys = Vec::new();
     for batch in reader {
         keys_of_batch(&batch?, &mut keys)?;
     }
     Ok(keys)
+}
+
+/// Every row's `Received`, in file order.
+pub fn read_received(path: &Path) -> Result<Vec<i64>> {
+    let mut received = Vec::new();
+    for batch in read_columns(path, &[schema::RECEIVED])? {
+        received.extend_from_slice(received_column(&batch?)?);
+    }
+    Ok(received)
 }
 
 /// Appends the identity and status of every row of `batch` to `keys`.

@@ -93,8 +93,8 @@ fn serve(data: &Path, geo: &Path, threat: &Path) -> Server {
             .next()
             .expect("server printed its address")
             .expect("read stderr");
-        if let Some((_, url)) = line.split_once(" on ") {
-            break url.trim_end_matches('/').to_owned();
+        if let Some((_, url)) = line.split_once(" on http://") {
+            break format!("http://{}", url.trim_end_matches('/'));
         }
     };
     std::thread::spawn(move || for _ in lines {});

@@ -58,8 +58,8 @@ pub fn serve_with(
             .next()
             .expect("server printed its address")
             .expect("read stderr");
-        if let Some((_, url)) = line.split_once(" on ") {
-            break url.trim_end_matches('/').to_owned();
+        if let Some((_, url)) = line.split_once(" on http://") {
+            break format!("http://{}", url.trim_end_matches('/'));
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.

@@ -10,6 +10,7 @@ mod differential;
 mod end_to_end;
 mod http;
 mod keyword;
+mod maintain;
 mod memory;
 mod panels;
 mod threat;

@@ -1,0 +1,304 @@
+//! Looking after a store: what it holds (`stats`), whether every file agrees with the
+//! catalog (`verify`), dropping days past a retention (`Store::drop_days_before`) and
+//! removing files no catalog names (`Store::collect_garbage`, in `mod.rs`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use super::catalog::Catalog;
+use super::keys::{self, KeyRun};
+use super::{SEGMENTS_DIR, Store, segment};
+use crate::error::{Error, Result};
+
+/// What a store holds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StoreStats {
+    pub generation: u64,
+    pub segments: usize,
+    pub rows: u64,
+    /// Bytes of the segments and key runs the catalog names.
+    pub live_bytes: u64,
+    /// Bytes of files no catalog names (replaced, or left by a crash) waiting for removal.
+    pub garbage_bytes: u64,
+    pub garbage_files: usize,
+    pub days: Vec<DayStats>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DayStats {
+    pub day: String,
+    pub segments: usize,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Files under `segments/` and their sizes.
+fn files_on_disk(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
+    let mut files = Vec::new();
+    let root = dir.join(SEGMENTS_DIR);
+    let days = match std::fs::read_dir(&root) {
+        Ok(days) => days,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(Error::io(&root, e)),
+    };
+    for day in days.flatten() {
+        let Ok(entries) = std::fs::read_dir(day.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            files.push((entry.path(), bytes));
+        }
+    }
+    Ok(files)
+}
+
+/// The files a catalog names: each segment and its key run.
+fn referenced(dir: &Path, catalog: &Catalog) -> HashSet<PathBuf> {
+    catalog
+        .segments
+        .iter()
+        .flat_map(|s| {
+            let segment = catalog.segment_path(dir, s);
+            [keys::path_for(&segment), segment]
+        })
+        .collect()
+}
+
+pub fn stats(dir: &Path) -> Result<StoreStats> {
+    let catalog = Catalog::load(dir)?;
+    let live = referenced(dir, &catalog);
+    let mut stats = StoreStats {
+        generation: catalog.generation,
+        segments: catalog.segments.len(),
+        rows: catalog.rows(),
+        ..StoreStats::default()
+    };
+    let mut sizes: BTreeMap<PathBuf, u64> = BTreeMap::new();
+    for (path, bytes) in files_on_disk(dir)? {
+        if live.contains(&path) {
+            stats.live_bytes += bytes;
+            sizes.insert(path, bytes);
+        } else {
+            stats.garbage_bytes += bytes;
+            stats.garbage_files += 1;
+        }
+    }
+    let mut days: BTreeMap<&str, DayStats> = BTreeMap::new();
+    for segment in &catalog.segments {
+        let path = catalog.segment_path(dir, segment);
+        let day = days
+            .entry(segment.day.as_str())
+            .or_insert_with(|| DayStats {
+                day: segment.day.clone(),
+                ..DayStats::default()
+            });
+        day.segments += 1;
+        day.rows += segment.rows;
+        day.bytes += sizes.get(&path).copied().unwrap_or(0)
+            + sizes.get(&keys::path_for(&path)).copied().unwrap_or(0);
+    }
+    stats.days = days.into_values().collect();
+    Ok(stats)
+}
+
+/// A disagreement between the catalog and the files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The file concerned, relative to the data directory.
+    pub file: String,
+    pub message: String,
+}
+
+/// What `verify` checked.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Verified {
+    pub segments: usize,
+    pub rows: u64,
+    pub problems: Vec<Problem>,
+    /// Files no catalog names (not a problem: removed after the grace period).
+    pub garbage_files: usize,
+}
+
+/// Reads every segment the catalog names and checks it against its entry: row count, byte
+/// size, the `Received` range and day, that it is sorted by `Received`, that its key run is
+/// present and holds exactly the identities and statuses of its rows, and that no identity is
+/// stored twice. Reads one segment at a time (memory: the largest segment's columns).
+pub fn verify(dir: &Path) -> Result<Verified> {
+    let catalog = Catalog::load(dir)?;
+    let mut verified = Verified {
+        segments: catalog.segments.len(),
+        rows: catalog.rows(),
+        ..Verified::default()
+    };
+    let live = referenced(dir, &catalog);
+    verified.garbage_files = files_on_disk(dir)?
+        .iter()
+        .filter(|(path, _)| !live.contains(path))
+        .count();
+    let mut by_day: BTreeMap<&str, Vec<&super::SegmentMeta>> = BTreeMap::new();
+    for segment in &catalog.segments {
+        by_day
+            .entry(segment.day.as_str())
+            .or_default()
+            .push(segment);
+    }
+    for (day, segments) in by_day {
+        // An identity's day is stable, so uniqueness is checked one day at a time.
+        let mut seen: HashSet<u128> = HashSet::new();
+        for meta in segments {
+            let mut problem = |message: String| {
+                verified.problems.push(Problem {
+                    file: meta.file.clone(),
+                    message,
+                })
+            };
+            let path = catalog.segment_path(dir, meta);
+            let bytes = match std::fs::metadata(&path) {
+                Ok(m) => m.len(),
+                Err(e) => {
+                    problem(format!("cannot be read: {e}"));
+                    continue;
+                }
+            };
+            if bytes != meta.bytes {
+                problem(format!("{bytes} bytes, the catalog says {}", meta.bytes));
+            }
+            let footer_rows = File::open(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|f| SerializedFileReader::new(f).map_err(|e| e.to_string()))
+                .map(|r| r.metadata().file_metadata().num_rows());
+            match footer_rows {
+                Ok(rows) if rows as u64 != meta.rows => {
+                    problem(format!("{rows} rows, the catalog says {}", meta.rows));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    problem(format!("not a readable Parquet file: {e}"));
+                    continue;
+                }
+            }
+            let received = match segment::read_received(&path) {
+                Ok(received) => received,
+                Err(e) => {
+                    problem(format!("cannot be read: {e}"));
+                    continue;
+                }
+            };
+            if !received.is_sorted() {
+                problem("rows are not sorted by Received".into());
+            }
+            let (min, max) = (
+                received.first().copied().unwrap_or(0),
+                received.last().copied().unwrap_or(0),
+            );
+            if (min, max) != (meta.min_received, meta.max_received) {
+                problem(format!(
+                    "Received from {min} to {max}, the catalog says {} to {}",
+                    meta.min_received, meta.max_received
+                ));
+            }
+            let in_day = |nanos: i64| {
+                chrono::DateTime::from_timestamp_nanos(nanos)
+                    .date_naive()
+                    .format("%Y-%m-%d")
+                    .to_string()
+                    == day
+            };
+            if !(received.is_empty() || (in_day(min) && in_day(max))) {
+                problem(format!("rows outside the day {day}"));
+            }
+            let stored = match segment::read_keys(&path) {
+                Ok(keys) => keys,
+                Err(e) => {
+                    problem(format!("identities cannot be read: {e}"));
+                    continue;
+                }
+            };
+            for (key, _) in &stored {
+                if !seen.insert(*key) {
+                    problem(format!("identity {key:032x} is stored twice on {day}"));
+                }
+            }
+            match KeyRun::open(&path) {
+                Ok(Some(mut run)) => match run.entries() {
+                    Ok(entries) => {
+                        let mut expected: Vec<(u128, u32, &str)> = stored
+                            .iter()
+                            .enumerate()
+                            .map(|(row, (key, status))| (*key, row as u32, status.as_str()))
+                            .collect();
+                        expected.sort_unstable_by_key(|e| e.0);
+                        let agrees = entries.len() == expected.len()
+                            && entries
+                                .iter()
+                                .zip(&expected)
+                                .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && a.2.as_str() == b.2);
+                        if !agrees {
+                            problem("its key run does not match its rows".into());
+                        }
+                    }
+                    Err(e) => problem(format!("its key run cannot be read: {e}")),
+                },
+                Ok(None) => problem(
+                    "has no key run (written by an older version; appends read its columns)".into(),
+                ),
+                Err(e) => {
+                    // The file is named already: keep only the reason.
+                    let prefix = format!("key run {}: ", keys::path_for(&path).display());
+                    let reason = e.to_string();
+                    let reason = reason.strip_prefix(&prefix).unwrap_or(&reason);
+                    problem(format!("its key run is damaged: {reason}"));
+                }
+            }
+        }
+    }
+    Ok(verified)
+}
+
+/// What dropping days did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    pub days: usize,
+    pub segments: usize,
+    pub rows: u64,
+}
+
+impl Store {
+    /// Drops every day before `first_kept` (whole days, by `Received`) in one publish; the
+    /// files go with the next garbage collection. Checkpoints are kept.
+    pub fn drop_days_before(&mut self, first_kept: NaiveDate) -> Result<Dropped> {
+        let boundary = first_kept.format("%Y-%m-%d").to_string();
+        let (gone, kept): (Vec<_>, Vec<_>) = self
+            .catalog
+            .segments
+            .iter()
+            .cloned()
+            .partition(|s| s.day < boundary);
+        if gone.is_empty() {
+            return Ok(Dropped::default());
+        }
+        let dropped = Dropped {
+            days: gone
+                .iter()
+                .map(|s| s.day.as_str())
+                .collect::<HashSet<_>>()
+                .len(),
+            segments: gone.len(),
+            rows: gone.iter().map(|s| s.rows).sum(),
+        };
+        let catalog = Catalog {
+            generation: self.catalog.generation + 1,
+            segments: kept,
+            ..self.catalog.clone()
+        };
+        catalog.publish(&self.dir)?;
+        self.catalog = catalog;
+        Ok(dropped)
+    }
+}
