@@ -31,11 +31,26 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     let mut failed = false;
     for name in &args.files {
         let started = Instant::now();
+        // A progress bar on a terminal (bytes of the file read), nothing otherwise.
+        let progress = if name == "-" {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            let length = std::fs::metadata(name).map(|m| m.len()).unwrap_or(0);
+            indicatif::ProgressBar::new(length)
+        };
+        progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        progress.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        progress.set_message(name.clone());
         let input: Box<dyn Read + Send> = if name == "-" {
-            Box::new(std::io::stdin())
+            Box::new(progress.wrap_read(std::io::stdin()))
         } else {
             let file = File::open(name).with_context(|| format!("cannot open {name}"))?;
-            Box::new(BufReader::with_capacity(1 << 20, file))
+            Box::new(progress.wrap_read(BufReader::with_capacity(1 << 20, file)))
         };
         let options = ReadOptions {
             organization: args.organization.clone(),
@@ -56,11 +71,16 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
         };
         let mut ingest = store.ingest(geo.clone(), meta);
         let (read, bad) = push_all(&mut ingest, reader, SHOWN_ERRORS)?;
+        progress.set_message(format!("{name}: publishing"));
         let report = ingest.commit()?;
+        progress.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
+        let peak = peak_memory().map_or_else(String::new, |bytes| {
+            format!(", peak memory {} MiB", bytes >> 20)
+        });
         eprintln!(
             "{name}: {read} records read, {} added, {} updated, {} unchanged, {} stale, {bad} bad; \
-             {} rows stored; {seconds:.2} s ({:.0} records/s)",
+             {} rows stored; {seconds:.2} s ({:.0} records/s{peak})",
             report.added,
             report.updated,
             report.unchanged,
@@ -75,6 +95,20 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// This process's peak resident size so far (`VmHWM`), where the system reports it.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Pushes every good record of `reader` into `ingest`; prints the first `shown` bad ones
