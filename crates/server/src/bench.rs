@@ -28,6 +28,7 @@ use serde_json::{Value as Json, json};
 use crate::cli::BenchArgs;
 use crate::geodb;
 
+mod append;
 mod dashboard;
 mod http;
 mod threat;
@@ -150,6 +151,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if args.threat {
         return threat::run(args);
+    }
+    if args.append {
+        return append::run(args);
     }
     match args.dashboard.as_deref() {
         None => {}

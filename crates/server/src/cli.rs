@@ -430,6 +430,10 @@ pub struct BenchArgs {
     /// generated index of 100,000 indicators.
     #[arg(long, conflicts_with = "dashboard")]
     pub threat: bool,
+    /// Appends instead: a collector poll, a status update of 1 % of a day and a re-ingest
+    /// into the store of each size, with and without key runs (see BENCHMARKS.md).
+    #[arg(long, conflicts_with_all = ["dashboard", "threat"])]
+    pub append: bool,
     /// Python interpreter with the `duckdb` module.
     #[arg(long, default_value = "python3")]
     pub python: String,

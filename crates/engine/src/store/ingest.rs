@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use arrow::array::{BooleanArray, RecordBatch};
-use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::compute::filter_record_batch;
 use chrono::{NaiveDate, Utc};
 use mailscope_record::{Record, Status};
 
@@ -464,7 +464,10 @@ impl Ingest<'_> {
                 .filter(|f| self.files[*f as usize].segment.rows > 0)
                 .collect();
             let crowded = live_files.len() > MAX_SEGMENTS_PER_DAY;
-            let mut compact: Vec<RecordBatch> = Vec::new();
+            // Files to merge into one new segment: all of a crowded day's, else each file
+            // that lost rows on its own. Merging streams (bounded memory, `merge`).
+            let mut groups: Vec<Vec<(std::path::PathBuf, Vec<u32>)>> = Vec::new();
+            let mut crowd: Vec<(std::path::PathBuf, Vec<u32>)> = Vec::new();
             for file in live_files {
                 let entry = &self.files[file as usize];
                 let needs_rewrite = crowded || !entry.deleted.is_empty();
@@ -478,21 +481,24 @@ impl Ingest<'_> {
                     .store
                     .catalog
                     .segment_path(&self.store.dir, &entry.segment);
-                let batch = without_rows(&segment::read(&path)?, &entry.deleted)?;
                 if entry.existing {
                     replaced.push(entry.segment.file.clone());
                 }
+                let mut deleted = entry.deleted.clone();
+                deleted.sort_unstable();
+                deleted.dedup();
                 if crowded {
-                    compact.push(batch);
-                } else if batch.num_rows() > 0 {
-                    added.push(self.write_now(key, &batch)?);
+                    crowd.push((path, deleted));
+                } else {
+                    groups.push(vec![(path, deleted)]);
                 }
             }
             if crowded {
-                let batch = concat_batches(&stored_schema(), &compact)?;
-                if batch.num_rows() > 0 {
-                    let batch = segment::sort_by_received(&batch)?;
-                    added.push(self.write_now(key, &batch)?);
+                groups.push(crowd);
+            }
+            for inputs in groups {
+                if let Some(segment) = self.merge_now(key, &inputs)? {
+                    added.push(segment);
                 }
             }
         }
@@ -500,13 +506,27 @@ impl Ingest<'_> {
         Ok(std::mem::take(&mut self.report))
     }
 
-    fn write_now(&mut self, day: NaiveDate, batch: &RecordBatch) -> Result<SegmentMeta> {
+    /// Writes the live rows of `inputs` (segments sorted by `Received`, each with its
+    /// deleted rows) merged in `Received` order into one new segment of `day`; `None` when no
+    /// row is left (nothing is kept on disk then).
+    fn merge_now(
+        &mut self,
+        day: NaiveDate,
+        inputs: &[(std::path::PathBuf, Vec<u32>)],
+    ) -> Result<Option<SegmentMeta>> {
         let mut meta = self.new_segment(day);
         let path = self.store.catalog.segment_path(&self.store.dir, &meta);
-        let written = segment::write(&path, batch)?;
+        let mut writer = segment::SegmentWriter::create(&path)?;
+        merge(inputs, &mut writer)?;
+        let written = writer.finish()?;
+        if written.rows == 0 {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(super::keys::path_for(&path));
+            return Ok(None);
+        }
         fill(&mut meta, &written);
         self.report.segments_written += 1;
-        Ok(meta)
+        Ok(Some(meta))
     }
 
     fn finish_writer(&mut self) -> Result<()> {
@@ -578,15 +598,107 @@ fn fill(meta: &mut SegmentMeta, written: &segment::Written) {
     meta.bytes = written.bytes;
 }
 
-fn without_rows(batch: &RecordBatch, deleted: &[u32]) -> Result<RecordBatch> {
-    if deleted.is_empty() {
+/// Rows per batch read from each input of a merge, and per batch written.
+const MERGE_BATCH_ROWS: usize = 8_192;
+
+/// One input of a merge: its live rows, a batch at a time.
+struct MergeInput {
+    batches: Box<dyn Iterator<Item = Result<RecordBatch>>>,
+    /// Deleted rows (file row numbers, sorted) and the file row number of `batch`'s next read.
+    deleted: Vec<u32>,
+    next_file_row: usize,
+    batch: RecordBatch,
+    received: Vec<i64>,
+    position: usize,
+}
+
+impl MergeInput {
+    /// Moves to the next batch with live rows; false when the input is exhausted.
+    fn advance(&mut self) -> Result<bool> {
+        loop {
+            let Some(batch) = self.batches.next() else {
+                self.batch = RecordBatch::new_empty(stored_schema());
+                self.received.clear();
+                self.position = 0;
+                return Ok(false);
+            };
+            let batch = batch?;
+            let first = self.next_file_row;
+            self.next_file_row += batch.num_rows();
+            let batch = without_rows(&batch, &self.deleted, first)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            self.received = segment::received_values(&batch)?;
+            self.batch = batch;
+            self.position = 0;
+            return Ok(true);
+        }
+    }
+
+    fn head(&self) -> Option<i64> {
+        self.received.get(self.position).copied()
+    }
+}
+
+/// Streams the live rows of `inputs` into `writer` in `Received` order (rows received at the
+/// same instant keep the inputs' order): one batch per input and one output batch in memory,
+/// whatever the segments' sizes.
+fn merge(
+    inputs: &[(std::path::PathBuf, Vec<u32>)],
+    writer: &mut segment::SegmentWriter,
+) -> Result<()> {
+    let mut sources = Vec::with_capacity(inputs.len());
+    for (path, deleted) in inputs {
+        let mut input = MergeInput {
+            batches: Box::new(segment::batches(path, MERGE_BATCH_ROWS)?),
+            deleted: deleted.clone(),
+            next_file_row: 0,
+            batch: RecordBatch::new_empty(stored_schema()),
+            received: Vec::new(),
+            position: 0,
+        };
+        input.advance()?;
+        sources.push(input);
+    }
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(MERGE_BATCH_ROWS);
+    loop {
+        let next = sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.head().map(|r| (r, i)))
+            .min();
+        let Some((_, i)) = next else {
+            break;
+        };
+        let source = &mut sources[i];
+        picks.push((i, source.position));
+        source.position += 1;
+        let exhausted = source.position >= source.received.len();
+        if exhausted || picks.len() >= MERGE_BATCH_ROWS {
+            // Write out before a batch the picks point into is replaced.
+            let batches: Vec<&RecordBatch> = sources.iter().map(|s| &s.batch).collect();
+            writer.write(&arrow::compute::interleave_record_batch(&batches, &picks)?)?;
+            picks.clear();
+        }
+        if exhausted {
+            sources[i].advance()?;
+        }
+    }
+    Ok(())
+}
+
+/// `batch` (file rows `first..first + n`) without the rows in `deleted` (sorted).
+fn without_rows(batch: &RecordBatch, deleted: &[u32], first: usize) -> Result<RecordBatch> {
+    let end = first + batch.num_rows();
+    let start = deleted.partition_point(|row| (*row as usize) < first);
+    let stop = deleted.partition_point(|row| (*row as usize) < end);
+    if start == stop {
         return Ok(batch.clone());
     }
     let mut keep = vec![true; batch.num_rows()];
-    for row in deleted {
-        if let Some(flag) = keep.get_mut(*row as usize) {
-            *flag = false;
-        }
+    for row in &deleted[start..stop] {
+        keep[*row as usize - first] = false;
     }
     Ok(filter_record_batch(batch, &BooleanArray::from(keep))?)
 }

@@ -48,25 +48,95 @@ fn writer_properties() -> Result<WriterProperties> {
 /// with its key run beside it (`keys.rs`). Not sorting here keeps row numbers equal to the
 /// caller's, which the key index relies on.
 pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut writer = ArrowWriter::try_new(file, stored_schema(), Some(writer_properties()?))?;
+    let mut writer = SegmentWriter::create(path)?;
     writer.write(batch)?;
-    let file = writer.into_inner()?;
-    file.sync_all().map_err(|e| Error::io(path, e))?;
-    let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut keys = Vec::new();
-    keys_of_batch(batch, &mut keys)?;
-    super::keys::write(path, &keys)?;
-    let received = received_column(batch)?;
-    Ok(Written {
-        rows: batch.num_rows() as u64,
-        min_received: received.first().copied().unwrap_or(0),
-        max_received: received.last().copied().unwrap_or(0),
-        bytes,
-    })
+    writer.finish()
+}
+
+/// A segment written batch by batch, rows in `Received` order: memory is one row group,
+/// whatever the segment's size.
+pub struct SegmentWriter {
+    path: std::path::PathBuf,
+    writer: ArrowWriter<File>,
+    keys: Vec<(u128, Status)>,
+    rows: u64,
+    min_received: Option<i64>,
+    max_received: i64,
+}
+
+impl SegmentWriter {
+    pub fn create(path: &Path) -> Result<SegmentWriter> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(SegmentWriter {
+            path: path.to_path_buf(),
+            writer: ArrowWriter::try_new(file, stored_schema(), Some(writer_properties()?))?,
+            keys: Vec::new(),
+            rows: 0,
+            min_received: None,
+            max_received: 0,
+        })
+    }
+
+    /// Appends rows, which must not be received before the rows written so far.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let received = received_column(batch)?;
+        if let (Some(first), Some(last)) = (received.first(), received.last()) {
+            if self.min_received.is_some() && *first < self.max_received {
+                return Err(Error::Query(format!(
+                    "segment {}: rows out of Received order",
+                    self.path.display()
+                )));
+            }
+            self.min_received.get_or_insert(*first);
+            self.max_received = *last;
+        }
+        keys_of_batch(batch, &mut self.keys)?;
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes the file, syncs it and writes its key run.
+    pub fn finish(self) -> Result<Written> {
+        let file = self.writer.into_inner()?;
+        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+        super::keys::write(&self.path, &self.keys)?;
+        Ok(Written {
+            rows: self.rows,
+            min_received: self.min_received.unwrap_or(0),
+            max_received: self.max_received,
+            bytes,
+        })
+    }
+}
+
+/// The rows of a segment in batches of at most `batch_rows`, in the stored schema, in file
+/// order.
+pub fn batches(
+    path: &Path,
+    batch_rows: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(batch_rows)
+        .build()?;
+    Ok(reader.map(|batch| adapt_to_stored(&batch?)))
+}
+
+/// The `Received` values of a batch in the stored schema.
+pub fn received_values(batch: &RecordBatch) -> Result<Vec<i64>> {
+    Ok(received_column(batch)?.to_vec())
 }
 
 fn received_column(batch: &RecordBatch) -> Result<&[i64]> {
