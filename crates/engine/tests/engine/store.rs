@@ -1064,3 +1064,49 @@ fn segments_without_key_runs_are_read_as_before_and_give_the_same_store() {
     assert_eq!(again.added, 0);
     assert_eq!(stored_statuses(with_runs.path()), statuses(&fold(&records)));
 }
+
+#[test]
+fn compaction_and_rewrites_stream_across_batches_and_keep_every_row_in_order() {
+    // Ten ingests into one day (so the tenth compacts nine segments and more), each adding
+    // 3,000 rows interleaved in time with the others and settling rows of earlier ones: the
+    // merge crosses many of its 8,192-row batches with deletions in each.
+    let at = |i: u32| {
+        day_start() + TimeDelta::milliseconds(i64::from(i % 30_000) * 2_000 + i64::from(i / 30_000))
+    };
+    let row = |i: u32, status: Status| {
+        record(
+            &format!("00000000-0000-0000-0000-{i:012}"),
+            &format!("user{i}@fabrikam.example"),
+            status,
+            at(i),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut all = Vec::new();
+    for batch in 0..10u32 {
+        let mut records: Vec<Record> = (0..3_000u32)
+            .map(|k| row(k * 10 + batch, Status::Pending))
+            .collect();
+        if batch > 0 {
+            // Settle every 7th row of the previous ingests.
+            records.extend(
+                (0..batch * 3_000)
+                    .step_by(7)
+                    .map(|n| row((n % 3_000) * 10 + n / 3_000, Status::Delivered)),
+            );
+        }
+        all.extend(records.clone());
+        ingest(&mut store, records);
+        assert_eq!(
+            stored_statuses(dir.path()),
+            statuses(&fold(&all)),
+            "after ingest {batch}"
+        );
+    }
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert!(catalog.segments.len() <= 8, "{}", catalog.segments.len());
+    let verified = mailscope_engine::store::verify(dir.path()).unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    assert_eq!(verified.rows, 30_000);
+}
