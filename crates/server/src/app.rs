@@ -17,6 +17,9 @@ use crate::http::{self, AppState};
 
 /// Rows a query without aggregation returns at most.
 pub const MAX_RAW_ROWS: usize = 10_000;
+/// Rows an aggregated result of the server keeps at most: a result is held in memory whole
+/// (for paging), outside the query memory pool.
+pub const MAX_RESULT_ROWS: usize = 100_000;
 
 /// Everything the application is built from.
 pub struct AppConfig {
@@ -56,7 +59,8 @@ impl App {
         };
         configure_column_cache(config.column_cache_bytes.unwrap_or(memory.column_cache()));
         let engine = Engine::with_memory_limit(memory.query_pool())
-            .context("cannot set up the query engine's memory pool")?;
+            .context("cannot set up the query engine's memory pool")?
+            .with_max_result_rows(MAX_RESULT_ROWS);
         let query_runtime = mailscope_service::query_runtime()?;
         let metrics = Arc::new(http::Metrics::default());
         let service = QueryService::new(

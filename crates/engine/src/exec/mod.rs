@@ -107,6 +107,9 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     memory_limit: Option<usize>,
     partitions: usize,
+    /// Most rows an aggregated result keeps (the rest are dropped with a warning), so that a
+    /// result with millions of groups never has to fit in memory; `None`: no cap.
+    max_result_rows: Option<usize>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -136,6 +139,7 @@ impl Default for Engine {
             runtime: Arc::new(RuntimeEnv::default()),
             memory_limit: None,
             partitions: cores(),
+            max_result_rows: None,
         }
     }
 }
@@ -155,7 +159,17 @@ impl Engine {
             runtime,
             memory_limit: Some(limit),
             partitions: cores(),
+            max_result_rows: None,
         })
+    }
+
+    /// Caps aggregated results at `rows` rows (queries without aggregation have their own
+    /// cap, [`QueryOptions::max_raw_rows`]).
+    pub fn with_max_result_rows(self, rows: usize) -> Engine {
+        Engine {
+            max_result_rows: Some(rows),
+            ..self
+        }
     }
 
     pub fn memory(&self) -> MemoryStats {
@@ -283,6 +297,7 @@ struct Pipeline<'a> {
     /// The text of `explain`, when explaining.
     explain: Option<String>,
     segments: usize,
+    max_result_rows: Option<usize>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -373,6 +388,7 @@ impl<'a> Pipeline<'a> {
             options,
             explain: None,
             segments: 0,
+            max_result_rows: engine.max_result_rows,
         })
     }
 
@@ -555,10 +571,23 @@ impl<'a> Pipeline<'a> {
         let raw_query = !self.relation.aggregated;
         let max_rows = self.options.max_raw_rows;
         output_shape(&mut self.relation, max_rows)?;
-        let batch = materialize(&self.ctx, &mut self.relation).await?;
+        let cap = self.max_result_rows.filter(|_| !raw_query);
+        if let Some(cap) = cap {
+            // One row more than the cap tells whether anything was left out.
+            self.relation.builder = self.relation.builder.clone().limit(0, Some(cap + 1))?;
+        }
+        let mut batch = materialize(&self.ctx, &mut self.relation).await?;
         if raw_query && batch.num_rows() >= max_rows {
             warnings.push(format!(
                 "showing the first {max_rows} messages; aggregate or add a limit to see everything"
+            ));
+        }
+        if let Some(cap) = cap
+            && batch.num_rows() > cap
+        {
+            batch = batch.slice(0, cap);
+            warnings.push(format!(
+                "showing the first {cap} rows of the result; narrow the query, or add a sort and a limit, to see the rest"
             ));
         }
         warnings.dedup();

@@ -863,3 +863,41 @@ fn operators_after_fillmissing_and_transpose_read_the_filled_rows() {
     let failures: Vec<Value> = pivoted.rows.iter().map(|r| r[9].clone()).collect();
     assert_eq!(failures, [int(0), int(1), int(1), int(1)]);
 }
+
+#[test]
+fn an_engine_with_a_result_cap_keeps_that_many_aggregated_rows_and_says_so() {
+    use mailscope_engine::exec::{Engine, Snapshot};
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let snapshot = Snapshot::load(dir.path()).unwrap();
+    let query = |text: &str| mailscope_query::compile(text).unwrap();
+    let uncapped = block_on(execute(
+        dir.path(),
+        &query(&format!("{JSON} | count by subject | sort by subject")),
+        &options(),
+    ))
+    .unwrap();
+    assert!(uncapped.rows.len() > 2, "{uncapped:?}");
+    assert!(uncapped.warnings.is_empty());
+    let engine = Engine::default().with_max_result_rows(2);
+    let capped = block_on(engine.execute(
+        &snapshot,
+        &query(&format!("{JSON} | count by subject | sort by subject")),
+        &options(),
+    ))
+    .unwrap();
+    // The first rows of the same order, and a warning naming the cap.
+    assert_eq!(capped.rows, uncapped.rows[..2]);
+    assert!(
+        capped.warnings.iter().any(|w| w.contains("first 2 rows")),
+        "{:?}",
+        capped.warnings
+    );
+    // A result within the cap is whole and warns of nothing; raw rows have their own cap.
+    let small = block_on(engine.execute(&snapshot, &query(&format!("{JSON} | count")), &options()))
+        .unwrap();
+    assert_eq!(small.rows.len(), 1);
+    assert!(small.warnings.is_empty(), "{:?}", small.warnings);
+    let raw = block_on(engine.execute(&snapshot, &query(JSON), &options())).unwrap();
+    assert_eq!(raw.rows.len(), sample().len());
+}
