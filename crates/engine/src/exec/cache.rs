@@ -21,7 +21,6 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use parquet::arrow::ProjectionMask;
@@ -273,72 +272,145 @@ impl CachedTable {
             partitions: partitions.max(1),
         }
     }
+}
 
-    /// The projected columns of every segment as batches, loading what is missing with up to
-    /// `partitions` threads.
-    fn batches(&self, projection: &[usize]) -> Result<Vec<Vec<RecordBatch>>> {
-        let projected = Arc::new(self.schema.project(projection)?);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let loaded: Vec<Result<(usize, RecordBatch)>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..self.partitions.min(self.segments.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut out = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(segment) = self.segments.get(i) else {
-                                break;
-                            };
-                            out.push(
-                                self.segment_batch(segment, projection, &projected)
-                                    .map(|b| (i, b)),
-                            );
-                        }
-                        out
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| {
-                    w.join()
-                        .unwrap_or_else(|_| vec![Err(Error::Query("segment load failed".into()))])
-                })
-                .collect()
-        });
-        let mut by_segment = loaded.into_iter().collect::<Result<Vec<_>>>()?;
-        by_segment.sort_by_key(|(i, _)| *i);
-        let mut partitions = vec![Vec::new(); self.partitions];
-        let mut next_partition = 0;
-        for (_, batch) in by_segment {
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let len = BATCH_ROWS.min(batch.num_rows() - offset);
-                partitions[next_partition].push(batch.slice(offset, len));
-                next_partition = (next_partition + 1) % self.partitions;
-                offset += len;
-            }
-        }
-        Ok(partitions)
+/// One segment's projected columns as a batch, from the cache (loading what is missing).
+fn segment_batch(
+    cache: &ColumnCache,
+    segment: &SegmentFile,
+    schema: &SchemaRef,
+    projection: &[usize],
+    projected: &SchemaRef,
+) -> Result<RecordBatch> {
+    let columns = projection
+        .iter()
+        .map(|&index| cache.column(segment, schema, index))
+        .collect::<Result<Vec<_>>>()?;
+    let rows = usize::try_from(segment.rows).unwrap_or(0);
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(projected),
+        columns,
+        &options,
+    )?)
+}
+
+/// The scan of a [`CachedTable`]: partition `p` reads segments `p`, `p + n`, … one at a time
+/// while it runs, so a query holds one segment's projected columns per partition (and what
+/// the cache keeps within its budget), never the whole range's.
+#[derive(Debug)]
+struct CachedScanExec {
+    table_schema: SchemaRef,
+    projected: SchemaRef,
+    projection: Arc<Vec<usize>>,
+    segments: Arc<Vec<SegmentFile>>,
+    cache: &'static ColumnCache,
+    partitions: usize,
+    properties: Arc<datafusion::physical_plan::PlanProperties>,
+}
+
+impl datafusion::physical_plan::DisplayAs for CachedScanExec {
+    fn fmt_as(
+        &self,
+        _format: datafusion::physical_plan::DisplayFormatType,
+        f: &mut std::fmt::Formatter,
+    ) -> std::fmt::Result {
+        write!(
+            f,
+            "CachedScanExec: segments={}, partitions={}, projection={:?}",
+            self.segments.len(),
+            self.partitions,
+            self.projected
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+        )
+    }
+}
+
+impl ExecutionPlan for CachedScanExec {
+    fn name(&self) -> &str {
+        "CachedScanExec"
     }
 
-    fn segment_batch(
+    fn properties(&self) -> &Arc<datafusion::physical_plan::PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
         &self,
-        segment: &SegmentFile,
-        projection: &[usize],
-        projected: &SchemaRef,
-    ) -> Result<RecordBatch> {
-        let columns = projection
-            .iter()
-            .map(|&index| self.cache.column(segment, &self.schema, index))
-            .collect::<Result<Vec<_>>>()?;
-        let rows = usize::try_from(segment.rows).unwrap_or(0);
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(projected),
-            columns,
-            &options,
-        )?)
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_plan::PhysicalExpr>,
+        ) -> datafusion::error::Result<
+            datafusion::common::tree_node::TreeNodeRecursion,
+        >,
+    ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::error::Result<datafusion::execution::SendableRecordBatchStream> {
+        use futures::StreamExt;
+        let mine: Vec<usize> = (partition..self.segments.len())
+            .step_by(self.partitions)
+            .collect();
+        let (segments, cache, table_schema, projection, projected) = (
+            Arc::clone(&self.segments),
+            self.cache,
+            Arc::clone(&self.table_schema),
+            Arc::clone(&self.projection),
+            Arc::clone(&self.projected),
+        );
+        let loads = futures::stream::iter(mine).then(move |i| {
+            let (segments, table_schema, projection, projected) = (
+                Arc::clone(&segments),
+                Arc::clone(&table_schema),
+                Arc::clone(&projection),
+                Arc::clone(&projected),
+            );
+            async move {
+                // Decoding a column is blocking work: off the runtime's worker threads.
+                tokio::task::spawn_blocking(move || {
+                    segment_batch(cache, &segments[i], &table_schema, &projection, &projected)
+                })
+                .await
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+            }
+        });
+        let slices = loads.flat_map(|loaded| {
+            let batches: Vec<datafusion::error::Result<RecordBatch>> = match loaded {
+                Ok(batch) => (0..batch.num_rows())
+                    .step_by(BATCH_ROWS)
+                    .map(
+                        |offset| Ok(batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset))),
+                    )
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(batches)
+        });
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                Arc::clone(&self.projected),
+                slices,
+            ),
+        ))
     }
 }
 
@@ -363,15 +435,23 @@ impl TableProvider for CachedTable {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
         };
-        let partitions = self
-            .batches(&projection)
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         let projected = Arc::new(self.schema.project(&projection)?);
-        Ok(MemorySourceConfig::try_new_exec(
-            &partitions,
+        let partitions = self.partitions.min(self.segments.len()).max(1);
+        let properties = datafusion::physical_plan::PlanProperties::new(
+            datafusion::physical_expr::EquivalenceProperties::new(Arc::clone(&projected)),
+            datafusion::physical_plan::Partitioning::UnknownPartitioning(partitions),
+            datafusion::physical_plan::execution_plan::EmissionType::Incremental,
+            datafusion::physical_plan::execution_plan::Boundedness::Bounded,
+        );
+        Ok(Arc::new(CachedScanExec {
+            table_schema: Arc::clone(&self.schema),
             projected,
-            None,
-        )?)
+            projection: Arc::new(projection),
+            segments: Arc::new(self.segments.clone()),
+            cache: self.cache,
+            partitions,
+            properties: Arc::new(properties),
+        }))
     }
 }
 
