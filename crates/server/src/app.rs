@@ -112,10 +112,14 @@ pub fn one_shot_service(runtime: &tokio::runtime::Runtime, data_dir: &Path) -> Q
     )
 }
 
-/// Queries that run at once: one per core. Each runs on every core already (DataFusion
-/// partitions its scan), so more at once only adds memory and latency to each.
+/// Queries that run at once: `MAILSCOPE_MAX_QUERIES`, else one per core. Each runs on
+/// every core already (DataFusion partitions its scan), so more at once mostly adds memory.
 fn max_running() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
+    std::env::var("MAILSCOPE_MAX_QUERIES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
 }
 
 /// Turns the column cache on with `budget` bytes, saying so.
