@@ -441,9 +441,12 @@ fn generated_file(
     let file =
         File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let mut writer = RecordWriter::new(Format::Ndjson, BufWriter::with_capacity(1 << 20, file))?;
+    let mut progress = crate::progress::Generation::new(start, days, "generating");
     for observation in generator {
         writer.write(&observation.record)?;
+        progress.observed(observation.record.received);
     }
+    progress.finish();
     let rows = writer.count();
     writer.finish()?.flush()?;
     std::fs::rename(&partial, &path)?;

@@ -29,9 +29,12 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = RecordWriter::new(format, BufWriter::with_capacity(1 << 20, out))?;
+    let mut progress = crate::progress::Generation::new(start, args.days, "generating");
     for observation in generator {
         writer.write(&observation.record)?;
+        progress.observed(observation.record.received);
     }
+    progress.finish();
     let written = writer.count();
     writer.finish()?.flush()?;
     eprintln!(

@@ -32,13 +32,15 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     for name in &args.files {
         let started = Instant::now();
         // A progress bar on a terminal (bytes of the file read), nothing otherwise.
+        // Standard input has no length, and in a pipe the producer (`generate`) draws its own.
         let progress = if name == "-" {
-            indicatif::ProgressBar::new_spinner()
+            indicatif::ProgressBar::hidden()
         } else {
             let length = std::fs::metadata(name).map(|m| m.len()).unwrap_or(0);
-            indicatif::ProgressBar::new(length)
+            let bar = indicatif::ProgressBar::new(length);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar
         };
-        progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         progress.set_style(
             indicatif::ProgressStyle::with_template(
                 "{msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",

@@ -12,6 +12,7 @@ mod generate;
 mod geodb;
 mod http;
 mod ingest;
+mod progress;
 mod query;
 mod serve;
 mod simulate;
