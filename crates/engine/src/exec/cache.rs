@@ -9,7 +9,8 @@
 //! The cache is off unless [`configure`] gives it a budget (the server does; one-shot commands
 //! do not, and read Parquet directly with row-group pruning). Entries are whole columns of one
 //! segment, evicted least recently used first once the budget is exceeded. A column is loaded
-//! once even when several queries ask for it at the same time.
+//! once even when several queries ask for it at the same time. A scan loads its segments one
+//! at a time per partition as it runs (`CachedScanExec`).
 
 use std::collections::HashMap;
 use std::fs::File;
