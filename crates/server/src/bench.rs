@@ -162,7 +162,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         Some(other) => bail!("--dashboard {other:?}: only `overview` is measured"),
     }
     let (start, end, work_dir) = time_range_and_work_dir(args)?;
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     if geo.is_none() {
         eprintln!("note: no geolocation database found; ingest runs without geo (--geoip-dir)");
     }

@@ -168,28 +168,14 @@ pub struct DemoArgs {
     pub messages: u64,
     #[arg(long, default_value_t = 28)]
     pub days: u32,
-    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
-    /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(
-        long = "geoip",
-        visible_alias = "geoip-dir",
-        env = "MAILSCOPE_GEOIP",
-        value_name = "PATH"
-    )]
-    pub geoip_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
     /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
     #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
     pub asn: Option<PathBuf>,
-    /// The server's memory budget (e.g. 2GiB), shared by running queries (half; they spill
-    /// or wait beyond it), decoded columns kept between queries (a quarter) and cached
-    /// results; default: half of the machine's memory.
-    #[arg(long, env = "MAILSCOPE_MEMORY", value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// Memory for decoded columns kept between queries, instead of a quarter of --memory;
-    /// 0 turns the column cache off.
-    #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
-    pub cache_mib: Option<usize>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -222,15 +208,8 @@ pub struct IngestArgs {
     /// Tenant domain for formats that do not carry one (Graph pages).
     #[arg(long)]
     pub organization: Option<String>,
-    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
-    /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(
-        long = "geoip",
-        visible_alias = "geoip-dir",
-        env = "MAILSCOPE_GEOIP",
-        value_name = "PATH"
-    )]
-    pub geoip_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
     /// Files to read; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
@@ -255,15 +234,8 @@ pub struct QueryArgs {
     /// `name=value` for a `{{name}}` in the query; repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
-    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
-    /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(
-        long = "geoip",
-        visible_alias = "geoip-dir",
-        env = "MAILSCOPE_GEOIP",
-        value_name = "PATH"
-    )]
-    pub geoip_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
     /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
     #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
@@ -334,24 +306,10 @@ pub struct ServeArgs {
     /// under `<data dir>/threat/`, refreshed in the background, answering the threat lookups.
     #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
     pub threat_config: Option<PathBuf>,
-    /// The server's memory budget (e.g. 2GiB), shared by running queries (half; they spill
-    /// or wait beyond it), decoded columns kept between queries (a quarter) and cached
-    /// results; default: half of the machine's memory.
-    #[arg(long, env = "MAILSCOPE_MEMORY", value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// Memory for decoded columns kept between queries, instead of a quarter of --memory;
-    /// 0 turns the column cache off.
-    #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
-    pub cache_mib: Option<usize>,
-    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
-    /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(
-        long = "geoip",
-        visible_alias = "geoip-dir",
-        env = "MAILSCOPE_GEOIP",
-        value_name = "PATH"
-    )]
-    pub geoip_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
     /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
     /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
     #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
@@ -369,15 +327,8 @@ pub struct CollectArgs {
     /// Collect until every tenant has caught up, then exit.
     #[arg(long)]
     pub once: bool,
-    /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
-    /// with the DB-IP pair; default: the set-up's npm folder.
-    #[arg(
-        long = "geoip",
-        visible_alias = "geoip-dir",
-        env = "MAILSCOPE_GEOIP",
-        value_name = "PATH"
-    )]
-    pub geoip_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +394,13 @@ pub struct BenchArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
+}
+
+/// Where the city database is: shared by every command that geolocates.
+#[derive(Debug, Clone, Args)]
+pub struct GeoipArgs {
     /// City database: a `.mmdb` file (DB-IP Lite or MaxMind GeoIP2/GeoLite2 City) or a folder
     /// with the DB-IP pair; default: the set-up's npm folder.
     #[arg(
@@ -452,4 +410,36 @@ pub struct BenchArgs {
         value_name = "PATH"
     )]
     pub geoip_dir: Option<PathBuf>,
+}
+
+impl GeoipArgs {
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.geoip_dir.as_deref()
+    }
+}
+
+/// The memory a server process may use: shared by `serve` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct MemoryArgs {
+    /// The server's memory budget (e.g. 2GiB), shared by running queries (half; they spill
+    /// or wait beyond it), decoded columns kept between queries (a quarter) and cached
+    /// results; default: half of the machine's memory.
+    #[arg(long, env = "MAILSCOPE_MEMORY", value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory for decoded columns kept between queries, instead of a quarter of --memory;
+    /// 0 turns the column cache off.
+    #[arg(long, env = "MAILSCOPE_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<usize>,
+}
+
+impl MemoryArgs {
+    /// The budget of `--memory`, else half of the machine's.
+    pub fn budget(&self) -> anyhow::Result<mailscope_service::MemoryBudget> {
+        crate::app::memory_budget(self.memory.as_deref())
+    }
+
+    /// `--cache-mib` in bytes, when given.
+    pub fn column_cache_bytes(&self) -> Option<usize> {
+        self.cache_mib.map(|mib| mib.saturating_mul(1 << 20))
+    }
 }

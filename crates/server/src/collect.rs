@@ -154,7 +154,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
                 args.config.display()
             )
         })?;
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     let store = Store::open(&data_dir)
         .with_context(|| format!("cannot open store {}", data_dir.display()))?;
     let store = Arc::new(Mutex::new(store));

@@ -20,7 +20,7 @@ use mailscope_simulator::TenantConfig;
 use mailscope_simulator::http::{SimulatorConfig, serve};
 use serde_json::json;
 
-use crate::app::{self, App, AppConfig};
+use crate::app::{App, AppConfig};
 use crate::cli::DemoArgs;
 use crate::http::{self, AppState};
 use crate::{apps, collect, geodb, query, threat};
@@ -67,7 +67,7 @@ const PANELS: [(&str, &str); 6] = [
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     collect::init_logging();
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     match &geo {
         Some(geo) => eprintln!("{}", geodb::describe(geo)),
         None => eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)"),
@@ -88,8 +88,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         token: None,
         max_ingest_bytes: 256 << 20,
         source_category: CATEGORY.into(),
-        memory: app::memory_budget(args.memory.as_deref())?,
-        column_cache_bytes: args.cache_mib.map(|mib| mib.saturating_mul(1 << 20)),
+        memory: args.memory.budget()?,
+        column_cache_bytes: args.memory.column_cache_bytes(),
         query_timeout: http::QUERY_TIMEOUT,
     })?;
     let mut state = app.state.clone();

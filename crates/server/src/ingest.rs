@@ -18,7 +18,7 @@ use crate::geodb;
 const SHOWN_ERRORS: u64 = 5;
 
 pub fn run(args: &IngestArgs) -> Result<ExitCode> {
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     if let Some(geo) = &geo {
         // Rows are stamped with the database they were enriched with: it must be readable.
         geo.load()?;

@@ -38,7 +38,7 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         from,
         to,
         time_zone,
-        geo: geodb::open(args.geoip_dir.as_deref())?,
+        geo: geodb::open(args.geoip.path())?,
         asn: geodb::open_asn(args.asn.as_deref())?,
         threat: crate::threat::open(&args.data_dir, args.threat_config.as_deref())?
             .map(|store| store.index()),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use mailscope_engine::store::Store;
 
-use crate::app::{self, App, AppConfig};
+use crate::app::{App, AppConfig};
 use crate::cli::ServeArgs;
 use crate::http;
 use crate::{collect, geodb, threat};
@@ -18,7 +18,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     collect::init_logging();
     let token = read_token(args.token_file.as_deref())?;
     http::check_listen(&args.listen, token.as_ref())?;
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     if let Some(geo) = &geo {
         eprintln!("mailscope: {}", geodb::describe(geo));
     }
@@ -38,8 +38,8 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         token,
         max_ingest_bytes: args.max_ingest_mib.saturating_mul(1 << 20),
         source_category: args.source_category.clone(),
-        memory: app::memory_budget(args.memory.as_deref())?,
-        column_cache_bytes: args.cache_mib.map(|mib| mib.saturating_mul(1 << 20)),
+        memory: args.memory.budget()?,
+        column_cache_bytes: args.memory.column_cache_bytes(),
         query_timeout: std::time::Duration::from_millis(args.query_timeout_ms.max(1)),
     })?;
     let state = app.state.clone();

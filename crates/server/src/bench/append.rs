@@ -72,7 +72,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             }
             let day_bytes = day_bytes(&copy, &day_text)?;
             for (label, input) in &inputs {
-                let measured = ingest(&copy, input, args.geoip_dir.as_deref())?;
+                let measured = ingest(&copy, input, args.geoip.path())?;
                 eprintln!("{records} {variant}, {label}: {}", measured.summary);
                 rows.push(json!({
                     "records": records,

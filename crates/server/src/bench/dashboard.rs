@@ -62,7 +62,7 @@ fn filters_at_star() -> BTreeMap<String, String> {
 
 pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let (start, end, work_dir) = super::time_range_and_work_dir(args)?;
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     let options = QueryOptions {
         from: start,
         to: end,

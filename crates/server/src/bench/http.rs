@@ -78,7 +78,7 @@ struct Load {
 
 pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let (start, end, work_dir) = super::time_range_and_work_dir(args)?;
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     let asn = geodb::open_asn(None)?;
     // As `serve` does by default: half of the machine's memory, shared out.
     let memory = mailscope_service::MemoryBudget::machine_default();

@@ -72,7 +72,7 @@ impl Random {
 
 pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let (start, end, work_dir) = super::time_range_and_work_dir(args)?;
-    let geo = geodb::open(args.geoip_dir.as_deref())?;
+    let geo = geodb::open(args.geoip.path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
