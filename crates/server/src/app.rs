@@ -122,14 +122,9 @@ fn max_running() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
 }
 
-/// Turns the column cache on with `budget` bytes, saying so.
+/// Turns the column cache on with `budget` bytes (the first budget of the process stays).
 pub fn configure_column_cache(budget: usize) {
-    if mailscope_engine::exec::cache::configure(budget) {
-        eprintln!(
-            "mailscope: keeping up to {} MiB of decoded columns in memory",
-            budget >> 20
-        );
-    }
+    mailscope_engine::exec::cache::configure(budget);
 }
 
 /// The memory budget of `--memory`, else half of the machine's.

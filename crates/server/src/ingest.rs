@@ -77,9 +77,10 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
         let report = ingest.commit()?;
         progress.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let peak = peak_memory().map_or_else(String::new, |bytes| {
-            format!(", peak memory {} MiB", bytes >> 20)
-        });
+        let peak = mailscope_service::process_status_bytes("VmHWM")
+            .map_or_else(String::new, |bytes| {
+                format!(", peak memory {} MiB", bytes >> 20)
+            });
         eprintln!(
             "{name}: {read} records read, {} added, {} updated, {} unchanged, {} stale, {bad} bad; \
              {} rows stored; {seconds:.2} s ({:.0} records/s{peak})",
@@ -97,20 +98,6 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// This process's peak resident size so far (`VmHWM`), where the system reports it.
-fn peak_memory() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 /// Pushes every good record of `reader` into `ingest`; prints the first `shown` bad ones

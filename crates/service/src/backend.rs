@@ -51,10 +51,6 @@ impl Local {
             engine,
         }
     }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
 }
 
 #[async_trait]

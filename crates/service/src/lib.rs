@@ -21,7 +21,7 @@ mod service;
 mod table;
 
 pub use backend::{Backend, Local, Snapshot};
-pub use memory::MemoryBudget;
+pub use memory::{MemoryBudget, process_status_bytes};
 pub use service::{
     Answer, Observer, QueryError, QueryRequest, QueryService, ServiceConfig, ServiceStats,
     positive_keywords, query_runtime,

@@ -58,16 +58,7 @@ impl MemoryBudget {
 
     /// This process's resident size now (`VmRSS`), where the system reports it.
     pub fn resident_now() -> Option<usize> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let kib: usize = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib.saturating_mul(1024))
+        usize::try_from(process_status_bytes("VmRSS")?).ok()
     }
 
     /// Half of this machine's memory (4 GiB when it cannot be read).
@@ -118,6 +109,21 @@ impl MemoryBudget {
     pub fn result_cache(&self) -> usize {
         (self.available() / 16).min(MAX_RESULT_CACHE)
     }
+}
+
+/// A size field of this process's `/proc/self/status` (`VmRSS`, `VmHWM`, …) in bytes, where
+/// the system reports it.
+pub fn process_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 impl FromStr for MemoryBudget {

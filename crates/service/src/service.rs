@@ -215,10 +215,6 @@ impl QueryService {
         }
     }
 
-    pub fn backend(&self) -> &dyn Backend {
-        self.backend.as_ref()
-    }
-
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }

@@ -58,7 +58,7 @@ fn files_on_disk(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
 }
 
 /// The files a catalog names: each segment and its key run.
-fn referenced(dir: &Path, catalog: &Catalog) -> HashSet<PathBuf> {
+pub(super) fn referenced(dir: &Path, catalog: &Catalog) -> HashSet<PathBuf> {
     catalog
         .segments
         .iter()

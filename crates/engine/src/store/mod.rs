@@ -84,15 +84,7 @@ impl Store {
     /// Removes segment files (and their key runs) no catalog names (left by a crash or
     /// replaced by a rewrite) once they are older than `grace`.
     pub fn collect_garbage(&self, grace: Duration) -> Result<usize> {
-        let referenced: std::collections::HashSet<PathBuf> = self
-            .catalog
-            .segments
-            .iter()
-            .flat_map(|s| {
-                let segment = self.catalog.segment_path(&self.dir, s);
-                [keys::path_for(&segment), segment]
-            })
-            .collect();
+        let referenced = maintain::referenced(&self.dir, &self.catalog);
         let now = SystemTime::now();
         let mut removed = 0;
         let root = self.dir.join(SEGMENTS_DIR);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::concat_batches;
 use arrow::datatypes::TimestampNanosecondType;
 use mailscope_record::{Status, identity_key};
 use parquet::arrow::ArrowWriter;
@@ -146,18 +146,6 @@ fn received_column(batch: &RecordBatch) -> Result<&[i64]> {
         .as_primitive_opt::<TimestampNanosecondType>()
         .ok_or_else(|| Error::Query("stored Received column has an unexpected type".into()))?;
     Ok(array.values())
-}
-
-pub fn sort_by_received(batch: &RecordBatch) -> Result<RecordBatch> {
-    let index = batch.schema().index_of(schema::RECEIVED)?;
-    let indices = lexsort_to_indices(
-        &[SortColumn {
-            values: Arc::clone(batch.column(index)),
-            options: None,
-        }],
-        None,
-    )?;
-    Ok(take_record_batch(batch, &indices)?)
 }
 
 /// Reads a whole segment as one batch in the stored schema.

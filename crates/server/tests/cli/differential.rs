@@ -325,10 +325,10 @@ const REGRESSIONS: [&str; 10] = [
 ];
 
 /// A query of the corpus.
-struct Case {
-    origin: String,
-    text: String,
-    variables: BTreeMap<String, String>,
+pub(crate) struct Case {
+    pub(crate) origin: String,
+    pub(crate) text: String,
+    pub(crate) variables: BTreeMap<String, String>,
 }
 
 /// The app's panel queries (both versions) with their dashboard variables at `*`.
@@ -382,13 +382,16 @@ fn placeholders(text: &str) -> Vec<String> {
 /// Every panel of every dashboard the app installs, read through the API, with each
 /// variable at its default.
 fn dashboard_cases(server: &Server, runtime: &tokio::runtime::Runtime) -> Vec<Case> {
-    let list = runtime.block_on(server.get("/api/v1/dashboards")).json();
+    dashboard_cases_from(|path| runtime.block_on(server.get(path)).json())
+}
+
+/// [`dashboard_cases`] with the API read through `get` (a path to its JSON answer).
+pub(crate) fn dashboard_cases_from(get: impl Fn(&str) -> serde_json::Value) -> Vec<Case> {
+    let list = get("/api/v1/dashboards");
     let mut cases = Vec::new();
     for summary in list.as_array().cloned().unwrap_or_default() {
         let id = summary["id"].as_str().unwrap_or_default().to_owned();
-        let dashboard = runtime
-            .block_on(server.get(&format!("/api/v1/dashboards/{id}")))
-            .json();
+        let dashboard = get(&format!("/api/v1/dashboards/{id}"));
         let variables: BTreeMap<String, String> = dashboard["variables"]
             .as_array()
             .cloned()

@@ -51,53 +51,6 @@ fn peak_resident(pid: u32) -> u64 {
         * 1024
 }
 
-/// Every panel query of every installed dashboard, with each variable at its default.
-async fn panel_queries(
-    client: &reqwest::Client,
-    base: &str,
-) -> Vec<(String, String, BTreeMap<String, String>)> {
-    let get = |path: String| async move {
-        client
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect("request")
-            .json::<Value>()
-            .await
-            .expect("json")
-    };
-    let mut queries = Vec::new();
-    let list = get("/api/v1/dashboards".into()).await;
-    for summary in list.as_array().cloned().unwrap_or_default() {
-        let id = summary["id"].as_str().expect("id").to_owned();
-        let dashboard = get(format!("/api/v1/dashboards/{id}")).await;
-        let variables: BTreeMap<String, String> = dashboard["variables"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|v| {
-                (
-                    v["name"].as_str().unwrap_or_default().to_owned(),
-                    v["default"].as_str().unwrap_or("*").to_owned(),
-                )
-            })
-            .collect();
-        for panel in dashboard["panels"].as_array().cloned().unwrap_or_default() {
-            let title = panel["title"].as_str().unwrap_or("?").to_owned();
-            for query in [
-                &panel["query"],
-                &panel["visualization"]["options"]["sparkline_query"],
-            ] {
-                if let Some(text) = query.as_str() {
-                    queries.push((format!("{id}/{title}"), text.to_owned(), variables.clone()));
-                }
-            }
-        }
-    }
-    queries
-}
-
 /// Numbers within a relative 1e-9 (sums of floats are added in any order in parallel).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -189,7 +142,18 @@ fn a_server_under_a_memory_budget_answers_every_panel_at_once_within_it() {
         .build()
         .expect("runtime");
     let client = reqwest::Client::new();
-    let queries = runtime.block_on(panel_queries(&client, &server.base));
+    let queries = crate::differential::dashboard_cases_from(|path| {
+        runtime.block_on(async {
+            client
+                .get(format!("{}{path}", server.base))
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("json")
+        })
+    });
     assert!(
         queries.len() >= 25,
         "both dashboards' panels: {}",
@@ -199,13 +163,13 @@ fn a_server_under_a_memory_budget_answers_every_panel_at_once_within_it() {
     for round in 0..ROUNDS {
         // A range a millisecond longer each round: every request misses the result cache.
         let to = from + chrono::Duration::days(DAYS) + chrono::Duration::milliseconds(round);
-        let answers: Vec<(u16, Value)> = runtime.block_on(futures::future::join_all(
-            queries.iter().map(|(_, text, variables)| {
+        let answers: Vec<(u16, Value)> =
+            runtime.block_on(futures::future::join_all(queries.iter().map(|case| {
                 let request = client
                     .post(format!("{}/api/v1/query", server.base))
                     .json(&json!({
-                        "query": text, "from": from, "to": to, "tz": "UTC",
-                        "variables": variables, "limit": 10_000,
+                        "query": case.text, "from": from, "to": to, "tz": "UTC",
+                        "variables": case.variables, "limit": 10_000,
                     }))
                     .send();
                 async move {
@@ -213,9 +177,9 @@ fn a_server_under_a_memory_budget_answers_every_panel_at_once_within_it() {
                     let status = reply.status().as_u16();
                     (status, reply.json::<Value>().await.expect("json"))
                 }
-            }),
-        ));
-        for ((origin, text, variables), (status, answer)) in queries.iter().zip(&answers) {
+            })));
+        for (case, (status, answer)) in queries.iter().zip(&answers) {
+            let (origin, text, variables) = (&case.origin, &case.text, &case.variables);
             assert_eq!(*status, 200, "{origin}: {answer}");
             assert_eq!(answer["cached"], false, "{origin}");
             let expected = one_shot(&data, &geo, text, variables, to);
