@@ -260,7 +260,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 
 /// The generated data's time range and the (created) work directory.
 /// The store of `records` generated rows under `work_dir` (`store-<records>`), generating
-/// and ingesting them unless a store of that size is there already.
+/// and ingesting them unless a store of that size (with partial aggregates) is there already.
 fn bench_store(
     work_dir: &Path,
     records: u64,
@@ -270,7 +270,16 @@ fn bench_store(
 ) -> Result<PathBuf> {
     let data = generated_file(work_dir, records, args.days, args.seed, start)?;
     let store_dir = work_dir.join(format!("store-{records}"));
-    let stored = Catalog::load(&store_dir).map(|c| c.rows()).unwrap_or(0);
+    // A store written without every level of partial aggregates is rebuilt.
+    let levels = mailscope_engine::store::rollup::LEVELS.len();
+    let stored = Catalog::load(&store_dir)
+        .ok()
+        .filter(|c| {
+            c.segments
+                .iter()
+                .all(|s| s.rollup.as_ref().is_some_and(|r| r.rows.len() == levels))
+        })
+        .map_or(0, |c| c.rows());
     if stored != records {
         eprintln!(
             "ingesting {} into {}",

@@ -9,7 +9,7 @@ use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::functions_aggregate::first_last::{first_value_udaf, last_value_udaf};
 use datafusion::logical_expr::expr::NullTreatment;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, SortExpr, cast, lit};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, SortExpr, cast, lit, when};
 use mailscope_query::ir::{self, AggregateFunction};
 
 use super::expr::null_text;
@@ -66,45 +66,36 @@ impl Lowering<'_> {
                 .argument
                 .as_deref()
                 .map(|a| self.expressions(relation).field(a));
-            let numeric = |lowering: &mut Self, e: Expr| lowering.expressions(relation).numeric(e);
-            let float =
-                |lowering: &mut Self, e: Expr| cast(numeric(lowering, e), DataType::Float64);
-            let expr = match (&aggregate.function, argument) {
-                (AggregateFunction::Count, None) => agg::count(lit(1i64)),
-                (AggregateFunction::Count, Some(a)) => agg::count(a),
-                (AggregateFunction::CountDistinct, Some(a)) => agg::count_distinct(a),
-                (AggregateFunction::Sum, Some(a)) => agg::sum(numeric(self, a)),
-                (AggregateFunction::Avg, Some(a)) => agg::avg(float(self, a)),
-                (AggregateFunction::Min, Some(a)) => agg::min(numeric(self, a)),
-                (AggregateFunction::Max, Some(a)) => agg::max(numeric(self, a)),
-                (AggregateFunction::Median, Some(a)) => agg::median(float(self, a)),
-                (AggregateFunction::Stddev, Some(a)) => agg::stddev(float(self, a)),
-                (AggregateFunction::Percentile(p), Some(a)) => {
-                    agg::percentile_cont(float(self, a).sort(true, false), lit(p / 100.0))
-                }
-                (AggregateFunction::First | AggregateFunction::Last, Some(a)) => {
-                    let udaf = if aggregate.function == AggregateFunction::First {
-                        first_value_udaf()
-                    } else {
-                        last_value_udaf()
+            let weight = relation.weight.as_deref().map(Relation::column);
+            let expr = match (&aggregate.function, weight) {
+                (_, None) => self.unweighted(relation, aggregate, argument, &order)?,
+                // Over partial aggregates a row stands for `weight` rows; `rollup.rs` admits
+                // only the aggregations below, which this keeps exact.
+                (AggregateFunction::Count, Some(w)) => {
+                    let weight = match argument {
+                        None => w,
+                        Some(a) => when(a.is_not_null(), w).otherwise(lit(0i64))?,
                     };
-                    udaf.call(vec![a])
-                        .order_by(order.clone())
-                        .null_treatment(NullTreatment::IgnoreNulls)
-                        .build()?
+                    coalesce(vec![agg::sum(weight), lit(0i64)])
                 }
-                (AggregateFunction::Values, Some(a)) => {
-                    // `array_agg(DISTINCT …)` needs no ordering, so it combines with
-                    // `first`/`last` in one stage; the list is sorted and joined after.
-                    let distinct = agg::array_agg(cast(a, DataType::Utf8)).distinct().build()?;
-                    SortedLines::udf().call(vec![distinct])
+                (
+                    AggregateFunction::CountDistinct
+                    | AggregateFunction::Sum
+                    | AggregateFunction::Min
+                    | AggregateFunction::Max,
+                    Some(_),
+                ) => self.unweighted(relation, aggregate, argument, &order)?,
+                (function, Some(_)) => {
+                    return Err(crate::error::Error::Query(format!(
+                        "internal: {function:?} over partial aggregates"
+                    )));
                 }
-                (_, None) => null_text(),
             };
             exprs.push(expr.alias(&aggregate.alias));
             names.push(aggregate.alias.clone());
         }
         relation.builder = relation.builder.clone().aggregate(groups, exprs)?;
+
         // A sum over only nulls is 0, not null: a status missing from a transposed row counts
         // 0 (the original app's Top 10 Message Status Count by Sender adds such sums up).
         let sums: Vec<&str> = aggregates
@@ -129,5 +120,49 @@ impl Lowering<'_> {
         relation.aggregated = true;
         relation.order.clear();
         Ok(())
+    }
+
+    /// One aggregate over rows.
+    fn unweighted(
+        &mut self,
+        relation: &Relation,
+        aggregate: &ir::Aggregate,
+        argument: Option<Expr>,
+        order: &[SortExpr],
+    ) -> Result<Expr> {
+        let numeric = |lowering: &mut Self, e: Expr| lowering.expressions(relation).numeric(e);
+        let float = |lowering: &mut Self, e: Expr| cast(numeric(lowering, e), DataType::Float64);
+        Ok(match (&aggregate.function, argument) {
+            (AggregateFunction::Count, None) => agg::count(lit(1i64)),
+            (AggregateFunction::Count, Some(a)) => agg::count(a),
+            (AggregateFunction::CountDistinct, Some(a)) => agg::count_distinct(a),
+            (AggregateFunction::Sum, Some(a)) => agg::sum(numeric(self, a)),
+            (AggregateFunction::Avg, Some(a)) => agg::avg(float(self, a)),
+            (AggregateFunction::Min, Some(a)) => agg::min(numeric(self, a)),
+            (AggregateFunction::Max, Some(a)) => agg::max(numeric(self, a)),
+            (AggregateFunction::Median, Some(a)) => agg::median(float(self, a)),
+            (AggregateFunction::Stddev, Some(a)) => agg::stddev(float(self, a)),
+            (AggregateFunction::Percentile(p), Some(a)) => {
+                agg::percentile_cont(float(self, a).sort(true, false), lit(p / 100.0))
+            }
+            (AggregateFunction::First | AggregateFunction::Last, Some(a)) => {
+                let udaf = if aggregate.function == AggregateFunction::First {
+                    first_value_udaf()
+                } else {
+                    last_value_udaf()
+                };
+                udaf.call(vec![a])
+                    .order_by(order.to_vec())
+                    .null_treatment(NullTreatment::IgnoreNulls)
+                    .build()?
+            }
+            (AggregateFunction::Values, Some(a)) => {
+                // `array_agg(DISTINCT …)` needs no ordering, so it combines with
+                // `first`/`last` in one stage; the list is sorted and joined after.
+                let distinct = agg::array_agg(cast(a, DataType::Utf8)).distinct().build()?;
+                SortedLines::udf().call(vec![distinct])
+            }
+            (_, None) => null_text(),
+        })
     }
 }

@@ -52,6 +52,9 @@ pub struct Relation {
     /// The keys the rows are sorted by (the last `sort`, `top`, `topk`, …); empty when the
     /// order is unspecified.
     pub order: Vec<ir::SortKey>,
+    /// The hidden column counting the rows each row stands for, when the input mixes rows
+    /// and partial aggregates (`rollup.rs`); the aggregation adds weights instead of counting.
+    pub weight: Option<String>,
 }
 
 impl Relation {
@@ -64,6 +67,7 @@ impl Relation {
             stored: true,
             aggregated: false,
             order: Vec::new(),
+            weight: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl Relation {
             stored: false,
             aggregated: true,
             order: Vec::new(),
+            weight: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod functions;
 pub mod keyword;
 mod lower;
 mod result;
+pub mod rollup;
 mod shape;
 pub mod threat;
 pub mod time;
@@ -110,6 +111,9 @@ pub struct Engine {
     /// Most rows an aggregated result keeps (the rest are dropped with a warning), so that a
     /// result with millions of groups never has to fit in memory; `None`: no cap.
     max_result_rows: Option<usize>,
+    /// Whether aggregations may be answered from the segments' partial aggregates
+    /// (`rollup.rs`); off, every query reads rows.
+    partial_aggregates: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -117,6 +121,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("memory_limit", &self.memory_limit)
             .field("partitions", &self.partitions)
+            .field("partial_aggregates", &self.partial_aggregates)
             .finish()
     }
 }
@@ -140,6 +145,7 @@ impl Default for Engine {
             memory_limit: None,
             partitions: cores(),
             max_result_rows: None,
+            partial_aggregates: partial_aggregates_by_default(),
         }
     }
 }
@@ -160,7 +166,17 @@ impl Engine {
             memory_limit: Some(limit),
             partitions: cores(),
             max_result_rows: None,
+            partial_aggregates: partial_aggregates_by_default(),
         })
+    }
+
+    /// An engine that reads rows for every query, never partial aggregates (the simple path
+    /// the partial aggregates are tested against).
+    pub fn without_partial_aggregates(self) -> Engine {
+        Engine {
+            partial_aggregates: false,
+            ..self
+        }
     }
 
     /// Caps aggregated results at `rows` rows (queries without aggregation have their own
@@ -208,7 +224,7 @@ impl Engine {
     ) -> Result<String> {
         let run = async {
             let mut pipeline = Pipeline::start(self, snapshot, query, options)?;
-            pipeline.explain = Some(String::new());
+            pipeline.explain = Some(format!("== input: {} ==\n\n", pipeline.path));
             pipeline.stages(query).await?;
             let raw_query = !pipeline.relation.aggregated;
             output_shape(&mut pipeline.relation, options.max_raw_rows)?;
@@ -264,6 +280,12 @@ impl Snapshot {
     }
 }
 
+/// Partial aggregates are on unless `MAILSCOPE_PARTIAL_AGGREGATES=off` (to compare the two
+/// paths, or to rule them out when investigating an answer).
+fn partial_aggregates_by_default() -> bool {
+    std::env::var("MAILSCOPE_PARTIAL_AGGREGATES").map_or(true, |v| !v.eq_ignore_ascii_case("off"))
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(usize::from)
@@ -294,6 +316,8 @@ struct Pipeline<'a> {
     relation: Relation,
     lowering: Lowering<'a>,
     options: &'a QueryOptions,
+    /// Which input answers: rows, or partial aggregates and rows (`rollup.rs`).
+    path: String,
     /// The text of `explain`, when explaining.
     explain: Option<String>,
     segments: usize,
@@ -322,57 +346,92 @@ impl<'a> Pipeline<'a> {
         ctx.remove_optimizer_rule("extract_leaf_expressions");
         ctx.remove_optimizer_rule("push_down_leaf_projections");
         let (from_ns, to_ns) = (nanos(options.from), nanos(options.to));
-        let files: Vec<String> = catalog
-            .segments_overlapping(from_ns, to_ns)
-            .map(|s| {
-                catalog
-                    .segment_path(data_dir, s)
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
         let partitions = engine.partitions;
-        let table: Arc<dyn datafusion::catalog::TableProvider> = if let Some(cache) =
-            cache::active()
-        {
-            let segment_file = |s: &crate::store::SegmentMeta| cache::SegmentFile {
-                path: catalog.segment_path(data_dir, s),
-                rows: s.rows,
-                bytes: s.bytes,
-            };
+        let cache = cache::active();
+        let segment_file = |s: &crate::store::SegmentMeta| cache::SegmentFile {
+            path: catalog.segment_path(data_dir, s),
+            rows: s.rows,
+            bytes: s.bytes,
+        };
+        if let Some(cache) = cache {
             let live: Vec<cache::SegmentFile> = catalog.segments.iter().map(segment_file).collect();
             cache.retain(data_dir, &live);
-            let wanted = catalog
-                .segments_overlapping(from_ns, to_ns)
-                .map(segment_file)
-                .collect();
-            Arc::new(cache::CachedTable::new(
-                scan_schema(),
-                wanted,
-                cache,
-                partitions,
-            ))
-        } else if files.is_empty() {
-            Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?)
-        } else {
-            let urls = files
+        }
+        // The rows of some segments: from the column cache when the server has one, else
+        // their Parquet files.
+        let rows_of = |segments: &[&crate::store::SegmentMeta]| -> Result<
+            Arc<dyn datafusion::catalog::TableProvider>,
+        > {
+            if let Some(cache) = cache {
+                let wanted = segments.iter().map(|s| segment_file(s)).collect();
+                return Ok(Arc::new(cache::CachedTable::new(
+                    scan_schema(),
+                    wanted,
+                    cache,
+                    partitions,
+                )));
+            }
+            if segments.is_empty() {
+                return Ok(Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?));
+            }
+            let urls = segments
                 .iter()
-                .map(ListingTableUrl::parse)
+                .map(|s| {
+                    ListingTableUrl::parse(catalog.segment_path(data_dir, s).to_string_lossy())
+                })
                 .collect::<datafusion::error::Result<Vec<_>>>()?;
             let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls)
                 .with_listing_options(listing)
                 .with_schema(scan_schema());
-            Arc::new(ListingTable::try_new(config)?)
+            Ok(Arc::new(ListingTable::try_new(config)?))
         };
+        let split = engine
+            .partial_aggregates
+            .then(|| rollup::coverage(query, options))
+            .flatten()
+            .and_then(|coverage| rollup::Split::new(catalog, (from_ns, to_ns), &coverage));
+        let (input, path) = match &split {
+            Some(split) => {
+                let files = split
+                    .rolled
+                    .iter()
+                    .map(|s| {
+                        crate::store::rollup::path_for(&catalog.segment_path(data_dir, s))
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                    .collect();
+                (
+                    split.input((from_ns, to_ns), &scan_schema(), &rows_of, files)?,
+                    split.describe(),
+                )
+            }
+            None => {
+                let segments: Vec<&crate::store::SegmentMeta> =
+                    catalog.segments_overlapping(from_ns, to_ns).collect();
+                (
+                    lower::scan(rows_of(&segments)?)?
+                        .filter(lower::time_range_filter(from_ns, to_ns))?,
+                    "answered from rows".to_string(),
+                )
+            }
+        };
+        tracing::debug!(path = %path, "query input");
         let raw_inputs: Vec<Expr> = RECORD_FIELDS.iter().map(|f| Relation::column(f)).collect();
         let raw = udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect())
             .call(raw_inputs);
-        let builder = lower::scan(table)?
-            .filter(lower::time_range_filter(from_ns, to_ns))?
-            .project(lower::base_projection(raw))?;
+        let mut projection = lower::base_projection(raw);
+        if split.is_some() {
+            let weight = crate::store::rollup::WEIGHT;
+            projection.push(Relation::column(weight).alias(lower::hidden(weight)));
+        }
+        let builder = input.project(projection)?;
         let mut relation = Relation::stored(builder);
+        if split.is_some() {
+            relation.weight = Some(lower::hidden(crate::store::rollup::WEIGHT));
+        }
         if let Some(condition) = scope_filter(&query.scope) {
             relation.builder = relation.builder.clone().filter(condition)?;
         }
@@ -386,6 +445,7 @@ impl<'a> Pipeline<'a> {
             relation,
             lowering,
             options,
+            path,
             explain: None,
             segments: 0,
             max_result_rows: engine.max_result_rows,

@@ -169,6 +169,17 @@ pub fn fill_missing(
             added.as_ref(),
         ])?);
     }
+    // An added row may hold null where the input never did (a group key of a combination
+    // that had no rows, e.g. every row when the range had none).
+    let nullable: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(
+        nullable,
+        schema.metadata().clone(),
+    ));
     let filled = RecordBatch::try_new(schema, columns)?;
     let timeslice = generators
         .iter()

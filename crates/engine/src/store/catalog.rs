@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 pub const CATALOG_FILE: &str = "CATALOG";
 const FORMAT: &str = "mailscope-catalog";
 /// Version 1: segments with day, row count, received range and geo provenance.
-pub const CATALOG_VERSION: u32 = 1;
+/// Version 2: a segment may name its rollup (partial aggregates).
+pub const CATALOG_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +44,10 @@ pub struct SegmentMeta {
     pub min_received: i64,
     pub max_received: i64,
     pub bytes: u64,
+    /// The segment's partial aggregates (`rollup.rs`); absent for segments written before
+    /// version 2, which queries read as rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<super::rollup::RollupMeta>,
 }
 
 impl Default for Catalog {
@@ -92,7 +97,11 @@ impl Catalog {
     pub fn publish(&self, dir: &Path) -> Result<()> {
         let path = dir.join(CATALOG_FILE);
         let temp = dir.join(format!("{CATALOG_FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog {
+        let current = Catalog {
+            version: CATALOG_VERSION,
+            ..self.clone()
+        };
+        let bytes = serde_json::to_vec_pretty(&current).map_err(|e| Error::Catalog {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -164,6 +173,7 @@ mod tests {
             min_received: 1,
             max_received: 2,
             bytes: 100,
+            rollup: None,
         });
         catalog.publish(dir.path()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);

@@ -344,6 +344,7 @@ impl Ingest<'_> {
             min_received: 0,
             max_received: 0,
             bytes: 0,
+            rollup: None,
         }
     }
 
@@ -596,6 +597,7 @@ fn fill(meta: &mut SegmentMeta, written: &segment::Written) {
     meta.min_received = written.min_received;
     meta.max_received = written.max_received;
     meta.bytes = written.bytes;
+    meta.rollup = Some(written.rollup.clone());
 }
 
 /// Rows per batch read from each input of a merge, and per batch written.

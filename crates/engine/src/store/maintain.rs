@@ -11,6 +11,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::catalog::Catalog;
 use super::keys::{self, KeyRun};
+use super::rollup;
 use super::{SEGMENTS_DIR, Store, segment};
 use crate::error::{Error, Result};
 
@@ -57,15 +58,17 @@ fn files_on_disk(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
     Ok(files)
 }
 
-/// The files a catalog names: each segment and its key run.
+/// The files a catalog names: each segment, its key run and its rollup.
 pub(super) fn referenced(dir: &Path, catalog: &Catalog) -> HashSet<PathBuf> {
     catalog
         .segments
         .iter()
         .flat_map(|s| {
             let segment = catalog.segment_path(dir, s);
-            [keys::path_for(&segment), segment]
+            let rollup = s.rollup.as_ref().map(|_| rollup::path_for(&segment));
+            [Some(keys::path_for(&segment)), rollup, Some(segment)]
         })
+        .flatten()
         .collect()
 }
 
@@ -100,7 +103,8 @@ pub fn stats(dir: &Path) -> Result<StoreStats> {
         day.segments += 1;
         day.rows += segment.rows;
         day.bytes += sizes.get(&path).copied().unwrap_or(0)
-            + sizes.get(&keys::path_for(&path)).copied().unwrap_or(0);
+            + sizes.get(&keys::path_for(&path)).copied().unwrap_or(0)
+            + sizes.get(&rollup::path_for(&path)).copied().unwrap_or(0);
     }
     stats.days = days.into_values().collect();
     Ok(stats)
@@ -126,8 +130,8 @@ pub struct Verified {
 
 /// Reads every segment the catalog names and checks it against its entry: row count, byte
 /// size, the `Received` range and day, that it is sorted by `Received`, that its key run is
-/// present and holds exactly the identities and statuses of its rows, and that no identity is
-/// stored twice. Reads one segment at a time (memory: the largest segment's columns).
+/// present and holds exactly the identities and statuses of its rows, that its rollup holds
+/// exactly the partial aggregates of its rows, and that no identity is stored twice. Reads one segment at a time (memory: the largest segment's columns).
 pub fn verify(dir: &Path) -> Result<Verified> {
     let catalog = Catalog::load(dir)?;
     let mut verified = Verified {
@@ -256,9 +260,41 @@ pub fn verify(dir: &Path) -> Result<Verified> {
                     problem(format!("its key run is damaged: {reason}"));
                 }
             }
+            if let Some(expected) = &meta.rollup
+                && let Err(message) = verify_rollup(&path, expected)
+            {
+                problem(message);
+            }
         }
     }
     Ok(verified)
+}
+
+/// Recomputes a segment's rollup from its rows and compares it with the file and the
+/// catalog's entry.
+fn verify_rollup(segment: &Path, expected: &rollup::RollupMeta) -> std::result::Result<(), String> {
+    let mut builder = rollup::RollupBuilder::new().map_err(|e| e.to_string())?;
+    for batch in segment::batches(segment, 65_536).map_err(|e| e.to_string())? {
+        builder
+            .add(&batch.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let (batches, meta) = builder.finish().map_err(|e| e.to_string())?;
+    if meta != *expected {
+        return Err(format!(
+            "its rollup should have {:?} rows per level (geo complete: {}), the catalog says {:?} ({})",
+            meta.rows, meta.geo_complete, expected.rows, expected.geo_complete
+        ));
+    }
+    let stored = rollup::read(&rollup::path_for(segment))
+        .map_err(|e| format!("its rollup cannot be read: {e}"))?;
+    let schema = rollup::rollup_schema();
+    let concat = |b: &[arrow::array::RecordBatch]| arrow::compute::concat_batches(&schema, b);
+    match (concat(&batches), concat(&stored)) {
+        (Ok(a), Ok(b)) if a == b => Ok(()),
+        (Ok(_), Ok(_)) => Err("its rollup does not match its rows".into()),
+        (_, Err(e)) | (Err(e), _) => Err(format!("its rollup cannot be read: {e}")),
+    }
 }
 
 /// What dropping days did.

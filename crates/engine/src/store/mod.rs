@@ -10,6 +10,7 @@ mod catalog;
 mod ingest;
 mod keys;
 mod maintain;
+pub mod rollup;
 pub mod segment;
 
 use std::fs::{File, OpenOptions};

@@ -28,6 +28,7 @@ pub struct Written {
     pub min_received: i64,
     pub max_received: i64,
     pub bytes: u64,
+    pub rollup: super::rollup::RollupMeta,
 }
 
 fn writer_properties() -> Result<WriterProperties> {
@@ -59,6 +60,7 @@ pub struct SegmentWriter {
     path: std::path::PathBuf,
     writer: ArrowWriter<File>,
     keys: Vec<(u128, Status)>,
+    rollup: super::rollup::RollupBuilder,
     rows: u64,
     min_received: Option<i64>,
     max_received: i64,
@@ -74,6 +76,7 @@ impl SegmentWriter {
             path: path.to_path_buf(),
             writer: ArrowWriter::try_new(file, stored_schema(), Some(writer_properties()?))?,
             keys: Vec::new(),
+            rollup: super::rollup::RollupBuilder::new()?,
             rows: 0,
             min_received: None,
             max_received: 0,
@@ -97,6 +100,7 @@ impl SegmentWriter {
             self.max_received = *last;
         }
         keys_of_batch(batch, &mut self.keys)?;
+        self.rollup.add(batch)?;
         self.rows += batch.num_rows() as u64;
         self.writer.write(batch)?;
         Ok(())
@@ -106,17 +110,19 @@ impl SegmentWriter {
         self.rows
     }
 
-    /// Closes the file, syncs it and writes its key run.
+    /// Closes the file, syncs it and writes its key run and its rollup.
     pub fn finish(self) -> Result<Written> {
         let file = self.writer.into_inner()?;
         file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         super::keys::write(&self.path, &self.keys)?;
+        let rollup = self.rollup.write(&self.path)?;
         Ok(Written {
             rows: self.rows,
             min_received: self.min_received.unwrap_or(0),
             max_received: self.max_received,
             bytes,
+            rollup,
         })
     }
 }

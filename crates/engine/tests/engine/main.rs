@@ -5,4 +5,5 @@ mod functions;
 mod geo;
 mod operators;
 mod query;
+mod rollup;
 mod store;

@@ -406,6 +406,34 @@ fn fillmissing_take_last_copies_the_previous_timeslice() {
 }
 
 #[test]
+fn fillmissing_over_a_range_without_rows_adds_rows_with_null_keys() {
+    // Status is never null in the store, so the aggregation's column was declared
+    // non-nullable and the added rows (null status) were refused.
+    let dir = tempfile::tempdir().unwrap();
+    store_with(dir.path(), sample(), None);
+    let query = mailscope_query::compile(&format!(
+        "{JSON} | timeslice 6h | count by _timeslice, status | fillmissing timeslice"
+    ))
+    .unwrap();
+    let options = QueryOptions {
+        from: at("2026-10-20T00:00:00Z"),
+        to: at("2026-10-21T00:00:00Z"),
+        ..options()
+    };
+    let result = block_on(execute(dir.path(), &query, &options)).unwrap();
+    assert_eq!(result.columns, ["_timeslice", "status", "_count"]);
+    assert_eq!(result.rows.len(), 4);
+    assert!(
+        result
+            .rows
+            .iter()
+            .all(|r| r[1] == Value::Null && r[2] == int(0)),
+        "{:?}",
+        result.rows
+    );
+}
+
+#[test]
 fn parse_regex_multi_gives_one_row_per_match_with_every_group() {
     let dir = tempfile::tempdir().unwrap();
     store_with(dir.path(), sample()[..2].to_vec(), None);

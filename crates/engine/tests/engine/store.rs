@@ -207,8 +207,12 @@ fn referenced_files(dir: &Path) -> BTreeSet<PathBuf> {
                 .to_path_buf();
             let mut keys = segment.clone().into_os_string();
             keys.push(".keys");
-            [segment, PathBuf::from(keys)]
+            let mut rollup = segment.clone().into_os_string();
+            rollup.push(".rollup");
+            let rollup = s.rollup.as_ref().map(|_| PathBuf::from(rollup));
+            [Some(segment), Some(PathBuf::from(keys)), rollup]
         })
+        .flatten()
         .collect()
 }
 
@@ -626,7 +630,11 @@ fn a_failed_commit_publishes_nothing_and_its_files_are_collected() {
     ingest(&mut store, numbered(0..50, Status::Pending));
     let catalog = Catalog::load(dir.path()).unwrap();
     let referenced = referenced_files(dir.path());
-    assert_eq!(referenced.len(), 2, "one segment and its key run");
+    assert_eq!(
+        referenced.len(),
+        3,
+        "one segment, its key run and its rollup"
+    );
     let victim = dir.path().join(
         referenced
             .iter()
@@ -862,6 +870,7 @@ fn catalog_v1() -> Catalog {
         min_received,
         max_received,
         bytes,
+        rollup: None,
     };
     Catalog {
         format: "mailscope-catalog".into(),
@@ -890,16 +899,24 @@ fn catalog_v1() -> Catalog {
 }
 
 #[test]
-fn a_version_1_catalog_is_read_back_and_published_byte_for_byte() {
+fn a_version_1_catalog_is_read_back_and_published_as_version_2() {
     let catalog = Catalog::parse(CATALOG_V1.as_bytes()).unwrap();
     assert_eq!(catalog, catalog_v1());
     assert_eq!(catalog.rows(), 80_207);
-    // The checked-in file is what `publish` writes today, so a format change shows up here.
+    // The checked-in file is what `publish` writes today but for the version (its segments
+    // have no rollups, which version 2 leaves out), so a format change shows up here.
     let dir = tempfile::tempdir().unwrap();
     catalog.publish(dir.path()).unwrap();
     let written = std::fs::read_to_string(dir.path().join("CATALOG")).unwrap();
-    assert_eq!(written.trim_end(), CATALOG_V1.trim_end());
-    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+    assert_eq!(
+        written.trim_end(),
+        CATALOG_V1
+            .trim_end()
+            .replacen("\"version\": 1,", "\"version\": 2,", 1)
+    );
+    let reread = Catalog::load(dir.path()).unwrap();
+    assert_eq!(reread.version, 2);
+    assert_eq!(reread.segments, catalog.segments);
 }
 
 #[test]
@@ -954,7 +971,7 @@ fn a_checkpoint_is_published_with_its_records_and_only_with_them() {
 
 #[test]
 fn catalogs_that_are_garbage_or_newer_are_refused() {
-    let newer = CATALOG_V1.replace("\"version\": 1,", "\"version\": 2,");
+    let newer = CATALOG_V1.replace("\"version\": 1,", "\"version\": 3,");
     assert_ne!(newer, CATALOG_V1);
     let error = Catalog::parse(newer.as_bytes()).unwrap_err();
     assert!(error.contains("newer"), "{error}");
@@ -1109,4 +1126,64 @@ fn compaction_and_rewrites_stream_across_batches_and_keep_every_row_in_order() {
     let verified = mailscope_engine::store::verify(dir.path()).unwrap();
     assert!(verified.problems.is_empty(), "{:?}", verified.problems);
     assert_eq!(verified.rows, 30_000);
+}
+
+// ---------------------------------------------------------------------------------------
+// Partial aggregates (rollups)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_segment_has_a_rollup_that_verify_recomputes_from_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, tenant(5, 3_000, 3));
+    // An update rewrites a segment: its rollup is rebuilt with it.
+    ingest(&mut store, numbered(0..40, Status::Pending));
+    ingest(&mut store, numbered(0..40, Status::Delivered));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert!(catalog.segments.len() >= 3);
+    for segment in &catalog.segments {
+        let rollup = segment.rollup.as_ref().expect("a rollup");
+        assert_eq!(
+            rollup.rows.len(),
+            mailscope_engine::store::rollup::LEVELS.len()
+        );
+        // Level 1 refines level 0; no level has more rows than the segment.
+        assert!(rollup.rows[0] > 0 && rollup.rows[0] <= rollup.rows[1]);
+        assert!(rollup.rows.iter().all(|&r| r > 0 && r <= segment.rows));
+    }
+    assert!(
+        mailscope_engine::store::verify(dir.path())
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+
+    // One segment's rollup replaced by another's, then a torn one: both are reported,
+    // naming the segment.
+    let path = |s: &mailscope_engine::store::SegmentMeta| {
+        let mut name = catalog.segment_path(dir.path(), s).into_os_string();
+        name.push(".rollup");
+        PathBuf::from(name)
+    };
+    let (first, second) = (&catalog.segments[0], &catalog.segments[1]);
+    std::fs::copy(path(second), path(first)).unwrap();
+    let problems = mailscope_engine::store::verify(dir.path())
+        .unwrap()
+        .problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].file, first.file);
+    assert!(
+        problems[0].message.contains("rollup does not match"),
+        "{problems:?}"
+    );
+    let bytes = std::fs::read(path(second)).unwrap();
+    std::fs::write(path(first), &bytes[..bytes.len() / 2]).unwrap();
+    let problems = mailscope_engine::store::verify(dir.path())
+        .unwrap()
+        .problems;
+    assert!(
+        problems[0].message.contains("rollup cannot be read"),
+        "{problems:?}"
+    );
 }

@@ -242,6 +242,16 @@ fn read_store(dir: &Path) -> StoreView {
         let keys = std::path::PathBuf::from(keys);
         assert!(keys.exists(), "{} has no key run", meta.file);
         referenced.insert(keys);
+        // And its rollup (partial aggregates), which the catalog records.
+        let mut rollup = path.clone().into_os_string();
+        rollup.push(".rollup");
+        let rollup = std::path::PathBuf::from(rollup);
+        assert!(
+            meta.rollup.is_some() && rollup.exists(),
+            "{} has no rollup",
+            meta.file
+        );
+        referenced.insert(rollup);
         referenced.insert(path);
     }
     let mut on_disk = BTreeSet::new();

@@ -79,6 +79,14 @@ struct Snapshot {
 /// says, sorted by `Received` within its day, and no identity is stored twice.
 fn check_store(dir: &Path) -> Snapshot {
     let catalog = Catalog::load(dir).expect("CATALOG must always parse");
+    // Every file the catalog names agrees with it: rows, key runs, and rollups recomputed
+    // from the rows.
+    let verified = mailscope_engine::store::verify(dir).expect("verify");
+    assert!(
+        verified.problems.is_empty(),
+        "store verify: {:?}",
+        verified.problems
+    );
     let mut statuses = HashMap::new();
     let mut referenced = BTreeSet::new();
     for meta in &catalog.segments {
@@ -135,6 +143,16 @@ fn check_store(dir: &Path) -> Snapshot {
         let keys = std::path::PathBuf::from(keys);
         assert!(keys.exists(), "{} has no key run", meta.file);
         referenced.insert(keys);
+        // And its rollup (partial aggregates), which the catalog records.
+        let mut rollup = path.clone().into_os_string();
+        rollup.push(".rollup");
+        let rollup = std::path::PathBuf::from(rollup);
+        assert!(
+            meta.rollup.is_some() && rollup.exists(),
+            "{} has no rollup",
+            meta.file
+        );
+        referenced.insert(rollup);
         referenced.insert(path);
     }
     assert_eq!(statuses.len() as u64, catalog.rows());

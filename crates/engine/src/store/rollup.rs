@@ -1,0 +1,446 @@
+//! The partial aggregates of a segment (its rollup): a Parquet file beside it
+//! (`<segment>.rollup`) with, for each level, one row per time bucket of `Received` and
+//! combination of the level's dimension columns, weighted by the number of rows it stands
+//! for.
+//!
+//! A rollup row has the stored schema, so a query's stages run over it unchanged
+//! (`exec/rollup.rs` decides when that gives the same answer as the rows):
+//! - a dimension column holds its value;
+//! - `Received` holds the bucket's start;
+//! - `Size` holds the sum of the sizes;
+//! - every other column holds only whether it is null: null, or a placeholder (`""`, `0`),
+//!   and the rows of a group agree on it (it is part of the group key);
+//! - `__weight` is the number of rows, `__level` the level.
+//!
+//! Levels ([`LEVELS`]), smallest first: by quarter hour, the Sumo metadata, organization and
+//! status, then also the country of each IP; by UTC day, those and one of sender, recipient,
+//! `FromIP`, `ToIP`, subject. A query is answered from the first level whose dimensions
+//! cover it and whose buckets its timeslices are unions of. The rollup is written and synced with the segment, before any
+//! catalog names the segment, and rebuilt whenever a merge rewrites the segment.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampNanosecondType};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::{self, IpSide, stored_schema};
+
+/// Width of the fine time buckets: every whole-hour, half-hour and quarter-hour time zone
+/// offset is a multiple, so a timeslice of 15 minutes or more in any zone is a union of them.
+pub const QUARTER_HOUR_NS: i64 = 15 * 60 * 1_000_000_000;
+/// Width of the coarse buckets of the levels keyed by a column with many values: a UTC day.
+pub const DAY_NS: i64 = 24 * 60 * 60 * 1_000_000_000;
+/// The column counting the rows a rollup row stands for.
+pub const WEIGHT: &str = "__weight";
+/// The column naming a rollup row's level.
+pub const LEVEL: &str = "__level";
+
+/// Every level's dimensions start with these.
+const BASE: [&str; 5] = [
+    schema::SOURCE_CATEGORY,
+    schema::SOURCE,
+    schema::COLLECTOR,
+    schema::ORGANIZATION,
+    schema::STATUS,
+];
+
+/// One level of a rollup: its dimension columns (stored names) and its time bucket.
+#[derive(Debug, Clone)]
+pub struct Level {
+    pub dims: Vec<String>,
+    pub bucket_ns: i64,
+}
+
+/// The levels, in the order a query tries them (smallest first). Their numbers are part of
+/// the format: a level is only ever added at the end.
+/// - 0: the base dimensions by quarter hour;
+/// - 1: also the country of each IP, by quarter hour;
+/// - 2 to 6: also one column with many values — sender, recipient, `FromIP`, `ToIP`,
+///   subject — by UTC day (by quarter hour they would hold nearly a row per row).
+pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
+    let base: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
+    let mut countries = base.clone();
+    for side in [IpSide::From, IpSide::To] {
+        for column in ["country_code", "country_name"] {
+            countries.push(schema::geo_column(side, column));
+        }
+    }
+    let mut levels = vec![
+        Level {
+            dims: base,
+            bucket_ns: QUARTER_HOUR_NS,
+        },
+        Level {
+            dims: countries.clone(),
+            bucket_ns: QUARTER_HOUR_NS,
+        },
+    ];
+    for wide in [
+        schema::SENDER_ADDRESS,
+        schema::RECIPIENT_ADDRESS,
+        schema::FROM_IP,
+        schema::TO_IP,
+        schema::SUBJECT,
+    ] {
+        let mut dims = countries.clone();
+        dims.push(wide.to_string());
+        levels.push(Level {
+            dims,
+            bucket_ns: DAY_NS,
+        });
+    }
+    levels
+});
+
+const MAX_DIMENSIONS: usize = 10;
+
+/// What the catalog records of a segment's rollup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollupMeta {
+    /// Rows of each level, smallest level first.
+    pub rows: Vec<u64>,
+    /// Whether every row of the segment has its geolocation stored (a row without it is
+    /// looked up at query time from its IP, which a rollup does not keep).
+    pub geo_complete: bool,
+}
+
+/// The rollup's path for a segment's path.
+pub fn path_for(segment: &Path) -> PathBuf {
+    let mut name = segment.as_os_str().to_owned();
+    name.push(".rollup");
+    PathBuf::from(name)
+}
+
+static ROLLUP_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = stored_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    fields.push(Field::new(LEVEL, DataType::Int32, false));
+    fields.push(Field::new(WEIGHT, DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+});
+
+/// The schema of rollup files: the stored columns (all nullable), the level and the weight.
+pub fn rollup_schema() -> SchemaRef {
+    Arc::clone(&ROLLUP_SCHEMA)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct GroupKey {
+    bucket: i64,
+    /// Codes of the dimension values (`NULL_CODE` for null), in the level's order.
+    dims: [u32; MAX_DIMENSIONS],
+    /// Bit `c` set: stored column `c` (not a dimension) is null.
+    nulls: u64,
+}
+
+const NULL_CODE: u32 = u32::MAX;
+
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    weight: i64,
+    size: Option<i64>,
+}
+
+struct LevelBuilder {
+    /// Positions of the level's dimensions among the builder's dimension columns.
+    dims: Vec<usize>,
+    bucket_ns: i64,
+    /// Bits of the columns whose null-ness is kept (every column but the dimensions and
+    /// `Received`; `Size` is also summed).
+    null_bits: u64,
+    groups: HashMap<GroupKey, Totals>,
+}
+
+/// Builds a segment's rollup from its rows, batch by batch (stored schema).
+pub struct RollupBuilder {
+    /// Stored column indexes of every level's dimensions (each once).
+    columns: Vec<usize>,
+    /// Per dimension column: value -> code, and the values by code.
+    codes: Vec<HashMap<Box<str>, u32>>,
+    values: Vec<Vec<Box<str>>>,
+    levels: Vec<LevelBuilder>,
+    received: usize,
+    size: usize,
+    geo_version: usize,
+    geo_complete: bool,
+}
+
+impl RollupBuilder {
+    pub fn new() -> Result<RollupBuilder> {
+        let schema = stored_schema();
+        let received = schema.index_of(schema::RECEIVED)?;
+        let size = schema.index_of(schema::SIZE)?;
+        let geo_version = schema.index_of(schema::GEO_VERSION)?;
+        let mut columns: Vec<usize> = Vec::new();
+        let mut levels = Vec::new();
+        for level in LEVELS.iter() {
+            let mut dims = Vec::new();
+            let mut stored = Vec::new();
+            for name in &level.dims {
+                let column = schema.index_of(name)?;
+                stored.push(column);
+                let position = match columns.iter().position(|c| *c == column) {
+                    Some(position) => position,
+                    None => {
+                        columns.push(column);
+                        columns.len() - 1
+                    }
+                };
+                dims.push(position);
+            }
+            let mut null_bits = 0u64;
+            for column in 0..schema.fields().len() {
+                if !stored.contains(&column) && column != received {
+                    null_bits |= 1 << column;
+                }
+            }
+            levels.push(LevelBuilder {
+                dims,
+                bucket_ns: level.bucket_ns,
+                null_bits,
+                groups: HashMap::new(),
+            });
+        }
+        Ok(RollupBuilder {
+            codes: vec![HashMap::new(); columns.len()],
+            values: vec![Vec::new(); columns.len()],
+            columns,
+            levels,
+            received,
+            size,
+            geo_version,
+            geo_complete: true,
+        })
+    }
+
+    /// Adds rows in the stored schema.
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let columns = batch.columns();
+        if columns.len() != stored_schema().fields().len() || columns.len() > 64 {
+            return Err(Error::Query(
+                "rollup: a batch not in the stored schema".into(),
+            ));
+        }
+        let received = columns[self.received]
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .ok_or_else(|| Error::Query("rollup: Received is not a timestamp".into()))?;
+        let size = columns[self.size]
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| Error::Query("rollup: Size is not an integer".into()))?;
+        if columns[self.geo_version].null_count() > 0 {
+            self.geo_complete = false;
+        }
+        let mut texts = Vec::with_capacity(self.columns.len());
+        for &c in &self.columns {
+            texts.push(columns[c].as_string_opt::<i32>().ok_or_else(|| {
+                Error::Query(format!(
+                    "rollup: dimension {} is not text",
+                    stored_schema().field(c).name()
+                ))
+            })?);
+        }
+        let mut codes = vec![NULL_CODE; self.columns.len()];
+        for row in 0..batch.num_rows() {
+            let mut nulls = 0u64;
+            for (c, column) in columns.iter().enumerate() {
+                if column.is_null(row) {
+                    nulls |= 1 << c;
+                }
+            }
+            for (d, text) in texts.iter().enumerate() {
+                codes[d] = if text.is_null(row) {
+                    NULL_CODE
+                } else {
+                    let value = text.value(row);
+                    match self.codes[d].get(value) {
+                        Some(code) => *code,
+                        None => {
+                            let code = u32::try_from(self.values[d].len())
+                                .ok()
+                                .filter(|c| *c != NULL_CODE)
+                                .ok_or_else(|| {
+                                    Error::Query("rollup: too many distinct values".into())
+                                })?;
+                            self.codes[d].insert(value.into(), code);
+                            self.values[d].push(value.into());
+                            code
+                        }
+                    }
+                };
+            }
+            let time = received.value(row);
+            let size = (!size.is_null(row)).then(|| size.value(row));
+            for level in &mut self.levels {
+                let mut key = GroupKey {
+                    bucket: time.div_euclid(level.bucket_ns) * level.bucket_ns,
+                    dims: [NULL_CODE; MAX_DIMENSIONS],
+                    nulls: nulls & level.null_bits,
+                };
+                for (slot, &d) in level.dims.iter().enumerate() {
+                    key.dims[slot] = codes[d];
+                }
+                let totals = level.groups.entry(key).or_default();
+                totals.weight += 1;
+                if let Some(size) = size {
+                    totals.size = Some(totals.size.unwrap_or(0).wrapping_add(size));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rollup's rows, one batch per level, and what the catalog records of it.
+    pub fn finish(self) -> Result<(Vec<RecordBatch>, RollupMeta)> {
+        let mut batches = Vec::new();
+        for (index, level) in self.levels.into_iter().enumerate() {
+            let level_number = i32::try_from(index).unwrap_or(i32::MAX);
+            batches.push(level.into_batch(level_number, &self.columns, &self.values)?);
+        }
+        let meta = RollupMeta {
+            rows: batches.iter().map(|b| b.num_rows() as u64).collect(),
+            geo_complete: self.geo_complete,
+        };
+        Ok((batches, meta))
+    }
+
+    /// Writes the rollup beside `segment`, durably, one row group per level.
+    pub fn write(self, segment: &Path) -> Result<RollupMeta> {
+        let path = path_for(segment);
+        let (batches, meta) = self.finish()?;
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_max_row_group_row_count(Some(1 << 20))
+            .build();
+        let mut writer = ArrowWriter::try_new(file, rollup_schema(), Some(properties))?;
+        for batch in &batches {
+            writer.write(batch)?;
+            writer.flush()?;
+        }
+        let file = writer.into_inner()?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        Ok(meta)
+    }
+}
+
+impl LevelBuilder {
+    fn into_batch(
+        self,
+        level: i32,
+        columns_of: &[usize],
+        values: &[Vec<Box<str>>],
+    ) -> Result<RecordBatch> {
+        let mut groups: Vec<(GroupKey, Totals)> = self.groups.into_iter().collect();
+        // Bucket, then the values themselves (not their first-seen codes): the file's
+        // content depends only on the rows.
+        let value = |slot: usize, code: u32| -> Option<&str> {
+            let d = self.dims[slot];
+            (code != NULL_CODE).then(|| values[d][code as usize].as_ref())
+        };
+        groups.sort_by(|(a, _), (b, _)| {
+            a.bucket
+                .cmp(&b.bucket)
+                .then_with(|| {
+                    (0..self.dims.len())
+                        .map(|d| value(d, a.dims[d]).cmp(&value(d, b.dims[d])))
+                        .find(|o| o.is_ne())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .then(a.nulls.cmp(&b.nulls))
+        });
+        let schema = stored_schema();
+        let received = schema.index_of(schema::RECEIVED)?;
+        let size = schema.index_of(schema::SIZE)?;
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (c, field) in schema.fields().iter().enumerate() {
+            let dim = self.dims.iter().position(|&d| columns_of[d] == c);
+            let present = |key: &GroupKey| key.nulls & (1 << c) == 0;
+            let column: ArrayRef = if c == received {
+                let mut b = TimestampNanosecondBuilder::with_capacity(groups.len());
+                for (key, _) in &groups {
+                    b.append_value(key.bucket);
+                }
+                Arc::new(b.finish().with_timezone("UTC"))
+            } else if c == size {
+                let mut b = Int64Builder::with_capacity(groups.len());
+                for (_, totals) in &groups {
+                    b.append_option(totals.size);
+                }
+                Arc::new(b.finish())
+            } else {
+                match (field.data_type(), dim) {
+                    (DataType::Utf8, Some(d)) => {
+                        let mut b = StringBuilder::new();
+                        for (key, _) in &groups {
+                            b.append_option(value(d, key.dims[d]));
+                        }
+                        Arc::new(b.finish())
+                    }
+                    (DataType::Utf8, None) => {
+                        let mut b = StringBuilder::new();
+                        for (key, _) in &groups {
+                            b.append_option(present(key).then_some(""));
+                        }
+                        Arc::new(b.finish())
+                    }
+                    (DataType::Int64, None) => {
+                        let mut b = Int64Builder::with_capacity(groups.len());
+                        for (key, _) in &groups {
+                            b.append_option(present(key).then_some(0));
+                        }
+                        Arc::new(b.finish())
+                    }
+                    (DataType::Float64, None) => {
+                        let mut b = Float64Builder::with_capacity(groups.len());
+                        for (key, _) in &groups {
+                            b.append_option(present(key).then_some(0.0));
+                        }
+                        Arc::new(b.finish())
+                    }
+                    (other, _) => {
+                        return Err(Error::Query(format!(
+                            "rollup: no placeholder for {} ({other})",
+                            field.name()
+                        )));
+                    }
+                }
+            };
+            columns.push(column);
+        }
+        let mut levels = Int32Builder::with_capacity(groups.len());
+        let mut weights = Int64Builder::with_capacity(groups.len());
+        for (_, totals) in &groups {
+            levels.append_value(level);
+            weights.append_value(totals.weight);
+        }
+        columns.push(Arc::new(levels.finish()));
+        columns.push(Arc::new(weights.finish()));
+        Ok(RecordBatch::try_new(rollup_schema(), columns)?)
+    }
+}
+
+/// Reads a rollup file whole (for `verify`): its rows, in file order.
+pub fn read(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(65_536)
+        .build()?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
