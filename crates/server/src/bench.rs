@@ -157,9 +157,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     match args.dashboard.as_deref() {
         None => {}
-        Some("overview") if args.http => return http::run(args),
+        Some("overview" | "message-monitoring") if args.http => return http::run(args),
         Some("overview") => return dashboard::run(args),
-        Some(other) => bail!("--dashboard {other:?}: only `overview` is measured"),
+        Some(other) => bail!(
+            "--dashboard {other:?}: `overview` is measured, and `message-monitoring` with --http"
+        ),
     }
     let (start, end, work_dir) = time_range_and_work_dir(args)?;
     let geo = geodb::open(args.geoip.path())?;

@@ -369,12 +369,12 @@ pub struct BenchArgs {
     pub runs: usize,
     #[arg(long)]
     pub skip_duckdb: bool,
-    /// Measure a whole dashboard instead (`overview`): all its panels at once, warm, over
-    /// the store of each size.
+    /// Measure a whole dashboard instead (`overview`; with `--http` also
+    /// `message-monitoring`): all its panels at once, warm, over the store of each size.
     #[arg(long)]
     pub dashboard: Option<String>,
-    /// With `--dashboard overview`: load the dashboard through the real HTTP server, as the
-    /// web page does (every panel, sparkline and variable list at once), column cache on.
+    /// With `--dashboard`: load the dashboard through the real HTTP server, as the web page
+    /// does (every panel, sparkline and variable list at once), column cache on.
     #[arg(long, requires = "dashboard")]
     pub http: bool,
     /// Measure threat lookups instead: `threatip` and `threatlookup` over the store with a

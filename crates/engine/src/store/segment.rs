@@ -60,7 +60,7 @@ pub struct SegmentWriter {
     path: std::path::PathBuf,
     writer: ArrowWriter<File>,
     keys: Vec<(u128, Status)>,
-    rollup: super::rollup::RollupBuilder,
+    rollup: RollupWorker,
     rows: u64,
     min_received: Option<i64>,
     max_received: i64,
@@ -76,7 +76,7 @@ impl SegmentWriter {
             path: path.to_path_buf(),
             writer: ArrowWriter::try_new(file, stored_schema(), Some(writer_properties()?))?,
             keys: Vec::new(),
-            rollup: super::rollup::RollupBuilder::new()?,
+            rollup: RollupWorker::start()?,
             rows: 0,
             min_received: None,
             max_received: 0,
@@ -111,12 +111,12 @@ impl SegmentWriter {
     }
 
     /// Closes the file, syncs it and writes its key run and its rollup.
-    pub fn finish(self) -> Result<Written> {
+    pub fn finish(mut self) -> Result<Written> {
         let file = self.writer.into_inner()?;
         file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         super::keys::write(&self.path, &self.keys)?;
-        let rollup = self.rollup.write(&self.path)?;
+        let rollup = self.rollup.finish()?.write(&self.path)?;
         Ok(Written {
             rows: self.rows,
             min_received: self.min_received.unwrap_or(0),
@@ -124,6 +124,55 @@ impl SegmentWriter {
             bytes,
             rollup,
         })
+    }
+}
+
+/// Builds a segment's rollup on a thread of its own while the segment is encoded: the two
+/// take about as long, and an ingest otherwise keeps only one core busy.
+struct RollupWorker {
+    batches: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    thread: Option<std::thread::JoinHandle<Result<super::rollup::RollupBuilder>>>,
+}
+
+impl RollupWorker {
+    fn start() -> Result<RollupWorker> {
+        let mut builder = super::rollup::RollupBuilder::new()?;
+        // A few batches in flight: memory stays bounded if the rollup falls behind.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+        let thread = std::thread::Builder::new()
+            .name("rollup".into())
+            .spawn(move || {
+                for batch in receiver {
+                    builder.add(&batch)?;
+                }
+                Ok(builder)
+            })
+            .map_err(|e| Error::Query(format!("cannot start the rollup thread: {e}")))?;
+        Ok(RollupWorker {
+            batches: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let sent = self
+            .batches
+            .as_ref()
+            .is_some_and(|s| s.send(batch.clone()).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped on an error: report it.
+        self.finish().map(|_| ())
+    }
+
+    fn finish(&mut self) -> Result<super::rollup::RollupBuilder> {
+        drop(self.batches.take());
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::Query("the rollup thread panicked".into())),
+            None => Err(Error::Query("the rollup was already finished".into())),
+        }
     }
 }
 

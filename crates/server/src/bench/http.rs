@@ -101,7 +101,9 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "overview_http": report }))?
+            serde_json::to_string_pretty(&json!({
+                format!("{}_http", args.dashboard.as_deref().unwrap_or("overview")): report
+            }))?
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
@@ -218,6 +220,7 @@ async fn loads(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Measured> {
+    let key = args.dashboard.as_deref().unwrap_or("overview");
     let base = format!("http://{address}/api/v1");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -228,9 +231,9 @@ async fn loads(
         .as_array()
         .into_iter()
         .flatten()
-        .find(|d| d["app"]["id"] == APP && d["app"]["key"] == "overview")
+        .find(|d| d["app"]["id"] == APP && d["app"]["key"] == key)
         .and_then(|d| d["id"].as_str())
-        .ok_or_else(|| anyhow!("no Overview dashboard of {APP} in the library"))?
+        .ok_or_else(|| anyhow!("no {key} dashboard of {APP} in the library"))?
         .to_owned();
     let definition = get_json(&client, &format!("{base}/dashboards/{id}")).await?;
     let requests = requests(&definition)?;
@@ -444,8 +447,9 @@ impl Page {
 fn print_report(args: &BenchArgs, records: u64, budget: usize, m: &Measured) {
     let warm = m.warm_seconds();
     println!(
-        "Overview dashboard over HTTP ({APP} {}, dashboard {}), {records} records, {} days, \
+        "{} dashboard over HTTP ({APP} {}, dashboard {}), {records} records, {} days, \
          variables at *; {} requests per load; column cache budget {} MiB",
+        args.dashboard.as_deref().unwrap_or("overview"),
         m.version,
         m.dashboard_id,
         args.days,
