@@ -21,7 +21,7 @@ pub mod threat;
 pub mod time;
 mod udf;
 mod window;
-mod words;
+pub(crate) mod words;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -35,6 +35,9 @@ use crate::schema::{self, IpSide, RECORD_FIELDS};
 use crate::store::rollup::{LEVEL, LEVELS, WEIGHT, rollup_schema};
 use crate::store::{Catalog, SegmentMeta};
 
+/// What the word level keeps in place of the subject: its words (a pseudo column name).
+const WORDS: &str = "__words";
+
 /// A query the rollups can answer: the levels that hold every value it reads (in the order
 /// to try them), and whether it reads stored geolocation (rows without it are looked up at
 /// query time from the IP, which a rollup does not keep).
@@ -59,6 +62,11 @@ struct Field {
 }
 
 impl Field {
+    /// A plain copy of a stored column whose null-ness rollup rows keep.
+    fn null_kept(&self) -> bool {
+        self.plain.is_some_and(crate::store::rollup::keeps_nullness)
+    }
+
     fn of(name: &str, columns: Option<BTreeSet<&'static str>>) -> Field {
         Field {
             name: name.to_string(),
@@ -77,6 +85,9 @@ struct Analysis {
     /// Each timeslice's span and bucket starts (milliseconds): a level answers only if they
     /// fall on its buckets.
     timeslices: Vec<(i64, Vec<i64>)>,
+    /// Whether the subject was split into its words (`parse regex field=subject
+    /// "(?<word>\w+)" multi`), which only the word level answers.
+    split_words: bool,
 }
 
 /// Not answerable from rollups.
@@ -92,6 +103,7 @@ pub fn coverage(query: &ir::Query, options: &QueryOptions) -> Option<Coverage> {
         needed: BTreeSet::new(),
         reads_geo: false,
         timeslices: Vec::new(),
+        split_words: false,
     };
     for meta in [schema::SOURCE_CATEGORY, schema::SOURCE, schema::COLLECTOR] {
         let mut field = Field::of(meta, Some(BTreeSet::from([meta])));
@@ -121,7 +133,8 @@ pub fn coverage(query: &ir::Query, options: &QueryOptions) -> Option<Coverage> {
             analysis
                 .needed
                 .iter()
-                .all(|c| level.dims.iter().any(|d| d == c))
+                .all(|c| level.dims.iter().any(|d| d == c) || (level.words && *c == WORDS))
+                && level.words == analysis.split_words
                 && analysis.timeslices.iter().all(|(span, starts)| {
                     span % bucket_ms == 0 && starts.iter().all(|s| s.rem_euclid(bucket_ms) == 0)
                 })
@@ -199,14 +212,15 @@ impl Analysis {
                 // `x matches "*"` asks only whether x is null.
                 if let (ir::Expr::Field(name), Pattern::Wildcard(p)) = (operand.as_ref(), pattern)
                     && p == "*"
-                    && self
-                        .resolve(name)
-                        .is_none_or(|f| f.plain.is_some() || f.columns.is_some())
                 {
-                    return Ok(match self.resolve(name) {
-                        Some(Field { plain: Some(_), .. }) | None => BTreeSet::new(),
-                        Some(field) => field.columns.clone().unwrap_or_default(),
-                    });
+                    match self.resolve(name) {
+                        None => return Ok(BTreeSet::new()),
+                        Some(field) if field.null_kept() => return Ok(BTreeSet::new()),
+                        Some(field) if field.columns.is_some() => {
+                            return Ok(field.columns.clone().unwrap_or_default());
+                        }
+                        Some(_) => {}
+                    }
                 }
                 let mut columns = self.value(operand)?;
                 if let Pattern::Dynamic(pattern) = pattern {
@@ -329,6 +343,26 @@ impl Analysis {
             }
             // Extracting from a value a rollup row keeps gives values it keeps (a row that does
             // not match is dropped, or kept with nulls, alike on both paths).
+            // The keyword panel's split of the subject into words: the word level holds each
+            // word with its occurrences, and a word splits into itself.
+            StageKind::ParseRegex {
+                source: Some(source),
+                regex,
+                groups,
+                nodrop: false,
+                multi: true,
+            } if groups.len() == 1
+                && crate::exec::words::is_ascii_word_runs(regex)
+                && self.resolve(source).and_then(|f| f.plain) == Some(schema::SUBJECT) =>
+            {
+                if self.split_words {
+                    return Err(Rows);
+                }
+                self.split_words = true;
+                self.needed.insert(WORDS);
+                self.assign(Field::of(&groups[0], Some(BTreeSet::from([WORDS]))));
+                Ok(())
+            }
             StageKind::ParseRegex {
                 source: Some(source),
                 groups: outputs,
@@ -439,7 +473,7 @@ impl Analysis {
                 // Counting non-null values needs only whether each is null.
                 (AggregateFunction::Count, Some(a)) => {
                     if let Some(field) = self.resolve(a)
-                        && field.plain.is_none()
+                        && !field.null_kept()
                     {
                         let columns = self.read(a)?;
                         self.need(&columns);

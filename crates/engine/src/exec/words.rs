@@ -251,6 +251,17 @@ fn for_each_word<'a>(text: &'a str, class: WordClass, mut f: impl FnMut(&'a str)
     }
 }
 
+/// Whether `pattern` finds exactly the maximal runs of Java's default word characters
+/// (`[0-9A-Za-z_]`) — what the partial aggregates' word level holds (`store/rollup.rs`).
+pub(crate) fn is_ascii_word_runs(pattern: &str) -> bool {
+    word_runs(pattern) == Some(WordClass::Ascii)
+}
+
+/// Calls `f` with every maximal run of `[0-9A-Za-z_]` of `text`.
+pub(crate) fn for_each_ascii_word<'a>(text: &'a str, f: impl FnMut(&'a str)) {
+    for_each_word(text, WordClass::Ascii, f);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

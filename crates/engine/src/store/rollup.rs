@@ -9,7 +9,8 @@
 //! - `Received` holds the bucket's start;
 //! - `Size` holds the sum of the sizes;
 //! - every other column holds only whether it is null: null, or a placeholder (`""`, `0`),
-//!   and the rows of a group agree on it (it is part of the group key);
+//!   and the rows of a group agree on it (it is part of the group key) — except the finer
+//!   geolocation columns ([`keeps_nullness`]), null throughout;
 //! - `__weight` is the number of rows, `__level` the level.
 //!
 //! Levels ([`LEVELS`]), smallest first: by quarter hour, the Sumo metadata, organization and
@@ -65,6 +66,10 @@ const BASE: [&str; 5] = [
 pub struct Level {
     pub dims: Vec<String>,
     pub bucket_ns: i64,
+    /// The word level: one row per word of the subject (maximal runs of `[0-9A-Za-z_]`),
+    /// the word in `Subject`, weighted by its occurrences (and `Size` summed per occurrence).
+    /// It answers only queries that split the subject into exactly those words.
+    pub words: bool,
 }
 
 /// The levels, in the order a query tries them (smallest first). Their numbers are part of
@@ -73,10 +78,13 @@ pub struct Level {
 /// - 1: also the country of each IP, by quarter hour;
 /// - 2 to 5: also one column with many values — sender, recipient, `FromIP`, `ToIP` — by
 ///   UTC day (by quarter hour they would hold nearly a row per row). Not the subject: its
-///   distinct values are nearly as many as the rows, and the keyword panel's cost is per
-///   distinct subject (measured: 1.3 s from rows, 1.0 s from a subject level at 10 M).
+///   distinct values are nearly as many as the rows (measured: a subject level took the
+///   keyword panel from 1.3 s to 1.0 s at 10 M);
+/// - 6: the words of the subject with level 0's dimensions, by UTC day ([`Level::words`]):
+///   the keyword panel's counts (with the countries it would be 3.4 times larger).
 pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
     let base: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
+    let base_dims = base.clone();
     let mut countries = base.clone();
     for side in [IpSide::From, IpSide::To] {
         for column in ["country_code", "country_name"] {
@@ -87,10 +95,12 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         Level {
             dims: base,
             bucket_ns: QUARTER_HOUR_NS,
+            words: false,
         },
         Level {
             dims: countries.clone(),
             bucket_ns: QUARTER_HOUR_NS,
+            words: false,
         },
     ];
     for wide in [
@@ -104,12 +114,38 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         levels.push(Level {
             dims,
             bucket_ns: DAY_NS,
+            words: false,
         });
     }
+    levels.push(Level {
+        dims: base_dims,
+        bucket_ns: DAY_NS,
+        words: true,
+    });
     levels
 });
 
 const MAX_DIMENSIONS: usize = 10;
+
+/// Whether rollup rows keep the null-ness of a (non-dimension) stored column. They do for
+/// every column but the finer geolocation (continent, region, city, postal code,
+/// coordinates): which of those a location has varies by address and would split the groups
+/// of every level (3 times the rows at level 0), while queries test the country.
+pub fn keeps_nullness(column: &str) -> bool {
+    let finer_geo = [
+        "continent",
+        "region",
+        "city",
+        "postal_code",
+        "latitude",
+        "longitude",
+    ];
+    ![IpSide::From, IpSide::To].into_iter().any(|side| {
+        finer_geo
+            .iter()
+            .any(|c| schema::geo_column(side, c) == column)
+    })
+}
 
 /// What the catalog records of a segment's rollup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,9 +201,21 @@ struct Totals {
     size: Option<i64>,
 }
 
+impl Totals {
+    fn add(&mut self, size: Option<i64>) {
+        self.weight += 1;
+        if let Some(size) = size {
+            self.size = Some(self.size.unwrap_or(0).wrapping_add(size));
+        }
+    }
+}
+
 struct LevelBuilder {
     /// Positions of the level's dimensions among the builder's dimension columns.
     dims: Vec<usize>,
+    /// The word level: a row per word occurrence, the word's code in the slot after the
+    /// dimensions.
+    words: bool,
     bucket_ns: i64,
     /// Bits of the columns whose null-ness is kept (every column but the dimensions and
     /// `Received`; `Size` is also summed).
@@ -183,6 +231,10 @@ pub struct RollupBuilder {
     codes: Vec<HashMap<Box<str>, u32, Fast>>,
     values: Vec<Vec<Box<str>>>,
     levels: Vec<LevelBuilder>,
+    /// The words of subjects (for the word level): word -> code, and the words by code.
+    word_codes: HashMap<Box<str>, u32, Fast>,
+    words: Vec<Box<str>>,
+    subject: usize,
     received: usize,
     size: usize,
     geo_version: usize,
@@ -212,14 +264,21 @@ impl RollupBuilder {
                 };
                 dims.push(position);
             }
+            let subject = schema.index_of(schema::SUBJECT)?;
             let mut null_bits = 0u64;
-            for column in 0..schema.fields().len() {
-                if !stored.contains(&column) && column != received {
+            for (column, field) in schema.fields().iter().enumerate() {
+                let word = level.words && column == subject;
+                if !stored.contains(&column)
+                    && column != received
+                    && !word
+                    && keeps_nullness(field.name())
+                {
                     null_bits |= 1 << column;
                 }
             }
             levels.push(LevelBuilder {
                 dims,
+                words: level.words,
                 bucket_ns: level.bucket_ns,
                 null_bits,
                 groups: HashMap::default(),
@@ -230,6 +289,9 @@ impl RollupBuilder {
             values: vec![Vec::new(); columns.len()],
             columns,
             levels,
+            word_codes: HashMap::default(),
+            words: Vec::new(),
+            subject: schema.index_of(schema::SUBJECT)?,
             received,
             size,
             geo_version,
@@ -275,6 +337,10 @@ impl RollupBuilder {
                 }
             }
         }
+        let subjects = columns[self.subject]
+            .as_string_opt::<i32>()
+            .ok_or_else(|| Error::Query("rollup: Subject is not text".into()))?;
+        let mut word_codes: Vec<u32> = Vec::new();
         let mut codes = vec![NULL_CODE; self.columns.len()];
         // The previous row's value per dimension: neighbouring rows mostly repeat values of
         // the columns with few values, which then cost a comparison, not a hash.
@@ -311,6 +377,31 @@ impl RollupBuilder {
             }
             let time = received.value(row);
             let size = (!size.is_null(row)).then(|| size.value(row));
+            word_codes.clear();
+            if !subjects.is_null(row) {
+                let (interned, words) = (&mut self.word_codes, &mut self.words);
+                let mut failed = false;
+                crate::exec::words::for_each_ascii_word(subjects.value(row), |word| {
+                    let code = match interned.get(word) {
+                        Some(code) => *code,
+                        None => match u32::try_from(words.len()).ok().filter(|c| *c != NULL_CODE) {
+                            Some(code) => {
+                                interned.insert(word.into(), code);
+                                words.push(word.into());
+                                code
+                            }
+                            None => {
+                                failed = true;
+                                return;
+                            }
+                        },
+                    };
+                    word_codes.push(code);
+                });
+                if failed {
+                    return Err(Error::Query("rollup: too many distinct words".into()));
+                }
+            }
             for level in &mut self.levels {
                 let mut key = GroupKey {
                     bucket: time.div_euclid(level.bucket_ns) * level.bucket_ns,
@@ -320,11 +411,16 @@ impl RollupBuilder {
                 for (slot, &d) in level.dims.iter().enumerate() {
                     key.dims[slot] = codes[d];
                 }
-                let totals = level.groups.entry(key).or_default();
-                totals.weight += 1;
-                if let Some(size) = size {
-                    totals.size = Some(totals.size.unwrap_or(0).wrapping_add(size));
+                if level.words {
+                    // One count per occurrence of each word.
+                    for &word in &word_codes {
+                        key.dims[level.dims.len()] = word;
+                        let totals = level.groups.entry(key).or_default();
+                        totals.add(size);
+                    }
+                    continue;
                 }
+                level.groups.entry(key).or_default().add(size);
             }
         }
         Ok(())
@@ -346,10 +442,22 @@ impl RollupBuilder {
                 rank
             })
             .collect();
+        let mut word_order: Vec<u32> = (0..self.words.len() as u32).collect();
+        word_order.sort_unstable_by(|a, b| self.words[*a as usize].cmp(&self.words[*b as usize]));
+        let mut word_ranks = vec![0u32; self.words.len()];
+        for (position, code) in word_order.into_iter().enumerate() {
+            word_ranks[code as usize] = position as u32;
+        }
         let mut batches = Vec::new();
         for (index, level) in self.levels.into_iter().enumerate() {
             let level_number = i32::try_from(index).unwrap_or(i32::MAX);
-            batches.push(level.into_batch(level_number, &self.columns, &self.values, &ranks)?);
+            batches.push(level.into_batch(
+                level_number,
+                &self.columns,
+                &self.values,
+                &ranks,
+                (&self.words, &word_ranks),
+            )?);
         }
         let meta = RollupMeta {
             rows: batches.iter().map(|b| b.num_rows() as u64).collect(),
@@ -386,6 +494,7 @@ impl LevelBuilder {
         columns_of: &[usize],
         values: &[Vec<Box<str>>],
         ranks: &[Vec<u32>],
+        (words, word_ranks): (&[Box<str>], &[u32]),
     ) -> Result<RecordBatch> {
         let groups: Vec<(GroupKey, Totals)> = self.groups.into_iter().collect();
         // Bucket, then the values themselves (not their first-seen codes): the file's
@@ -394,20 +503,25 @@ impl LevelBuilder {
             let d = self.dims[slot];
             (code != NULL_CODE).then(|| values[d][code as usize].as_ref())
         };
-        // Ranks of the values (null first), compared as integers.
+        // Ranks of the values (null first), compared as integers; the word level's word is
+        // the slot after the dimensions.
+        let word_slot = self.dims.len();
         let rank = |slot: usize, code: u32| -> u32 {
             if code == NULL_CODE {
                 0
+            } else if slot == word_slot {
+                word_ranks[code as usize] + 1
             } else {
                 ranks[self.dims[slot]][code as usize] + 1
             }
         };
+        let slots = self.dims.len() + usize::from(self.words);
         let mut order: Vec<(SortKey, usize)> = groups
             .iter()
             .enumerate()
             .map(|(index, (key, _))| {
                 let mut ranked = [0u32; MAX_DIMENSIONS];
-                for (slot, item) in ranked.iter_mut().enumerate().take(self.dims.len()) {
+                for (slot, item) in ranked.iter_mut().enumerate().take(slots) {
                     *item = rank(slot, key.dims[slot]);
                 }
                 ((key.bucket, ranked, key.nulls), index)
@@ -419,16 +533,26 @@ impl LevelBuilder {
         let schema = stored_schema();
         let received = schema.index_of(schema::RECEIVED)?;
         let size = schema.index_of(schema::SIZE)?;
+        let subject = schema.index_of(schema::SUBJECT)?;
         let mut columns: Vec<ArrayRef> = Vec::new();
         for (c, field) in schema.fields().iter().enumerate() {
             let dim = self.dims.iter().position(|&d| columns_of[d] == c);
-            let present = |key: &GroupKey| key.nulls & (1 << c) == 0;
+            // A column whose null-ness is not kept is null throughout.
+            let kept = keeps_nullness(field.name());
+            let present = |key: &GroupKey| kept && key.nulls & (1 << c) == 0;
             let column: ArrayRef = if c == received {
                 let mut b = TimestampNanosecondBuilder::with_capacity(groups.len());
                 for (key, _) in &groups {
                     b.append_value(key.bucket);
                 }
                 Arc::new(b.finish().with_timezone("UTC"))
+            } else if self.words && c == subject {
+                let mut b = StringBuilder::new();
+                for (key, _) in &groups {
+                    let code = key.dims[word_slot];
+                    b.append_option((code != NULL_CODE).then(|| words[code as usize].as_ref()));
+                }
+                Arc::new(b.finish())
             } else if c == size {
                 let mut b = Int64Builder::with_capacity(groups.len());
                 for (_, totals) in &groups {

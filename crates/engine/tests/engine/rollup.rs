@@ -68,7 +68,9 @@ fn fixture() -> &'static Fixture {
 
 const PRELUDE: &str = r#"| json "Organization", "Status", "SenderAddress", "Size", "FromIP", "ToIP", "Received", "Subject" as organization, status, sender, size, from_ip, to_ip, received, subject"#;
 
-const FILTERS: [&str; 16] = [
+const FILTERS: [&str; 18] = [
+    r#"city matches "*""#,
+    r#"!isNull(country_code)"#,
     r#"status matches "*Deliver*""#,
     r#"status = "Failed""#,
     r#"status in ("Pending", "Expanded", "Quarantined")"#,
@@ -283,7 +285,13 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
             "*\n{PRELUDE}\n| lookup country_code, country_name from geo://location on ip=from_ip\n| where country_name matches \"United*\"\n| count by country_code, organization"
         ),
         format!("*\n{PRELUDE}\n| count by organization\n| top 10 organization by _count"),
-        // By UTC day: the sender, the recipient's domain, the IPs.
+        // By UTC day: the sender, the recipient's domain, the IPs, the subject's words.
+        format!(
+            "*\n{PRELUDE}\n| where sender matches \"*\"\n| parse regex field=subject \"(?<word>\\w+)\" multi\n| count_frequent word\n| limit 10"
+        ),
+        format!(
+            "*\n{PRELUDE}\n| where status = \"Failed\"\n| parse regex field=subject \"(?<word>\\w+)\" multi\n| sum(size) as s, count_distinct(word) as d by organization"
+        ),
         format!(
             "*\n{PRELUDE}\n| where sender matches \"*\"\n| count by sender, status\n| sort by _count\n| limit 10"
         ),
@@ -308,12 +316,20 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
     }
     let rows = [
         // A value a rollup does not keep: the exact time, the size, the message id, the
-        // subject.
+        // subject (but its words), the words by another definition.
         format!("*\n{PRELUDE}\n| count by received"),
         format!("*\n{PRELUDE}\n| where size > 1000\n| count"),
         format!("*\n{PRELUDE}\n| json \"MessageId\" as id\n| count_distinct(id)"),
+        format!("*\n{PRELUDE}\n| count by subject"),
+        // Whether a city is known: the finer geolocation's null-ness is not kept.
         format!(
-            "*\n{PRELUDE}\n| parse regex field=subject \"(?<word>\\w+)\" multi\n| count_frequent word\n| limit 10"
+            "*\n{PRELUDE}\n| lookup city from geo://location on ip=from_ip\n| where city matches \"*\"\n| count"
+        ),
+        format!(
+            "*\n{PRELUDE}\n| parse regex field=subject \"(?<word>[a-z]+)\" multi\n| count by word"
+        ),
+        format!(
+            "*\n{PRELUDE}\n| parse regex field=subject \"(?<word>\\w+)\" multi nodrop\n| count by word"
         ),
         // The sender by quarter hour: its level is by day.
         format!("*\n{PRELUDE}\n| timeslice 1h\n| count_distinct(sender) by _timeslice"),
