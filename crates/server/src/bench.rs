@@ -279,7 +279,7 @@ fn bench_store(
         .filter(|c| {
             c.segments
                 .iter()
-                .all(|s| s.rollup.as_ref().is_some_and(|r| r.rows.len() == levels))
+                .all(|s| s.rollup.as_ref().is_some_and(|r| r.has_level(levels - 1)))
         })
         .map_or(0, |c| c.rows());
     if stored != records {

@@ -587,7 +587,7 @@ impl<'c> Split<'c> {
         let usable = |s: &SegmentMeta| {
             s.rollup
                 .as_ref()
-                .is_some_and(|r| r.rows.len() > level && (r.geo_complete || !reads_geo))
+                .is_some_and(|r| r.has_level(level) && (r.geo_complete || !reads_geo))
         };
         let (rolled, plain): (Vec<&SegmentMeta>, Vec<&SegmentMeta>) = catalog
             .segments_overlapping(from_ns, to_ns)

@@ -76,8 +76,9 @@ pub struct Level {
 /// the format: a level is only ever added at the end.
 /// - 0: the base dimensions by quarter hour;
 /// - 1: also the country of each IP, by quarter hour;
-/// - 2 to 5: also one column with many values — sender, recipient, `FromIP`, `ToIP` — by
-///   UTC day (by quarter hour they would hold nearly a row per row). Not the subject: its
+/// - 2 to 5: level 0's dimensions and one column with many values — sender, recipient,
+///   `FromIP`, `ToIP` — by UTC day (by quarter hour they would hold nearly a row per row;
+///   with the countries too, three times as many rows). Not the subject: its
 ///   distinct values are nearly as many as the rows (measured: a subject level took the
 ///   keyword panel from 1.3 s to 1.0 s at 10 M);
 /// - 6: the words of the subject with level 0's dimensions, by UTC day ([`Level::words`]):
@@ -109,7 +110,7 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         schema::FROM_IP,
         schema::TO_IP,
     ] {
-        let mut dims = countries.clone();
+        let mut dims = base_dims.clone();
         dims.push(wide.to_string());
         levels.push(Level {
             dims,
@@ -118,7 +119,7 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         });
     }
     levels.push(Level {
-        dims: base_dims,
+        dims: base_dims.clone(),
         bucket_ns: DAY_NS,
         words: true,
     });
@@ -147,10 +148,26 @@ pub fn keeps_nullness(column: &str) -> bool {
     })
 }
 
+/// The definition of [`LEVELS`] this build writes and reads: changed whenever a level's
+/// dimensions, bucket or meaning change.
+pub const ROLLUP_FORMAT: u32 = 1;
+
+impl RollupMeta {
+    /// Whether queries may read level `level` of this rollup.
+    pub fn has_level(&self, level: usize) -> bool {
+        self.format == ROLLUP_FORMAT && self.rows.len() > level
+    }
+}
+
 /// What the catalog records of a segment's rollup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollupMeta {
+    /// The definition of the levels the file was built with ([`ROLLUP_FORMAT`]); a rollup
+    /// of another definition is not used (its segment answers from rows) until a merge
+    /// rewrites it.
+    #[serde(default)]
+    pub format: u32,
     /// Rows of each level, smallest level first.
     pub rows: Vec<u64>,
     /// Whether every row of the segment has its geolocation stored (a row without it is
@@ -460,6 +477,7 @@ impl RollupBuilder {
             )?);
         }
         let meta = RollupMeta {
+            format: ROLLUP_FORMAT,
             rows: batches.iter().map(|b| b.num_rows() as u64).collect(),
             geo_complete: self.geo_complete,
         };

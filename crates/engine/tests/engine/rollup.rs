@@ -353,3 +353,59 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
     let fine = format!("*\n{PRELUDE}\n| timeslice 5m\n| count by _timeslice");
     assert!(!compare(&fine, whole.0, whole.1, "UTC").from_rollups);
 }
+
+/// A rollup built with another definition of the levels is never read: its segment answers
+/// from rows, and `verify` says why.
+#[test]
+fn a_rollup_of_another_format_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Record> = generate(&TenantConfig {
+        seed: 3,
+        messages: 500,
+        start: start(),
+        days: 2,
+    })
+    .unwrap()
+    .map(|o| o.record)
+    .collect();
+    super::query::store_with(dir.path(), records, None);
+    let catalog_path = dir.path().join("CATALOG");
+    let text = std::fs::read_to_string(&catalog_path).unwrap();
+    assert!(text.contains("\"format\": 1,"), "{text}");
+    std::fs::write(
+        &catalog_path,
+        text.replace("\"format\": 1,", "\"format\": 0,"),
+    )
+    .unwrap();
+
+    let query = mailscope_query::compile(&format!("*\n{PRELUDE}\n| count by status")).unwrap();
+    let options = QueryOptions {
+        from: start(),
+        to: start() + Duration::days(2),
+        time_zone: chrono_tz::UTC,
+        geo: None,
+        asn: None,
+        threat: None,
+        max_raw_rows: 1_000,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let snapshot = Snapshot::load(dir.path()).unwrap();
+    let explained = runtime
+        .block_on(Engine::default().explain(&snapshot, &query, &options))
+        .unwrap();
+    assert!(
+        explained.contains("== input: answered from rows =="),
+        "{explained}"
+    );
+    let problems = mailscope_engine::store::verify(dir.path())
+        .unwrap()
+        .problems;
+    assert!(!problems.is_empty());
+    assert!(
+        problems.iter().all(|p| p.message.contains("format 0")),
+        "{problems:?}"
+    );
+}
