@@ -76,6 +76,7 @@ mod tests {
                 columns: vec![],
                 rows: vec![],
                 warnings: vec![],
+                input: Default::default(),
             },
             types: vec![],
             bytes,

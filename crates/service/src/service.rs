@@ -100,6 +100,8 @@ pub trait Observer: Send + Sync {
     fn query_finished(&self) {}
     /// A query ran on the back end (cache hits excluded).
     fn query_ran(&self, _elapsed: Duration) {}
+    /// What answered a query that ran: rows or partial aggregates.
+    fn query_input(&self, _input: mailscope_engine::exec::QueryInput) {}
     fn query_cancelled(&self) {}
     fn query_timed_out(&self) {}
     fn cache_hit(&self) {}
@@ -296,7 +298,8 @@ impl QueryService {
             ));
             span.record("cached", false);
             span.record("rows", table.result.rows.len());
-            tracing::debug!("query answered");
+            observer.query_input(table.result.input);
+            tracing::debug!(input = table.result.input.as_str(), "query answered");
             if use_cache && let Ok(mut cache) = cache.lock() {
                 cache.put(key, table.clone());
                 observer.cache_bytes(cache.bytes);

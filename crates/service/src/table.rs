@@ -90,6 +90,7 @@ mod tests {
                 ],
             ],
             warnings: vec![],
+            input: Default::default(),
         };
         assert_eq!(Table::new(result).types, ["time", "float", "text", "null"]);
     }

@@ -72,6 +72,26 @@ pub struct QueryResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
     pub warnings: Vec<String>,
+    /// What answered: rows, or partial aggregates (and rows for what they do not cover).
+    pub input: QueryInput,
+}
+
+/// The input a query was answered from (`rollup.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryInput {
+    #[default]
+    Rows,
+    PartialAggregates,
+}
+
+impl QueryInput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryInput::Rows => "rows",
+            QueryInput::PartialAggregates => "partial_aggregates",
+        }
+    }
 }
 
 /// One cell.
@@ -318,6 +338,7 @@ struct Pipeline<'a> {
     options: &'a QueryOptions,
     /// Which input answers: rows, or partial aggregates and rows (`rollup.rs`).
     path: String,
+    input: QueryInput,
     /// The text of `explain`, when explaining.
     explain: Option<String>,
     segments: usize,
@@ -446,6 +467,11 @@ impl<'a> Pipeline<'a> {
             lowering,
             options,
             path,
+            input: if split.is_some() {
+                QueryInput::PartialAggregates
+            } else {
+                QueryInput::Rows
+            },
             explain: None,
             segments: 0,
             max_result_rows: engine.max_result_rows,
@@ -655,6 +681,7 @@ impl<'a> Pipeline<'a> {
             columns: self.relation.visible.clone(),
             rows: result::rows(&batch)?,
             warnings,
+            input: self.input,
         })
     }
 }

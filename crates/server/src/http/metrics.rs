@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use mailscope_engine::exec::QueryInput;
 use std::time::Duration;
 
 use mailscope_service::ServiceStats;
@@ -29,6 +31,8 @@ pub struct Metrics {
     timed_out: AtomicU64,
     cache_hits: AtomicU64,
     cache_bytes: AtomicU64,
+    /// Queries that ran, by input: rows, partial aggregates.
+    inputs: [AtomicU64; 2],
     ingest: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -60,6 +64,10 @@ impl mailscope_service::Observer for Metrics {
     }
     fn cache_bytes(&self, bytes: usize) {
         Metrics::cache_bytes(self, bytes);
+    }
+    fn query_input(&self, input: QueryInput) {
+        let index = usize::from(input == QueryInput::PartialAggregates);
+        self.inputs[index].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -193,6 +201,22 @@ impl Metrics {
             writeln!(out, "# HELP {name} {help}")?;
             writeln!(out, "# TYPE {name} {kind}")?;
             writeln!(out, "{name} {value}")?;
+        }
+        writeln!(
+            out,
+            "# HELP mailscope_query_inputs_total Queries that ran, by what answered them."
+        )?;
+        writeln!(out, "# TYPE mailscope_query_inputs_total counter")?;
+        for (input, count) in [QueryInput::Rows, QueryInput::PartialAggregates]
+            .into_iter()
+            .zip(&self.inputs)
+        {
+            writeln!(
+                out,
+                "mailscope_query_inputs_total{{input=\"{}\"}} {}",
+                input.as_str(),
+                count.load(Ordering::Relaxed)
+            )?;
         }
         if let Some(store) = store {
             writeln!(out, "# HELP mailscope_store_rows Rows in the store.")?;

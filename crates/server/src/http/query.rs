@@ -125,6 +125,7 @@ fn page(answer: &Answer, offset: usize, limit: usize, elapsed: Duration) -> Resp
         "warnings": result.warnings,
         "elapsed_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "cached": answer.cached,
+        "input": result.input.as_str(),
         "keywords": answer.keywords,
     }))
     .into_response()

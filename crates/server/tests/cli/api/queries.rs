@@ -25,6 +25,25 @@ fn api_query_pages_concatenate_to_the_whole_result_and_later_pages_come_from_the
         let total = whole["total_rows"].as_u64().expect("total_rows") as usize;
         assert!(total > 20, "{whole}");
         assert_eq!(whole["rows"].as_array().map(Vec::len), Some(total));
+        // Counted by sender over whole days: answered from partial aggregates; the messages
+        // themselves from rows. The metrics count both.
+        assert_eq!(whole["input"], "partial_aggregates", "{whole}");
+        let messages = server
+            .query(json!({"query": "_sourceCategory=o365/trace | json \"Status\" as status",
+                "from": FROM, "to": TO, "limit": 5}))
+            .await
+            .json();
+        assert_eq!(messages["input"], "rows", "{messages}");
+        let metrics = server.get("/api/v1/metrics").await.text;
+        for input in ["rows", "partial_aggregates"] {
+            let line = format!("mailscope_query_inputs_total{{input=\"{input}\"}} ");
+            let count: u64 = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {line} in\n{metrics}"));
+            assert!(count >= 1, "{line}{count}");
+        }
 
         // Another time zone is another result: paged from scratch, then from the cache.
         let mut rows = Vec::new();
