@@ -47,6 +47,8 @@ use crate::schema::{self, IpSide, stored_schema};
 pub const QUARTER_HOUR_NS: i64 = 15 * 60 * 1_000_000_000;
 /// Width of the coarse buckets of the levels keyed by a column with many values: a UTC day.
 pub const DAY_NS: i64 = 24 * 60 * 60 * 1_000_000_000;
+/// The buckets of the hourly sender level (hourly distinct counts).
+pub const HOUR_NS: i64 = 60 * 60 * 1_000_000_000;
 /// The column counting the rows a rollup row stands for.
 pub const WEIGHT: &str = "__weight";
 /// The column naming a rollup row's level.
@@ -82,7 +84,10 @@ pub struct Level {
 ///   distinct values are nearly as many as the rows (measured: a subject level took the
 ///   keyword panel from 1.3 s to 1.0 s at 10 M);
 /// - 6: the words of the subject with level 0's dimensions, by UTC day ([`Level::words`]):
-///   the keyword panel's counts (with the countries it would be 3.4 times larger).
+///   the keyword panel's counts (with the countries it would be 3.4 times larger);
+/// - 7: level 0's dimensions and the sender by hour: the hourly distinct senders and sender
+///   domains of the Message Monitoring sparklines (tried after the day levels). Not the
+///   recipient: by hour it holds nearly a row per row (73 % at 1 M).
 pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
     let base: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
     let base_dims = base.clone();
@@ -122,6 +127,13 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         dims: base_dims.clone(),
         bucket_ns: DAY_NS,
         words: true,
+    });
+    let mut senders = base_dims;
+    senders.push(schema::SENDER_ADDRESS.to_string());
+    levels.push(Level {
+        dims: senders,
+        bucket_ns: HOUR_NS,
+        words: false,
     });
     levels
 });

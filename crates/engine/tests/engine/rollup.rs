@@ -314,6 +314,24 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
             }
         }
     }
+    // By hour: distinct sender domains (the sparklines) — in zones whose hours are UTC's.
+    let hourly = format!(
+        "*\n{PRELUDE}\n| extract field=sender \".@(?<domain>.*)\"\n| timeslice 1h\n| count_distinct(domain) by _timeslice"
+    );
+    for (zone, expected) in [
+        ("UTC", true),
+        ("America/New_York", true),
+        ("Asia/Kolkata", false),
+        ("Australia/Adelaide", false),
+    ] {
+        for (from, to) in [whole, cut] {
+            assert_eq!(
+                compare(&hourly, from, to, zone).from_rollups,
+                expected,
+                "{hourly} in {zone}"
+            );
+        }
+    }
     let rows = [
         // A value a rollup does not keep: the exact time, the size, the message id, the
         // subject (but its words), the words by another definition.
@@ -331,8 +349,12 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
         format!(
             "*\n{PRELUDE}\n| parse regex field=subject \"(?<word>\\w+)\" multi nodrop\n| count by word"
         ),
-        // The sender by quarter hour: its level is by day.
-        format!("*\n{PRELUDE}\n| timeslice 1h\n| count_distinct(sender) by _timeslice"),
+        // The sender by quarter hour: its levels are by hour and by day.
+        format!("*\n{PRELUDE}\n| timeslice 15m\n| count_distinct(sender) by _timeslice"),
+        // The recipient by hour: its level is by day.
+        format!(
+            "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| timeslice 1h\n| count_distinct(rcpt) by _timeslice"
+        ),
         // Aggregations that are not sums of parts.
         format!("*\n{PRELUDE}\n| avg(size)"),
         format!("*\n{PRELUDE}\n| first(status)"),
