@@ -140,6 +140,16 @@ pub fn stored_schema() -> SchemaRef {
     Arc::clone(&STORED_SCHEMA)
 }
 
+/// The stored column named `name`, as a name that lives as long as the process.
+pub fn stored_column(name: &str) -> Option<&'static str> {
+    let schema: &'static Schema = &STORED_SCHEMA;
+    schema
+        .fields()
+        .iter()
+        .find(|f| f.name() == name)
+        .map(|f| f.name().as_str())
+}
+
 /// Where a record came from, as Sumo's metadata fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceMeta {

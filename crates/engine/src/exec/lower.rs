@@ -820,15 +820,19 @@ pub fn base_projection(raw: Expr) -> Vec<Expr> {
 }
 
 pub fn time_range_filter(from_ns: i64, to_ns: i64) -> Expr {
-    let tz: Option<Arc<str>> = Some("UTC".into());
     let received = Relation::column(schema::RECEIVED);
     received
         .clone()
-        .gt_eq(lit(ScalarValue::TimestampNanosecond(
-            Some(from_ns),
-            tz.clone(),
-        )))
-        .and(received.lt(lit(ScalarValue::TimestampNanosecond(Some(to_ns), tz))))
+        .gt_eq(timestamp_ns(from_ns))
+        .and(received.lt(timestamp_ns(to_ns)))
+}
+
+/// A UTC timestamp literal, nanoseconds since the epoch (the type of `Received`).
+pub fn timestamp_ns(ns: i64) -> Expr {
+    lit(ScalarValue::TimestampNanosecond(
+        Some(ns),
+        Some("UTC".into()),
+    ))
 }
 
 pub fn scan(table: Arc<dyn datafusion::catalog::TableProvider>) -> Result<LogicalPlanBuilder> {

@@ -395,18 +395,16 @@ impl<'a> Pipeline<'a> {
             if segments.is_empty() {
                 return Ok(Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?));
             }
-            let urls = segments
+            let files: Vec<String> = segments
                 .iter()
                 .map(|s| {
-                    ListingTableUrl::parse(catalog.segment_path(data_dir, s).to_string_lossy())
+                    catalog
+                        .segment_path(data_dir, s)
+                        .to_string_lossy()
+                        .into_owned()
                 })
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(listing)
-                .with_schema(scan_schema());
-            Ok(Arc::new(ListingTable::try_new(config)?))
+                .collect();
+            parquet_table(&files, ".parquet", scan_schema())
         };
         let split = engine
             .partial_aggregates
@@ -692,7 +690,12 @@ const MAX_JSON_AUTO_KEYS: usize = 100;
 /// The stored schema as scanned: text columns as `Utf8View`, which the Parquet reader fills
 /// without copying strings and which DataFusion groups and compares fastest.
 fn scan_schema() -> arrow::datatypes::SchemaRef {
-    let fields: Vec<arrow::datatypes::Field> = stored_schema()
+    as_scanned(&stored_schema())
+}
+
+/// `schema` with its text columns as `Utf8View`.
+fn as_scanned(schema: &arrow::datatypes::Schema) -> arrow::datatypes::SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
@@ -704,6 +707,24 @@ fn scan_schema() -> arrow::datatypes::SchemaRef {
         })
         .collect();
     Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// Parquet files (each ending in `extension`) as one table of `schema`.
+fn parquet_table(
+    files: &[String],
+    extension: &str,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    let urls = files
+        .iter()
+        .map(ListingTableUrl::parse)
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let listing =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(extension);
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(listing)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 fn nanos(time: DateTime<Utc>) -> i64 {

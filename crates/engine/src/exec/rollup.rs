@@ -20,15 +20,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, lit};
 use mailscope_query::ir::{self, AggregateFunction, LookupTable, Pattern, Scope, StageKind};
 
 use super::QueryOptions;
-use super::lower::{Relation, time_range_filter};
+use super::lower::{Relation, time_range_filter, timestamp_ns};
 use super::time;
 use crate::error::Result;
 use crate::schema::{self, IpSide, RECORD_FIELDS};
@@ -179,13 +175,12 @@ impl Analysis {
 
     fn scope(&mut self, scope: &Scope) -> Check<()> {
         match scope {
-            Scope::All | Scope::Metadata { .. } => {
-                if let Scope::Metadata { field, .. } = scope {
-                    let column = [schema::SOURCE_CATEGORY, schema::SOURCE, schema::COLLECTOR]
-                        .into_iter()
-                        .find(|m| m.eq_ignore_ascii_case(field));
-                    self.needed.extend(column);
-                }
+            Scope::All => Ok(()),
+            Scope::Metadata { field, .. } => {
+                let column = [schema::SOURCE_CATEGORY, schema::SOURCE, schema::COLLECTOR]
+                    .into_iter()
+                    .find(|m| m.eq_ignore_ascii_case(field));
+                self.needed.extend(column);
                 Ok(())
             }
             Scope::Keyword { .. } => Err(Rows),
@@ -434,17 +429,7 @@ impl Analysis {
                 .filter(|_| matches!(table, LookupTable::Geo))
                 .filter(|_| crate::geo::GEO_COLUMNS.contains(&name.as_str()))
                 .filter(|_| !crate::geo::ASN_COLUMNS.contains(&name.as_str()))
-                .map(|side| schema::geo_column(side, &name))
-                .and_then(|stored| {
-                    schema::stored_schema()
-                        .fields()
-                        .iter()
-                        .find(|f| *f.name() == stored)
-                        .map(|f| -> &'static str {
-                            // The stored schema lives for the whole process.
-                            static_name(f.name())
-                        })
-                });
+                .and_then(|side| schema::stored_column(&schema::geo_column(side, &name)));
             let field = match stored {
                 // Read from the stored column (rows with their geolocation stored).
                 Some(stored) => {
@@ -528,18 +513,6 @@ fn frexp(f: f64) -> (f64, i32) {
     (mantissa, exponent - 1022)
 }
 
-/// The name of a stored column as a `'static` string.
-fn static_name(name: &str) -> &'static str {
-    static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-        schema::stored_schema()
-            .fields()
-            .iter()
-            .map(|f| &*Box::leak(f.name().clone().into_boxed_str()))
-            .collect()
-    });
-    NAMES.iter().copied().find(|n| *n == name).unwrap_or("")
-}
-
 /// The table of some segments' rows (from the column cache or their files).
 pub type RowsOf<'a> = dyn Fn(&[&SegmentMeta]) -> Result<Arc<dyn TableProvider>> + 'a;
 
@@ -616,10 +589,10 @@ impl<'c> Split<'c> {
              rollups ({} rollup rows), {} segment(s) from rows, the range's partial buckets \
              from the rows of {} segment(s)",
             self.level,
-            if LEVELS[self.level].bucket_ns == crate::store::rollup::DAY_NS {
-                "UTC day"
-            } else {
-                "quarter hour"
+            match LEVELS[self.level].bucket_ns {
+                crate::store::rollup::DAY_NS => "UTC day",
+                crate::store::rollup::HOUR_NS => "hour",
+                _ => "quarter hour",
             },
             self.rolled.len(),
             self.rolled
@@ -665,8 +638,8 @@ impl<'c> Split<'c> {
             let received = Relation::column(schema::RECEIVED);
             let outside = received
                 .clone()
-                .lt(ns_literal(first))
-                .or(received.gt_eq(ns_literal(last)));
+                .lt(timestamp_ns(first))
+                .or(received.gt_eq(timestamp_ns(last)));
             parts.push(
                 super::lower::scan(rows_of(&self.edges)?)?
                     .filter(time_range_filter(from_ns, to_ns).and(outside))?
@@ -692,34 +665,7 @@ impl<'c> Split<'c> {
     }
 }
 
-fn ns_literal(ns: i64) -> Expr {
-    lit(datafusion::common::ScalarValue::TimestampNanosecond(
-        Some(ns),
-        Some("UTC".into()),
-    ))
-}
-
 /// The rollup files as one table, text as `Utf8View` like the segments' scan.
 fn rollup_table(files: Vec<String>) -> Result<Arc<dyn TableProvider>> {
-    let fields: Vec<arrow::datatypes::Field> = rollup_schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            arrow::datatypes::DataType::Utf8 => f
-                .as_ref()
-                .clone()
-                .with_data_type(arrow::datatypes::DataType::Utf8View),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let urls = files
-        .iter()
-        .map(ListingTableUrl::parse)
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    let listing =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".rollup");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(listing)
-        .with_schema(Arc::new(arrow::datatypes::Schema::new(fields)));
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    super::parquet_table(&files, ".rollup", super::as_scanned(&rollup_schema()))
 }

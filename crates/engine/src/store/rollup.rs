@@ -90,24 +90,21 @@ pub struct Level {
 ///   recipient: by hour it holds nearly a row per row (73 % at 1 M).
 pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
     let base: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
-    let base_dims = base.clone();
-    let mut countries = base.clone();
-    for side in [IpSide::From, IpSide::To] {
-        for column in ["country_code", "country_name"] {
-            countries.push(schema::geo_column(side, column));
-        }
-    }
+    let with = |extra: &[String]| [base.as_slice(), extra].concat();
+    let level = |dims: Vec<String>, bucket_ns: i64, words: bool| Level {
+        dims,
+        bucket_ns,
+        words,
+    };
+    let countries: Vec<String> = [IpSide::From, IpSide::To]
+        .into_iter()
+        .flat_map(|side| {
+            ["country_code", "country_name"].map(|column| schema::geo_column(side, column))
+        })
+        .collect();
     let mut levels = vec![
-        Level {
-            dims: base,
-            bucket_ns: QUARTER_HOUR_NS,
-            words: false,
-        },
-        Level {
-            dims: countries.clone(),
-            bucket_ns: QUARTER_HOUR_NS,
-            words: false,
-        },
+        level(base.clone(), QUARTER_HOUR_NS, false),
+        level(with(&countries), QUARTER_HOUR_NS, false),
     ];
     for wide in [
         schema::SENDER_ADDRESS,
@@ -115,26 +112,14 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         schema::FROM_IP,
         schema::TO_IP,
     ] {
-        let mut dims = base_dims.clone();
-        dims.push(wide.to_string());
-        levels.push(Level {
-            dims,
-            bucket_ns: DAY_NS,
-            words: false,
-        });
+        levels.push(level(with(&[wide.to_string()]), DAY_NS, false));
     }
-    levels.push(Level {
-        dims: base_dims.clone(),
-        bucket_ns: DAY_NS,
-        words: true,
-    });
-    let mut senders = base_dims;
-    senders.push(schema::SENDER_ADDRESS.to_string());
-    levels.push(Level {
-        dims: senders,
-        bucket_ns: HOUR_NS,
-        words: false,
-    });
+    levels.push(level(base.clone(), DAY_NS, true));
+    levels.push(level(
+        with(&[schema::SENDER_ADDRESS.to_string()]),
+        HOUR_NS,
+        false,
+    ));
     levels
 });
 
@@ -145,19 +130,18 @@ const MAX_DIMENSIONS: usize = 10;
 /// coordinates): which of those a location has varies by address and would split the groups
 /// of every level (3 times the rows at level 0), while queries test the country.
 pub fn keeps_nullness(column: &str) -> bool {
-    let finer_geo = [
-        "continent",
-        "region",
-        "city",
-        "postal_code",
-        "latitude",
-        "longitude",
-    ];
-    ![IpSide::From, IpSide::To].into_iter().any(|side| {
-        finer_geo
+    static FINER_GEO: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let finer = schema::STORED_GEO_TEXT
             .iter()
-            .any(|c| schema::geo_column(side, c) == column)
-    })
+            .chain(&schema::STORED_GEO_FLOAT)
+            .filter(|c| !c.starts_with("country_"));
+        let finer: Vec<&str> = finer.copied().collect();
+        [IpSide::From, IpSide::To]
+            .into_iter()
+            .flat_map(|side| finer.iter().map(move |c| schema::geo_column(side, c)))
+            .collect()
+    });
+    !FINER_GEO.iter().any(|c| c == column)
 }
 
 /// The definition of [`LEVELS`] this build writes and reads: changed whenever a level's

@@ -236,22 +236,7 @@ fn read_store(dir: &Path) -> StoreView {
                 meta.file
             );
         }
-        // Its key run is written and synced before the catalog names the segment.
-        let mut keys = path.clone().into_os_string();
-        keys.push(".keys");
-        let keys = std::path::PathBuf::from(keys);
-        assert!(keys.exists(), "{} has no key run", meta.file);
-        referenced.insert(keys);
-        // And its rollup (partial aggregates), which the catalog records.
-        let mut rollup = path.clone().into_os_string();
-        rollup.push(".rollup");
-        let rollup = std::path::PathBuf::from(rollup);
-        assert!(
-            meta.rollup.is_some() && rollup.exists(),
-            "{} has no rollup",
-            meta.file
-        );
-        referenced.insert(rollup);
+        referenced.extend(super::crash::companions(&path, meta));
         referenced.insert(path);
     }
     let mut on_disk = BTreeSet::new();

@@ -77,6 +77,25 @@ struct Snapshot {
 /// Checks everything a reader relies on and returns the stored (identity, status) pairs:
 /// the catalog parses, every segment it names exists, reads and holds the rows the catalog
 /// says, sorted by `Received` within its day, and no identity is stored twice.
+/// The files written and synced beside a segment before the catalog names it: its key run
+/// and its rollup (partial aggregates), which the catalog records.
+pub(super) fn companions(
+    path: &Path,
+    meta: &mailscope_engine::store::SegmentMeta,
+) -> [std::path::PathBuf; 2] {
+    let mut keys = path.as_os_str().to_owned();
+    keys.push(".keys");
+    let keys = std::path::PathBuf::from(keys);
+    assert!(keys.exists(), "{} has no key run", meta.file);
+    let rollup = mailscope_engine::store::rollup::path_for(path);
+    assert!(
+        meta.rollup.is_some() && rollup.exists(),
+        "{} has no rollup",
+        meta.file
+    );
+    [keys, rollup]
+}
+
 fn check_store(dir: &Path) -> Snapshot {
     let catalog = Catalog::load(dir).expect("CATALOG must always parse");
     // Every file the catalog names agrees with it: rows, key runs, and rollups recomputed
@@ -137,22 +156,7 @@ fn check_store(dir: &Path) -> Snapshot {
                 meta.file
             );
         }
-        // Its key run is written and synced before the catalog names the segment.
-        let mut keys = path.clone().into_os_string();
-        keys.push(".keys");
-        let keys = std::path::PathBuf::from(keys);
-        assert!(keys.exists(), "{} has no key run", meta.file);
-        referenced.insert(keys);
-        // And its rollup (partial aggregates), which the catalog records.
-        let mut rollup = path.clone().into_os_string();
-        rollup.push(".rollup");
-        let rollup = std::path::PathBuf::from(rollup);
-        assert!(
-            meta.rollup.is_some() && rollup.exists(),
-            "{} has no rollup",
-            meta.file
-        );
-        referenced.insert(rollup);
+        referenced.extend(super::crash::companions(&path, meta));
         referenced.insert(path);
     }
     assert_eq!(statuses.len() as u64, catalog.rows());
