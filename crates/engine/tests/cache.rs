@@ -116,6 +116,26 @@ fn cached_columns_answer_like_parquet_and_follow_the_store() {
 
     // New data (a new generation, some segments replaced): answers include it.
     ingest(dir.path(), tenant(8, 5_000));
+    // And a status change to one row in forty: deletion vectors on the first tenant's
+    // segments, which both paths must honour (the cache keeps the columns, masks the rows).
+    let changed: Vec<Record> = tenant(7, 20_000)
+        .into_iter()
+        .step_by(40)
+        .map(|mut record| {
+            record.status = if record.status == mailscope_record::Status::Failed {
+                mailscope_record::Status::Delivered
+            } else {
+                mailscope_record::Status::Failed
+            };
+            record
+        })
+        .collect();
+    ingest(dir.path(), changed);
+    let catalog = mailscope_engine::store::Catalog::load(dir.path()).unwrap();
+    assert!(
+        catalog.segments.iter().any(|s| s.deletes.is_some()),
+        "the update wrote deletion vectors"
+    );
     let cached = run_all(dir.path(), whole.0, whole.1);
     assert_ne!(cached, parquet_whole);
     // The same store read by a process without the cache.

@@ -30,6 +30,7 @@ use crate::geodb;
 
 mod append;
 mod dashboard;
+mod grow;
 mod http;
 mod threat;
 
@@ -154,6 +155,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if args.append {
         return append::run(args);
+    }
+    if let Some(tenants) = args.grow {
+        return grow::run(args, tenants);
     }
     match args.dashboard.as_deref() {
         None => {}

@@ -62,6 +62,10 @@ pub enum StoreCommand {
     Verify(StoreReadArgs),
     /// Drops whole days older than the retention, in one publish.
     Retain(StoreRetainArgs),
+    /// Merges each day with more than one segment or with deleted rows into one segment of
+    /// its live rows (queries then read each day's partial aggregates again). Needs the
+    /// store's write lock: run it when no ingest or collector runs.
+    Compact(StoreCompactArgs),
     /// Removes files no catalog names (replaced segments, leftovers of a crash) once older
     /// than the grace period.
     Vacuum(StoreVacuumArgs),
@@ -83,6 +87,12 @@ pub struct StoreRetainArgs {
     /// Days to keep (UTC days of `Received`): days before today minus this many are dropped.
     #[arg(long, value_name = "DAYS")]
     pub keep_days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCompactArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -385,6 +395,11 @@ pub struct BenchArgs {
     /// into the store of each size, with and without key runs (see BENCHMARKS.md).
     #[arg(long, conflicts_with_all = ["dashboard", "threat"])]
     pub append: bool,
+    /// Growth instead: N tenants of `--records` messages each appended one after the other
+    /// into one fresh store (every append touching every day), each append's rate and peak
+    /// memory, then a poll and a status update of 1 % of a day into the grown store.
+    #[arg(long, value_name = "N", conflicts_with_all = ["dashboard", "threat", "append"])]
+    pub grow: Option<u32>,
     /// Python interpreter with the `duckdb` module.
     #[arg(long, default_value = "python3")]
     pub python: String,

@@ -1,4 +1,4 @@
-//! `mailscope store stats | verify | retain | vacuum`.
+//! `mailscope store stats | verify | retain | compact | vacuum`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,13 +7,16 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use mailscope_engine::store::{self, Store};
 
-use crate::cli::{StoreArgs, StoreCommand, StoreReadArgs, StoreRetainArgs, StoreVacuumArgs};
+use crate::cli::{
+    StoreArgs, StoreCommand, StoreCompactArgs, StoreReadArgs, StoreRetainArgs, StoreVacuumArgs,
+};
 
 pub fn run(args: &StoreArgs) -> Result<ExitCode> {
     match &args.command {
         StoreCommand::Stats(args) => stats(args),
         StoreCommand::Verify(args) => verify(args),
         StoreCommand::Retain(args) => retain(args),
+        StoreCommand::Compact(args) => compact(args),
         StoreCommand::Vacuum(args) => vacuum(args),
     }
 }
@@ -31,12 +34,13 @@ fn stats(args: &StoreReadArgs) -> Result<ExitCode> {
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["day", "segments", "rows", "bytes"]);
+    table.set_header(["day", "segments", "rows", "deleted rows", "bytes"]);
     for day in &stats.days {
         table.add_row([
             day.day.clone(),
             day.segments.to_string(),
             day.rows.to_string(),
+            day.deleted_rows.to_string(),
             mib(day.bytes),
         ]);
     }
@@ -88,6 +92,22 @@ fn retain(args: &StoreRetainArgs) -> Result<ExitCode> {
         "dropped {} days before {first_kept} ({} segments, {} rows); their files are removed \
          after the grace period",
         dropped.days, dropped.segments, dropped.rows
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compact(args: &StoreCompactArgs) -> Result<ExitCode> {
+    let mut store = Store::open(&args.data_dir)
+        .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
+    let done = store.compact()?;
+    println!(
+        "compacted {} days: {} segments before, {} after; {} deleted rows dropped; {} written. \
+         The replaced files are removed after the grace period (or by `mailscope store vacuum`)",
+        done.days,
+        done.segments_before,
+        done.segments_after,
+        done.deleted_rows_dropped,
+        mib(done.bytes_written)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -65,6 +65,15 @@ pub struct SegmentFile {
     pub bytes: u64,
 }
 
+/// A segment a scan reads: its file (the columns' identity in the cache) and, when it has
+/// deleted rows, which rows are live. The mask is applied to the cached columns as they are
+/// read, so a deletion vector never invalidates what the cache holds.
+#[derive(Debug, Clone)]
+pub struct CachedSegment {
+    pub file: SegmentFile,
+    pub keep: Option<Arc<arrow::array::BooleanArray>>,
+}
+
 type Key = (SegmentFile, usize);
 type Slot = Arc<OnceLock<std::result::Result<ArrayRef, String>>>;
 
@@ -246,7 +255,7 @@ fn read_column(path: &Path, schema: &SchemaRef, index: usize) -> Result<ArrayRef
 #[derive(Debug)]
 pub struct CachedTable {
     schema: SchemaRef,
-    segments: Vec<SegmentFile>,
+    segments: Vec<CachedSegment>,
     cache: &'static ColumnCache,
     partitions: usize,
 }
@@ -262,7 +271,7 @@ impl std::fmt::Debug for ColumnCache {
 impl CachedTable {
     pub fn new(
         schema: SchemaRef,
-        segments: Vec<SegmentFile>,
+        segments: Vec<CachedSegment>,
         cache: &'static ColumnCache,
         partitions: usize,
     ) -> CachedTable {
@@ -275,25 +284,31 @@ impl CachedTable {
     }
 }
 
-/// One segment's projected columns as a batch, from the cache (loading what is missing).
+/// One segment's projected columns as a batch of its live rows, from the cache (loading
+/// what is missing).
 fn segment_batch(
     cache: &ColumnCache,
-    segment: &SegmentFile,
+    segment: &CachedSegment,
     schema: &SchemaRef,
     projection: &[usize],
     projected: &SchemaRef,
 ) -> Result<RecordBatch> {
     let columns = projection
         .iter()
-        .map(|&index| cache.column(segment, schema, index))
+        .map(|&index| cache.column(&segment.file, schema, index))
         .collect::<Result<Vec<_>>>()?;
-    let rows = usize::try_from(segment.rows).unwrap_or(0);
+    let rows = usize::try_from(segment.file.rows).unwrap_or(0);
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(projected),
-        columns,
-        &options,
-    )?)
+    let batch = RecordBatch::try_new_with_options(Arc::clone(projected), columns, &options)?;
+    match &segment.keep {
+        Some(keep) if keep.len() != rows => Err(Error::Query(format!(
+            "segment {}: its deletion vector covers {} rows, the segment has {rows}",
+            segment.file.path.display(),
+            keep.len()
+        ))),
+        Some(keep) => Ok(arrow::compute::filter_record_batch(&batch, keep)?),
+        None => Ok(batch),
+    }
 }
 
 /// The scan of a [`CachedTable`]: partition `p` reads segments `p`, `p + n`, … one at a time
@@ -304,7 +319,7 @@ struct CachedScanExec {
     table_schema: SchemaRef,
     projected: SchemaRef,
     projection: Arc<Vec<usize>>,
-    segments: Arc<Vec<SegmentFile>>,
+    segments: Arc<Vec<CachedSegment>>,
     cache: &'static ColumnCache,
     partitions: usize,
     properties: Arc<datafusion::physical_plan::PlanProperties>,
@@ -530,6 +545,41 @@ mod tests {
         assert_eq!(cache.stats().misses, misses, "a hit");
         cache.column(&file, &scan, 0).unwrap();
         assert_eq!(cache.stats().misses, misses + 1, "a was evicted");
+    }
+
+    #[test]
+    fn deleted_rows_are_left_out_of_every_projection() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, scan) = segment(dir.path());
+        let cache = ColumnCache::new(1 << 24);
+        let deleted: roaring::RoaringBitmap = [0u32, 7, 9_999].into_iter().collect();
+        let segment = CachedSegment {
+            file: file.clone(),
+            keep: Some(Arc::new(crate::store::deletes::keep_mask(&deleted, 10_000))),
+        };
+        let projected = Arc::new(scan.project(&[0]).unwrap());
+        let batch = segment_batch(&cache, &segment, &scan, &[0], &projected).unwrap();
+        assert_eq!(batch.num_rows(), 9_997);
+        let a = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!((a.value(0), a.value(5), a.value(6)), (1, 6, 8));
+        assert_eq!(a.value(9_996), 9_998);
+        // No column at all (a count): the row count alone is masked.
+        let none = Arc::new(scan.project(&[]).unwrap());
+        let batch = segment_batch(&cache, &segment, &scan, &[], &none).unwrap();
+        assert_eq!(batch.num_rows(), 9_997);
+        // A mask of the wrong length is damage, named.
+        let wrong = CachedSegment {
+            file,
+            keep: Some(Arc::new(crate::store::deletes::keep_mask(&deleted, 5))),
+        };
+        let error = segment_batch(&cache, &wrong, &scan, &[0], &projected)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("deletion vector covers 5 rows"), "{error}");
     }
 
     #[test]

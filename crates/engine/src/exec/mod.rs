@@ -16,6 +16,7 @@ pub mod keyword;
 mod lower;
 mod result;
 pub mod rollup;
+mod segments;
 mod shape;
 pub mod threat;
 pub mod time;
@@ -378,13 +379,34 @@ impl<'a> Pipeline<'a> {
             let live: Vec<cache::SegmentFile> = catalog.segments.iter().map(segment_file).collect();
             cache.retain(data_dir, &live);
         }
-        // The rows of some segments: from the column cache when the server has one, else
-        // their Parquet files.
+        // The deleted rows of a segment, when it has a deletion vector.
+        let deleted_of = |s: &crate::store::SegmentMeta| -> Result<Option<roaring::RoaringBitmap>> {
+            catalog
+                .deletes_path(data_dir, s)
+                .map(|path| crate::store::deletes::read(&path))
+                .transpose()
+        };
+        // The rows of some segments, deleted rows skipped: from the column cache when the
+        // server has one, else their Parquet files.
         let rows_of = |segments: &[&crate::store::SegmentMeta]| -> Result<
             Arc<dyn datafusion::catalog::TableProvider>,
         > {
             if let Some(cache) = cache {
-                let wanted = segments.iter().map(|s| segment_file(s)).collect();
+                let wanted = segments
+                    .iter()
+                    .map(|s| {
+                        let keep = deleted_of(s)?.map(|d| {
+                            Arc::new(crate::store::deletes::keep_mask(
+                                &d,
+                                usize::try_from(s.rows).unwrap_or(usize::MAX),
+                            ))
+                        });
+                        Ok(cache::CachedSegment {
+                            file: segment_file(s),
+                            keep,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
                 return Ok(Arc::new(cache::CachedTable::new(
                     scan_schema(),
                     wanted,
@@ -395,16 +417,21 @@ impl<'a> Pipeline<'a> {
             if segments.is_empty() {
                 return Ok(Arc::new(MemTable::try_new(scan_schema(), vec![vec![]])?));
             }
-            let files: Vec<String> = segments
+            let segments = segments
                 .iter()
                 .map(|s| {
-                    catalog
-                        .segment_path(data_dir, s)
-                        .to_string_lossy()
-                        .into_owned()
+                    Ok(segments::SegmentRows {
+                        path: catalog
+                            .segment_path(data_dir, s)
+                            .to_string_lossy()
+                            .into_owned(),
+                        relative: s.file.clone(),
+                        deleted: deleted_of(s)?
+                            .map(|d| (d, usize::try_from(s.rows).unwrap_or(usize::MAX))),
+                    })
                 })
-                .collect();
-            parquet_table(&files, ".parquet", scan_schema())
+                .collect::<Result<Vec<_>>>()?;
+            segments::SegmentTable::provider(&segments, scan_schema())
         };
         let split = engine
             .partial_aggregates

@@ -557,10 +557,13 @@ impl<'c> Split<'c> {
         if first >= last {
             return None;
         }
+        // A segment with deleted rows answers from its live rows: its rollup still counts
+        // the deleted ones (until a merge rewrites it).
         let usable = |s: &SegmentMeta| {
-            s.rollup
-                .as_ref()
-                .is_some_and(|r| r.has_level(level) && (r.geo_complete || !reads_geo))
+            s.deletes.is_none()
+                && s.rollup
+                    .as_ref()
+                    .is_some_and(|r| r.has_level(level) && (r.geo_complete || !reads_geo))
         };
         let (rolled, plain): (Vec<&SegmentMeta>, Vec<&SegmentMeta>) = catalog
             .segments_overlapping(from_ns, to_ns)

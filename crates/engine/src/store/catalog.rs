@@ -15,7 +15,8 @@ pub const CATALOG_FILE: &str = "CATALOG";
 const FORMAT: &str = "mailscope-catalog";
 /// Version 1: segments with day, row count, received range and geo provenance.
 /// Version 2: a segment may name its rollup (partial aggregates).
-pub const CATALOG_VERSION: u32 = 2;
+/// Version 3: a segment may name its deletion vector (rows superseded since it was written).
+pub const CATALOG_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +49,29 @@ pub struct SegmentMeta {
     /// version 2, which queries read as rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollup: Option<super::rollup::RollupMeta>,
+    /// The segment's rows superseded since it was written (`deletes.rs`); readers skip them.
+    /// `rows` counts them, [`SegmentMeta::live_rows`] does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<DeletesMeta>,
+}
+
+/// A segment's deletion vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletesMeta {
+    /// Path relative to the data directory, `/`-separated.
+    pub file: String,
+    /// Rows deleted.
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl SegmentMeta {
+    /// Rows readers see: the file's rows less the deleted ones.
+    pub fn live_rows(&self) -> u64 {
+        self.rows
+            .saturating_sub(self.deletes.as_ref().map_or(0, |d| d.rows))
+    }
 }
 
 impl Default for Catalog {
@@ -119,16 +143,28 @@ impl Catalog {
             .filter(move |s| s.max_received >= from && s.min_received < to)
     }
 
+    /// Rows readers see.
     pub fn rows(&self) -> u64 {
-        self.segments.iter().map(|s| s.rows).sum()
+        self.segments.iter().map(SegmentMeta::live_rows).sum()
     }
 
     pub fn segment_path(&self, dir: &Path, segment: &SegmentMeta) -> PathBuf {
-        segment
-            .file
-            .split('/')
-            .fold(dir.to_path_buf(), |path, part| path.join(part))
+        relative_path(dir, &segment.file)
     }
+
+    /// The path of a segment's deletion vector, when it has one.
+    pub fn deletes_path(&self, dir: &Path, segment: &SegmentMeta) -> Option<PathBuf> {
+        segment
+            .deletes
+            .as_ref()
+            .map(|d| relative_path(dir, &d.file))
+    }
+}
+
+/// A `/`-separated path relative to `dir`.
+fn relative_path(dir: &Path, file: &str) -> PathBuf {
+    file.split('/')
+        .fold(dir.to_path_buf(), |path, part| path.join(part))
 }
 
 /// Makes a rename or file creation in `dir` durable.
@@ -174,6 +210,11 @@ mod tests {
             max_received: 2,
             bytes: 100,
             rollup: None,
+            deletes: Some(DeletesMeta {
+                file: "segments/2026-10-01/g00000003-0000.parquet.g0000000004.deletes".into(),
+                rows: 2,
+                bytes: 40,
+            }),
         });
         catalog.publish(dir.path()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);

@@ -4,28 +4,37 @@
 //! an observation with the same status as the stored row changes nothing (so re-ingesting a
 //! file, or an overlapping window, is a no-op); one with a less final status
 //! (`Delivered` -> `Pending`) is ignored; any other replaces the stored row.
+//!
+//! A replaced row that was published is deleted from its segment by a deletion vector
+//! (`deletes.rs`), written beside the segment, unless so much of the segment is gone that
+//! rewriting it costs little more. A day with more than [`MAX_SEGMENTS_PER_DAY`] segments
+//! has its smallest segments merged (size-tiered: each row is rewritten a few times over the
+//! life of a day, not at every ingest).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use arrow::array::{BooleanArray, RecordBatch};
-use arrow::compute::filter_record_batch;
 use chrono::{NaiveDate, Utc};
 use mailscope_record::{Record, Status};
+use roaring::RoaringBitmap;
 
-use super::catalog::{Catalog, SegmentMeta, sync_dir};
+use super::catalog::{Catalog, DeletesMeta, SegmentMeta, sync_dir};
 use super::keys::{KeyRun, LookupCost};
 use super::{SEGMENTS_DIR, Store, segment};
 use crate::error::{Error, Result};
 use crate::geo::GeoDatabase;
-use crate::schema::{BatchBuilder, SourceMeta, stored_schema};
+use crate::schema::{BatchBuilder, SourceMeta};
 
 /// Buffered new rows across all days before the largest days are written out.
 const FLUSH_ROWS: usize = 1_000_000;
-/// A day with more segments than this is compacted into one by the ingest that touches it.
-const MAX_SEGMENTS_PER_DAY: usize = 8;
+/// A day with more segments than this has its smallest merged by the ingest that touches it.
+pub(super) const MAX_SEGMENTS_PER_DAY: usize = 8;
+/// A segment that would have more than this share of its rows deleted is rewritten without
+/// them instead of given a deletion vector: its rollup becomes usable again and its dead
+/// rows stop costing reads.
+const REWRITE_DELETED_SHARE: f64 = 0.2;
 
 /// What an ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +60,10 @@ pub struct IngestReport {
     pub key_blocks_read: u64,
     /// Key runs read whole (an ingest that asked about a large share of a segment's rows).
     pub key_runs_loaded: u64,
+    /// Deletion vectors written (segments that lost rows without being rewritten).
+    pub deletion_vectors_written: u64,
+    /// Bytes of segment files, their companions and deletion vectors written.
+    pub bytes_written: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +106,21 @@ struct FileEntry {
     existing: bool,
     /// Rows superseded by this ingest.
     deleted: Vec<u32>,
+    /// Rows deleted before this ingest (the published deletion vector).
+    published: Option<RoaringBitmap>,
+}
+
+impl FileEntry {
+    /// Every deleted row: the published vector's and this ingest's.
+    fn all_deleted(&self) -> RoaringBitmap {
+        let mut all = self.published.clone().unwrap_or_default();
+        all.extend(self.deleted.iter().copied());
+        all
+    }
+
+    fn is_deleted(&self, row: u32) -> bool {
+        self.published.as_ref().is_some_and(|d| d.contains(row))
+    }
 }
 
 struct WriteJob {
@@ -126,7 +154,17 @@ pub struct Ingest<'s> {
 impl Store {
     /// Starts an ingest of records from one source. `geo` enriches `FromIP`/`ToIP`.
     pub fn ingest(&mut self, geo: Option<Arc<GeoDatabase>>, meta: SourceMeta) -> Ingest<'_> {
-        let receipt_ms = Utc::now().timestamp_millis();
+        self.ingest_received_at(geo, meta, Utc::now().timestamp_millis())
+    }
+
+    /// [`Store::ingest`] with the rows' `_receipttime` given (milliseconds since the epoch)
+    /// instead of the time the ingest starts.
+    pub fn ingest_received_at(
+        &mut self,
+        geo: Option<Arc<GeoDatabase>>,
+        meta: SourceMeta,
+        receipt_ms: i64,
+    ) -> Ingest<'_> {
         let (sender, receiver) = mpsc::channel::<WriteJob>();
         let writer_meta = meta.clone();
         // Geolocating and encoding Parquet run beside parsing and merging: two cores.
@@ -175,10 +213,14 @@ impl Ingest<'_> {
             return Err(Error::Query("day index vanished".into()));
         };
         if !day.index.contains_key(&key) && !day.runs.is_empty() {
-            // Not touched by this ingest yet: is it published? At most one segment holds it.
+            // Not touched by this ingest yet: is it published? At most one segment holds it
+            // as a live row; others may hold it as a deleted one.
             let mut cost = LookupCost::default();
             for (file, run) in &mut day.runs {
                 if let Some((row, status)) = run.find(key, &mut cost)? {
+                    if self.files[*file as usize].is_deleted(row) {
+                        continue;
+                    }
                     day.index.insert(
                         key,
                         Slot {
@@ -291,7 +333,16 @@ impl Ingest<'_> {
                 .store
                 .catalog
                 .segment_path(&self.store.dir, &segment_meta);
+            let published = match self
+                .store
+                .catalog
+                .deletes_path(&self.store.dir, &segment_meta)
+            {
+                Some(deletes) => Some(super::deletes::read(&deletes)?),
+                None => None,
+            };
             let file = self.add_file(segment_meta, true);
+            self.files[file as usize].published = published;
             day.files.push(file);
             match KeyRun::open(&path) {
                 Ok(Some(run)) => {
@@ -307,6 +358,9 @@ impl Ingest<'_> {
             self.report.keys_read_from_segments += keys.len() as u64;
             for (row, (key, status)) in keys.into_iter().enumerate() {
                 let row = u32::try_from(row).unwrap_or(u32::MAX);
+                if self.files[file as usize].is_deleted(row) {
+                    continue;
+                }
                 day.index.insert(
                     key,
                     Slot {
@@ -326,6 +380,7 @@ impl Ingest<'_> {
             segment,
             existing,
             deleted: Vec::new(),
+            published: None,
         });
         id
     }
@@ -345,6 +400,7 @@ impl Ingest<'_> {
             max_received: 0,
             bytes: 0,
             rollup: None,
+            deletes: None,
         }
     }
 
@@ -458,44 +514,57 @@ impl Ingest<'_> {
             let Some(day) = self.days.get(&key) else {
                 continue;
             };
-            let file_ids = day.files.clone();
-            let live_files: Vec<u32> = file_ids
+            let live_files: Vec<u32> = day
+                .files
                 .iter()
                 .copied()
                 .filter(|f| self.files[*f as usize].segment.rows > 0)
                 .collect();
-            let crowded = live_files.len() > MAX_SEGMENTS_PER_DAY;
-            // Files to merge into one new segment: all of a crowded day's, else each file
-            // that lost rows on its own. Merging streams (bounded memory, `merge`).
-            let mut groups: Vec<Vec<(std::path::PathBuf, Vec<u32>)>> = Vec::new();
-            let mut crowd: Vec<(std::path::PathBuf, Vec<u32>)> = Vec::new();
+            let sizes: Vec<(u32, u64)> = live_files
+                .iter()
+                .map(|f| {
+                    let entry = &self.files[*f as usize];
+                    let deleted = entry.all_deleted().len();
+                    (*f, entry.segment.rows.saturating_sub(deleted))
+                })
+                .collect();
+            let crowd = compaction_set(&sizes, MAX_SEGMENTS_PER_DAY);
+            // Files to merge into one new segment each group: the day's smallest when it is
+            // crowded, and each file that would lose too much to a deletion vector on its
+            // own. Merging streams (bounded memory, `merge`).
+            let mut groups: Vec<Vec<(std::path::PathBuf, RoaringBitmap)>> = Vec::new();
+            let mut crowd_inputs: Vec<(std::path::PathBuf, RoaringBitmap)> = Vec::new();
             for file in live_files {
                 let entry = &self.files[file as usize];
-                let needs_rewrite = crowded || !entry.deleted.is_empty();
-                if !needs_rewrite {
+                let in_crowd = crowd.contains(&file);
+                let path = self
+                    .store
+                    .catalog
+                    .segment_path(&self.store.dir, &entry.segment);
+                if !in_crowd && entry.deleted.is_empty() {
                     if !entry.existing {
                         added.push(entry.segment.clone());
                     }
                     continue;
                 }
-                let path = self
-                    .store
-                    .catalog
-                    .segment_path(&self.store.dir, &entry.segment);
+                let deleted = entry.all_deleted();
+                let rewrite = in_crowd
+                    || !entry.existing
+                    || deleted.len() as f64 > entry.segment.rows as f64 * REWRITE_DELETED_SHARE;
                 if entry.existing {
                     replaced.push(entry.segment.file.clone());
                 }
-                let mut deleted = entry.deleted.clone();
-                deleted.sort_unstable();
-                deleted.dedup();
-                if crowded {
-                    crowd.push((path, deleted));
+                if !rewrite {
+                    let segment = entry.segment.clone();
+                    added.push(self.write_deletes(segment, &path, &deleted)?);
+                } else if in_crowd {
+                    crowd_inputs.push((path, deleted));
                 } else {
                     groups.push(vec![(path, deleted)]);
                 }
             }
-            if crowded {
-                groups.push(crowd);
+            if !crowd_inputs.is_empty() {
+                groups.push(crowd_inputs);
             }
             for inputs in groups {
                 if let Some(segment) = self.merge_now(key, &inputs)? {
@@ -507,18 +576,46 @@ impl Ingest<'_> {
         Ok(std::mem::take(&mut self.report))
     }
 
+    /// `segment` with a deletion vector of `deleted` (every deleted row, the published
+    /// vector's included), written beside it.
+    fn write_deletes(
+        &mut self,
+        mut segment: SegmentMeta,
+        path: &std::path::Path,
+        deleted: &RoaringBitmap,
+    ) -> Result<SegmentMeta> {
+        let vector = super::deletes::path_for(path, self.generation);
+        let bytes = super::deletes::write(&vector, deleted)?;
+        let name = vector
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = match segment.file.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{name}"),
+            None => name,
+        };
+        segment.deletes = Some(DeletesMeta {
+            file,
+            rows: deleted.len(),
+            bytes,
+        });
+        self.report.deletion_vectors_written += 1;
+        self.report.bytes_written += bytes;
+        Ok(segment)
+    }
+
     /// Writes the live rows of `inputs` (segments sorted by `Received`, each with its
     /// deleted rows) merged in `Received` order into one new segment of `day`; `None` when no
     /// row is left (nothing is kept on disk then).
     fn merge_now(
         &mut self,
         day: NaiveDate,
-        inputs: &[(std::path::PathBuf, Vec<u32>)],
+        inputs: &[(std::path::PathBuf, RoaringBitmap)],
     ) -> Result<Option<SegmentMeta>> {
         let mut meta = self.new_segment(day);
         let path = self.store.catalog.segment_path(&self.store.dir, &meta);
         let mut writer = segment::SegmentWriter::create(&path)?;
-        merge(inputs, &mut writer)?;
+        super::merge::merge(inputs, &mut writer)?;
         let written = writer.finish()?;
         if written.rows == 0 {
             let _ = std::fs::remove_file(&path);
@@ -527,6 +624,7 @@ impl Ingest<'_> {
         }
         fill(&mut meta, &written);
         self.report.segments_written += 1;
+        self.report.bytes_written += written.bytes_with_companions;
         Ok(Some(meta))
     }
 
@@ -543,6 +641,7 @@ impl Ingest<'_> {
             if let Some(entry) = self.files.get_mut(file as usize) {
                 fill(&mut entry.segment, &written);
                 self.report.segments_written += 1;
+                self.report.bytes_written += written.bytes_with_companions;
             }
         }
         Ok(())
@@ -573,10 +672,9 @@ impl Ingest<'_> {
             checkpoints,
             ..Catalog::default()
         };
-        catalog.publish(&self.store.dir)?;
         self.report.rows_after = catalog.rows();
+        self.store.publish(catalog)?;
         self.report.published = true;
-        self.store.catalog = catalog;
         Ok(())
     }
 }
@@ -600,107 +698,21 @@ fn fill(meta: &mut SegmentMeta, written: &segment::Written) {
     meta.rollup = Some(written.rollup.clone());
 }
 
-/// Rows per batch read from each input of a merge, and per batch written.
-const MERGE_BATCH_ROWS: usize = 8_192;
-
-/// One input of a merge: its live rows, a batch at a time.
-struct MergeInput {
-    batches: Box<dyn Iterator<Item = Result<RecordBatch>>>,
-    /// Deleted rows (file row numbers, sorted) and the file row number of `batch`'s next read.
-    deleted: Vec<u32>,
-    next_file_row: usize,
-    batch: RecordBatch,
-    received: Vec<i64>,
-    position: usize,
-}
-
-impl MergeInput {
-    /// Moves to the next batch with live rows; false when the input is exhausted.
-    fn advance(&mut self) -> Result<bool> {
-        loop {
-            let Some(batch) = self.batches.next() else {
-                self.batch = RecordBatch::new_empty(stored_schema());
-                self.received.clear();
-                self.position = 0;
-                return Ok(false);
-            };
-            let batch = batch?;
-            let first = self.next_file_row;
-            self.next_file_row += batch.num_rows();
-            let batch = without_rows(&batch, &self.deleted, first)?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            self.received = segment::received_values(&batch)?;
-            self.batch = batch;
-            self.position = 0;
-            return Ok(true);
-        }
+/// The files to merge into one when a day holds more than `max` (file, live rows): the
+/// smallest, as many as bring the count down to `max`, and then any next-smallest no larger
+/// than what is merged so far (size tiers: a row is rewritten about log(day / poll) times
+/// over a day's life, instead of the whole day at every crowded ingest).
+fn compaction_set(sizes: &[(u32, u64)], max: usize) -> Vec<u32> {
+    if sizes.len() <= max {
+        return Vec::new();
     }
-
-    fn head(&self) -> Option<i64> {
-        self.received.get(self.position).copied()
+    let mut sorted = sizes.to_vec();
+    sorted.sort_by_key(|(file, rows)| (*rows, *file));
+    let mut take = (sorted.len() - max + 1).max(2);
+    let mut merged: u64 = sorted[..take].iter().map(|(_, rows)| rows).sum();
+    while take < sorted.len() && sorted[take].1 <= merged {
+        merged += sorted[take].1;
+        take += 1;
     }
-}
-
-/// Streams the live rows of `inputs` into `writer` in `Received` order (rows received at the
-/// same instant keep the inputs' order): one batch per input and one output batch in memory,
-/// whatever the segments' sizes.
-fn merge(
-    inputs: &[(std::path::PathBuf, Vec<u32>)],
-    writer: &mut segment::SegmentWriter,
-) -> Result<()> {
-    let mut sources = Vec::with_capacity(inputs.len());
-    for (path, deleted) in inputs {
-        let mut input = MergeInput {
-            batches: Box::new(segment::batches(path, MERGE_BATCH_ROWS)?),
-            deleted: deleted.clone(),
-            next_file_row: 0,
-            batch: RecordBatch::new_empty(stored_schema()),
-            received: Vec::new(),
-            position: 0,
-        };
-        input.advance()?;
-        sources.push(input);
-    }
-    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(MERGE_BATCH_ROWS);
-    loop {
-        let next = sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.head().map(|r| (r, i)))
-            .min();
-        let Some((_, i)) = next else {
-            break;
-        };
-        let source = &mut sources[i];
-        picks.push((i, source.position));
-        source.position += 1;
-        let exhausted = source.position >= source.received.len();
-        if exhausted || picks.len() >= MERGE_BATCH_ROWS {
-            // Write out before a batch the picks point into is replaced.
-            let batches: Vec<&RecordBatch> = sources.iter().map(|s| &s.batch).collect();
-            writer.write(&arrow::compute::interleave_record_batch(&batches, &picks)?)?;
-            picks.clear();
-        }
-        if exhausted {
-            sources[i].advance()?;
-        }
-    }
-    Ok(())
-}
-
-/// `batch` (file rows `first..first + n`) without the rows in `deleted` (sorted).
-fn without_rows(batch: &RecordBatch, deleted: &[u32], first: usize) -> Result<RecordBatch> {
-    let end = first + batch.num_rows();
-    let start = deleted.partition_point(|row| (*row as usize) < first);
-    let stop = deleted.partition_point(|row| (*row as usize) < end);
-    if start == stop {
-        return Ok(batch.clone());
-    }
-    let mut keep = vec![true; batch.num_rows()];
-    for row in &deleted[start..stop] {
-        keep[*row as usize - first] = false;
-    }
-    Ok(filter_record_batch(batch, &BooleanArray::from(keep))?)
+    sorted[..take].iter().map(|(file, _)| *file).collect()
 }

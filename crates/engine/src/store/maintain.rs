@@ -1,5 +1,6 @@
 //! Looking after a store: what it holds (`stats`), whether every file agrees with the
-//! catalog (`verify`), dropping days past a retention (`Store::drop_days_before`) and
+//! catalog (`verify`), merging each day into one segment without its deleted rows
+//! (`Store::compact`), dropping days past a retention (`Store::drop_days_before`) and
 //! removing files no catalog names (`Store::collect_garbage`, in `mod.rs`).
 
 use std::collections::{BTreeMap, HashSet};
@@ -33,7 +34,10 @@ pub struct StoreStats {
 pub struct DayStats {
     pub day: String,
     pub segments: usize,
+    /// Live rows.
     pub rows: u64,
+    /// Rows deleted by deletion vectors, still in the files until a merge.
+    pub deleted_rows: u64,
     pub bytes: u64,
 }
 
@@ -58,7 +62,7 @@ fn files_on_disk(dir: &Path) -> Result<Vec<(PathBuf, u64)>> {
     Ok(files)
 }
 
-/// The files a catalog names: each segment, its key run and its rollup.
+/// The files a catalog names: each segment, its key run, its rollup and its deletion vector.
 pub(super) fn referenced(dir: &Path, catalog: &Catalog) -> HashSet<PathBuf> {
     catalog
         .segments
@@ -66,7 +70,13 @@ pub(super) fn referenced(dir: &Path, catalog: &Catalog) -> HashSet<PathBuf> {
         .flat_map(|s| {
             let segment = catalog.segment_path(dir, s);
             let rollup = s.rollup.as_ref().map(|_| rollup::path_for(&segment));
-            [Some(keys::path_for(&segment)), rollup, Some(segment)]
+            let deletes = catalog.deletes_path(dir, s);
+            [
+                Some(keys::path_for(&segment)),
+                rollup,
+                deletes,
+                Some(segment),
+            ]
         })
         .flatten()
         .collect()
@@ -101,10 +111,19 @@ pub fn stats(dir: &Path) -> Result<StoreStats> {
                 ..DayStats::default()
             });
         day.segments += 1;
-        day.rows += segment.rows;
-        day.bytes += sizes.get(&path).copied().unwrap_or(0)
-            + sizes.get(&keys::path_for(&path)).copied().unwrap_or(0)
-            + sizes.get(&rollup::path_for(&path)).copied().unwrap_or(0);
+        day.rows += segment.live_rows();
+        day.deleted_rows += segment.rows - segment.live_rows();
+        let deletes = catalog.deletes_path(dir, segment);
+        day.bytes += [
+            Some(path.clone()),
+            Some(keys::path_for(&path)),
+            Some(rollup::path_for(&path)),
+            deletes,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| sizes.get(&p).copied().unwrap_or(0))
+        .sum::<u64>();
     }
     stats.days = days.into_values().collect();
     Ok(stats)
@@ -131,7 +150,9 @@ pub struct Verified {
 /// Reads every segment the catalog names and checks it against its entry: row count, byte
 /// size, the `Received` range and day, that it is sorted by `Received`, that its key run is
 /// present and holds exactly the identities and statuses of its rows, that its rollup holds
-/// exactly the partial aggregates of its rows, and that no identity is stored twice. Reads one segment at a time (memory: the largest segment's columns).
+/// exactly the partial aggregates of its rows, that its deletion vector is intact and names
+/// only its rows, and that no identity is stored twice among live rows. Reads one segment at
+/// a time (memory: the largest segment's columns).
 pub fn verify(dir: &Path) -> Result<Verified> {
     let catalog = Catalog::load(dir)?;
     let mut verified = Verified {
@@ -217,6 +238,28 @@ pub fn verify(dir: &Path) -> Result<Verified> {
             if !(received.is_empty() || (in_day(min) && in_day(max))) {
                 problem(format!("rows outside the day {day}"));
             }
+            let deleted = match (catalog.deletes_path(dir, meta), &meta.deletes) {
+                (Some(vector), Some(deletes)) => match super::deletes::read(&vector) {
+                    Ok(rows) => {
+                        if rows.len() != deletes.rows {
+                            problem(format!(
+                                "its deletion vector holds {} rows, the catalog says {}",
+                                rows.len(),
+                                deletes.rows
+                            ));
+                        }
+                        if rows.max().is_some_and(|last| u64::from(last) >= meta.rows) {
+                            problem("its deletion vector names rows it does not have".into());
+                        }
+                        rows
+                    }
+                    Err(e) => {
+                        problem(format!("its deletion vector cannot be read: {e}"));
+                        continue;
+                    }
+                },
+                _ => roaring::RoaringBitmap::new(),
+            };
             let stored = match segment::read_keys(&path) {
                 Ok(keys) => keys,
                 Err(e) => {
@@ -224,8 +267,9 @@ pub fn verify(dir: &Path) -> Result<Verified> {
                     continue;
                 }
             };
-            for (key, _) in &stored {
-                if !seen.insert(*key) {
+            for (row, (key, _)) in stored.iter().enumerate() {
+                let live = u32::try_from(row).is_ok_and(|row| !deleted.contains(row));
+                if live && !seen.insert(*key) {
                     problem(format!("identity {key:032x} is stored twice on {day}"));
                 }
             }
@@ -305,6 +349,18 @@ fn verify_rollup(segment: &Path, expected: &rollup::RollupMeta) -> std::result::
     }
 }
 
+/// What compacting did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Compacted {
+    /// Days rewritten (those with more than one segment or with deleted rows).
+    pub days: usize,
+    pub segments_before: usize,
+    pub segments_after: usize,
+    /// Deleted rows dropped from the files for good.
+    pub deleted_rows_dropped: u64,
+    pub bytes_written: u64,
+}
+
 /// What dropping days did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dropped {
@@ -314,6 +370,83 @@ pub struct Dropped {
 }
 
 impl Store {
+    /// Rewrites every day that has more than one segment, or deleted rows, as one segment of
+    /// its live rows (a streaming merge: memory is a batch per segment). Each day is published
+    /// on its own, so an interrupted compaction keeps the days it finished; what it replaced
+    /// is garbage after the grace period. Readers see the same rows before and after.
+    pub fn compact(&mut self) -> Result<Compacted> {
+        let mut by_day: BTreeMap<String, Vec<super::SegmentMeta>> = BTreeMap::new();
+        for segment in &self.catalog.segments {
+            by_day
+                .entry(segment.day.clone())
+                .or_default()
+                .push(segment.clone());
+        }
+        let mut done = Compacted {
+            segments_before: self.catalog.segments.len(),
+            ..Compacted::default()
+        };
+        for (day, segments) in by_day {
+            if segments.len() < 2 && segments.iter().all(|s| s.deletes.is_none()) {
+                continue;
+            }
+            let generation = self.catalog.generation + 1;
+            let mut inputs = Vec::with_capacity(segments.len());
+            for segment in &segments {
+                let deleted = match self.catalog.deletes_path(&self.dir, segment) {
+                    Some(vector) => super::deletes::read(&vector)?,
+                    None => roaring::RoaringBitmap::new(),
+                };
+                done.deleted_rows_dropped += deleted.len();
+                inputs.push((self.catalog.segment_path(&self.dir, segment), deleted));
+            }
+            let file = format!("{SEGMENTS_DIR}/{day}/g{generation:010}-00000.parquet");
+            let mut meta = super::SegmentMeta {
+                file,
+                day: day.clone(),
+                rows: 0,
+                min_received: 0,
+                max_received: 0,
+                bytes: 0,
+                rollup: None,
+                deletes: None,
+            };
+            let path = self.catalog.segment_path(&self.dir, &meta);
+            let mut writer = segment::SegmentWriter::create(&path)?;
+            super::merge::merge(&inputs, &mut writer)?;
+            let written = writer.finish()?;
+            done.bytes_written += written.bytes_with_companions;
+            let mut kept: Vec<super::SegmentMeta> = self
+                .catalog
+                .segments
+                .iter()
+                .filter(|s| s.day != day)
+                .cloned()
+                .collect();
+            if written.rows > 0 {
+                meta.rows = written.rows;
+                meta.min_received = written.min_received;
+                meta.max_received = written.max_received;
+                meta.bytes = written.bytes;
+                meta.rollup = Some(written.rollup);
+                if let Some(parent) = path.parent() {
+                    super::catalog::sync_dir(parent)?;
+                }
+                kept.push(meta);
+            }
+            kept.sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
+            let catalog = Catalog {
+                generation,
+                segments: kept,
+                ..self.catalog.clone()
+            };
+            self.publish(catalog)?;
+            done.days += 1;
+        }
+        done.segments_after = self.catalog.segments.len();
+        Ok(done)
+    }
+
     /// Drops every day before `first_kept` (whole days, by `Received`) in one publish; the
     /// files go with the next garbage collection. Checkpoints are kept.
     pub fn drop_days_before(&mut self, first_kept: NaiveDate) -> Result<Dropped> {
@@ -334,15 +467,14 @@ impl Store {
                 .collect::<HashSet<_>>()
                 .len(),
             segments: gone.len(),
-            rows: gone.iter().map(|s| s.rows).sum(),
+            rows: gone.iter().map(|s| s.live_rows()).sum(),
         };
         let catalog = Catalog {
             generation: self.catalog.generation + 1,
             segments: kept,
             ..self.catalog.clone()
         };
-        catalog.publish(&self.dir)?;
-        self.catalog = catalog;
+        self.publish(catalog)?;
         Ok(dropped)
     }
 }

@@ -1,15 +1,19 @@
 //! The embedded store: Parquet segments partitioned by UTC day of `Received`, published
 //! through an atomically replaced catalog.
 //!
-//! Identity and "latest status wins" are enforced on write (merge-on-write): an ingest loads
-//! the key index (identity -> file, row, status) of every day it touches, and a record that
-//! supersedes a stored row makes the ingest rewrite that row's segment without it. Readers
-//! therefore see plain Parquet files with exactly one row per identity. See ARCHITECTURE.md.
+//! Identity and "latest status wins" are enforced on write: an ingest looks each identity up
+//! in the key runs of the day it falls in, and a record that supersedes a stored row deletes
+//! that row through a deletion vector beside its segment (or rewrites a segment that would
+//! lose too much). Readers skip deleted rows (merge on read), so they see exactly one live
+//! row per identity. See ARCHITECTURE.md.
 
 mod catalog;
+pub mod deletes;
 mod ingest;
 mod keys;
 mod maintain;
+mod merge;
+mod retired;
 pub mod rollup;
 pub mod segment;
 
@@ -19,9 +23,9 @@ use std::time::{Duration, SystemTime};
 
 use fs2::FileExt;
 
-pub use catalog::{CATALOG_FILE, CATALOG_VERSION, Catalog, SegmentMeta};
+pub use catalog::{CATALOG_FILE, CATALOG_VERSION, Catalog, DeletesMeta, SegmentMeta};
 pub use ingest::{Ingest, IngestReport};
-pub use maintain::{DayStats, Dropped, Problem, StoreStats, Verified, stats, verify};
+pub use maintain::{Compacted, DayStats, Dropped, Problem, StoreStats, Verified, stats, verify};
 
 use crate::error::{Error, Result};
 
@@ -30,6 +34,26 @@ const LOCK_FILE: &str = "LOCK";
 /// Unreferenced segment files younger than this are left alone: a query that read the
 /// previous catalog may still be reading them.
 pub const GARBAGE_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// The live rows of a published segment (its deleted rows left out), as one batch in the
+/// stored schema.
+pub fn read_live(
+    dir: &Path,
+    catalog: &Catalog,
+    meta: &SegmentMeta,
+) -> Result<arrow::array::RecordBatch> {
+    let batch = segment::read(&catalog.segment_path(dir, meta))?;
+    match catalog.deletes_path(dir, meta) {
+        Some(vector) => {
+            let deleted = deletes::read(&vector)?;
+            Ok(arrow::compute::filter_record_batch(
+                &batch,
+                &deletes::keep_mask(&deleted, batch.num_rows()),
+            )?)
+        }
+        None => Ok(batch),
+    }
+}
 
 /// A writable handle on a data directory. One writer at a time (an exclusive file lock);
 /// readers never lock, they read the catalog.
@@ -82,11 +106,36 @@ impl Store {
         &self.catalog
     }
 
-    /// Removes segment files (and their key runs) no catalog names (left by a crash or
-    /// replaced by a rewrite) once they are older than `grace`.
+    /// Publishes `catalog` (one atomic rename), records when the files it no longer names
+    /// left, and removes the files that left more than [`GARBAGE_GRACE`] ago: disk stays
+    /// near the live size however long the writer runs.
+    pub(crate) fn publish(&mut self, catalog: Catalog) -> Result<()> {
+        let before = maintain::referenced(&self.dir, &self.catalog);
+        catalog.publish(&self.dir)?;
+        let after = maintain::referenced(&self.dir, &catalog);
+        self.catalog = catalog;
+        let mut retired = retired::Retired::load(&self.dir);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        retired.retire(&self.dir, &before, &after, now_ms);
+        // Both are housekeeping: the publish stands whatever happens to them.
+        if let Err(error) = retired.save(&self.dir) {
+            tracing::warn!(%error, "cannot record the retired files; they wait by file time");
+        }
+        if let Err(error) = self.collect_garbage(GARBAGE_GRACE) {
+            tracing::warn!(%error, "garbage collection after a publish failed");
+        }
+        Ok(())
+    }
+
+    /// Removes files no catalog names (left by a crash or replaced by a rewrite) once they
+    /// left the catalog more than `grace` ago (by the record of retired files; a file it
+    /// does not list, by its modification time).
     pub fn collect_garbage(&self, grace: Duration) -> Result<usize> {
         let referenced = maintain::referenced(&self.dir, &self.catalog);
+        let mut retired = retired::Retired::load(&self.dir);
         let now = SystemTime::now();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         let mut removed = 0;
         let root = self.dir.join(SEGMENTS_DIR);
         let days = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
@@ -97,13 +146,22 @@ impl Store {
             let mut remaining = 0;
             for file in files.flatten() {
                 let path = file.path();
-                let old_enough = file
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|modified| now.duration_since(modified).ok())
-                    .is_some_and(|age| age >= grace);
-                if !referenced.contains(&path) && old_enough {
+                if referenced.contains(&path) {
+                    remaining += 1;
+                    continue;
+                }
+                let left = retired::relative(&self.dir, &path)
+                    .and_then(|relative| retired.files.get(&relative).copied());
+                let old_enough = match left {
+                    Some(left_ms) => now_ms.saturating_sub(left_ms) >= grace_ms,
+                    None => file
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|modified| now.duration_since(modified).ok())
+                        .is_some_and(|age| age >= grace),
+                };
+                if old_enough {
                     std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
                     removed += 1;
                 } else {
@@ -114,6 +172,14 @@ impl Store {
                 // Another writer cannot be creating files here: we hold the lock.
                 let _ = std::fs::remove_dir(day.path());
             }
+        }
+        // Forget what is gone.
+        let before = retired.files.len();
+        retired
+            .files
+            .retain(|relative, _| self.dir.join(relative).exists());
+        if retired.files.len() != before {
+            retired.save(&self.dir)?;
         }
         Ok(removed)
     }

@@ -28,6 +28,8 @@ pub struct Written {
     pub min_received: i64,
     pub max_received: i64,
     pub bytes: u64,
+    /// The segment's bytes with its key run's and rollup's.
+    pub bytes_with_companions: u64,
     pub rollup: super::rollup::RollupMeta,
 }
 
@@ -117,11 +119,20 @@ impl SegmentWriter {
         let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         super::keys::write(&self.path, &self.keys)?;
         let rollup = self.rollup.finish()?.write(&self.path)?;
+        let companions: u64 = [
+            super::keys::path_for(&self.path),
+            super::rollup::path_for(&self.path),
+        ]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
         Ok(Written {
             rows: self.rows,
             min_received: self.min_received.unwrap_or(0),
             max_received: self.max_received,
             bytes,
+            bytes_with_companions: bytes + companions,
             rollup,
         })
     }

@@ -10,7 +10,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use mailscope_engine::schema::{self, SourceMeta};
-use mailscope_engine::store::{Catalog, IngestReport, SegmentMeta, Store, segment};
+use mailscope_engine::store::{self, Catalog, IngestReport, SegmentMeta, Store, segment};
 use mailscope_record::{Record, Status, identity_key};
 use mailscope_simulator::{TenantConfig, generate};
 use proptest::prelude::*;
@@ -115,10 +115,10 @@ fn stored(dir: &Path) -> HashMap<u128, Row> {
     let catalog = Catalog::load(dir).unwrap();
     let mut rows = HashMap::new();
     for segment_meta in &catalog.segments {
-        let batch = segment::read(&catalog.segment_path(dir, segment_meta)).unwrap();
+        let batch = store::read_live(dir, &catalog, segment_meta).unwrap();
         assert_eq!(
             batch.num_rows() as u64,
-            segment_meta.rows,
+            segment_meta.live_rows(),
             "{}",
             segment_meta.file
         );
@@ -210,7 +210,8 @@ fn referenced_files(dir: &Path) -> BTreeSet<PathBuf> {
             let mut rollup = segment.clone().into_os_string();
             rollup.push(".rollup");
             let rollup = s.rollup.as_ref().map(|_| PathBuf::from(rollup));
-            [Some(segment), Some(PathBuf::from(keys)), rollup]
+            let deletes = s.deletes.as_ref().map(|d| PathBuf::from(&d.file));
+            [Some(segment), Some(PathBuf::from(keys)), rollup, deletes]
         })
         .flatten()
         .collect()
@@ -644,10 +645,11 @@ fn a_failed_commit_publishes_nothing_and_its_files_are_collected() {
     let saved = std::fs::read(&victim).unwrap();
 
     let mut doomed = store.ingest(None, meta());
-    // Settles a stored row (so the commit must rewrite the victim segment) ...
-    doomed
-        .push(numbered(0..1, Status::Delivered).remove(0))
-        .unwrap();
+    // Settles two fifths of the stored rows (so the commit must rewrite the victim segment,
+    // too much of it for a deletion vector) ...
+    for record in numbered(0..20, Status::Delivered) {
+        doomed.push(record).unwrap();
+    }
     // ... and adds rows on another day, written to a new segment before that rewrite.
     for mut record in numbered(100..110, Status::Delivered) {
         record.received += TimeDelta::days(1);
@@ -682,8 +684,8 @@ fn a_failed_commit_publishes_nothing_and_its_files_are_collected() {
     assert_eq!(segment_files(dir.path()), referenced);
     assert_eq!(stored(dir.path()).len(), 50);
     // A retry succeeds and reuses nothing stale.
-    let report = ingest(&mut store, numbered(0..1, Status::Delivered));
-    assert_eq!((report.updated, report.rows_after), (1, 50));
+    let report = ingest(&mut store, numbered(0..20, Status::Delivered));
+    assert_eq!((report.updated, report.rows_after), (20, 50));
 }
 
 #[test]
@@ -871,6 +873,7 @@ fn catalog_v1() -> Catalog {
         max_received,
         bytes,
         rollup: None,
+        deletes: None,
     };
     Catalog {
         format: "mailscope-catalog".into(),
@@ -899,7 +902,7 @@ fn catalog_v1() -> Catalog {
 }
 
 #[test]
-fn a_version_1_catalog_is_read_back_and_published_as_version_2() {
+fn a_version_1_catalog_is_read_back_and_published_as_the_current_version() {
     let catalog = Catalog::parse(CATALOG_V1.as_bytes()).unwrap();
     assert_eq!(catalog, catalog_v1());
     assert_eq!(catalog.rows(), 80_207);
@@ -910,12 +913,14 @@ fn a_version_1_catalog_is_read_back_and_published_as_version_2() {
     let written = std::fs::read_to_string(dir.path().join("CATALOG")).unwrap();
     assert_eq!(
         written.trim_end(),
-        CATALOG_V1
-            .trim_end()
-            .replacen("\"version\": 1,", "\"version\": 2,", 1)
+        CATALOG_V1.trim_end().replacen(
+            "\"version\": 1,",
+            &format!("\"version\": {},", store::CATALOG_VERSION),
+            1
+        )
     );
     let reread = Catalog::load(dir.path()).unwrap();
-    assert_eq!(reread.version, 2);
+    assert_eq!(reread.version, store::CATALOG_VERSION);
     assert_eq!(reread.segments, catalog.segments);
 }
 
@@ -971,7 +976,10 @@ fn a_checkpoint_is_published_with_its_records_and_only_with_them() {
 
 #[test]
 fn catalogs_that_are_garbage_or_newer_are_refused() {
-    let newer = CATALOG_V1.replace("\"version\": 1,", "\"version\": 3,");
+    let newer = CATALOG_V1.replace(
+        "\"version\": 1,",
+        &format!("\"version\": {},", store::CATALOG_VERSION + 1),
+    );
     assert_ne!(newer, CATALOG_V1);
     let error = Catalog::parse(newer.as_bytes()).unwrap_err();
     assert!(error.contains("newer"), "{error}");
@@ -1192,4 +1200,354 @@ fn every_segment_has_a_rollup_that_verify_recomputes_from_its_rows() {
         problems[0].message.contains("rollup cannot be read"),
         "{problems:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Deletion vectors (merge on read)
+// ---------------------------------------------------------------------------------------
+
+/// `n` distinct identities on the first test day, one second apart.
+fn by_second(range: std::ops::Range<u32>, status: Status) -> Vec<Record> {
+    range
+        .map(|i| {
+            record(
+                &format!("00000000-0000-0000-0000-{i:012}"),
+                &format!("user{i}@fabrikam.example"),
+                status.clone(),
+                day_start() + TimeDelta::seconds(i64::from(i)),
+            )
+        })
+        .collect()
+}
+
+/// `count by status` over the test day, answered by the one-shot engine (Parquet with row
+/// selections), as sorted (status, count) pairs.
+fn counted_by_status(dir: &Path) -> Vec<(String, i64)> {
+    let query =
+        mailscope_query::compile(r#"* | json "Status" as status | count by status"#).unwrap();
+    let options = mailscope_engine::exec::QueryOptions {
+        from: day_start() - TimeDelta::days(1),
+        to: day_start() + TimeDelta::days(7),
+        time_zone: chrono_tz::UTC,
+        geo: None,
+        asn: None,
+        threat: None,
+        max_raw_rows: 1_000,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime
+        .block_on(mailscope_engine::exec::execute(dir, &query, &options))
+        .unwrap();
+    let mut counts: Vec<(String, i64)> = result
+        .rows
+        .iter()
+        .map(|row| match (&row[0], &row[1]) {
+            (mailscope_engine::exec::Value::Text(s), mailscope_engine::exec::Value::Int(n)) => {
+                (s.clone(), *n)
+            }
+            other => panic!("unexpected row {other:?}"),
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
+fn fold_counts(state: &HashMap<u128, Record>) -> Vec<(String, i64)> {
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for record in state.values() {
+        *counts.entry(record.status.as_str().to_owned()).or_default() += 1;
+    }
+    let mut counts: Vec<(String, i64)> = counts.into_iter().collect();
+    counts.sort();
+    counts
+}
+
+/// Bytes of the files the catalog names for one day.
+fn day_bytes(dir: &Path) -> u64 {
+    referenced_files(dir)
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
+        .sum()
+}
+
+#[test]
+fn a_status_update_to_a_few_rows_writes_a_deletion_vector_not_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let first = by_second(0..50_000, Status::GettingStatus);
+    let mut all = first.clone();
+    ingest(&mut store, first);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert_eq!(catalog.segments.len(), 1);
+    let original = catalog.segments[0].clone();
+    let bytes_before = day_bytes(dir.path());
+
+    // 1 % of the day's rows change status.
+    let update = by_second(0..500, Status::Pending);
+    all.extend(update.iter().cloned());
+    let report = ingest(&mut store, update);
+    assert_eq!((report.updated, report.deletion_vectors_written), (500, 1));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let kept = catalog
+        .segments
+        .iter()
+        .find(|s| s.file == original.file)
+        .expect("the segment is not rewritten");
+    let deletes = kept.deletes.as_ref().expect("a deletion vector");
+    assert_eq!((deletes.rows, kept.live_rows()), (500, 49_500));
+    assert_eq!(catalog.rows(), 50_000);
+    // Its new rows, key run and rollup, and the vector: a few percent of the day.
+    assert!(
+        report.bytes_written * 20 < bytes_before,
+        "wrote {} bytes of a {bytes_before}-byte day",
+        report.bytes_written
+    );
+    assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)));
+    assert_eq!(counted_by_status(dir.path()), fold_counts(&fold(&all)));
+
+    // The same rows again, further on: the key runs still list them in the first segment,
+    // as deleted rows; the lookup passes over those to the live ones.
+    let again = by_second(0..500, Status::Delivered);
+    all.extend(again.iter().cloned());
+    let report = ingest(&mut store, again);
+    assert_eq!((report.added, report.updated), (0, 500));
+    // More of the first segment: its vector grows (a new file; the old one is garbage).
+    let more = by_second(10_000..10_300, Status::Failed);
+    all.extend(more.iter().cloned());
+    let report = ingest(&mut store, more);
+    assert_eq!((report.updated, report.deletion_vectors_written), (300, 1));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let kept = catalog
+        .segments
+        .iter()
+        .find(|s| s.file == original.file)
+        .unwrap();
+    assert_eq!(kept.deletes.as_ref().unwrap().rows, 800);
+    assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)));
+    assert_eq!(counted_by_status(dir.path()), fold_counts(&fold(&all)));
+    let verified = mailscope_engine::store::verify(dir.path()).unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    assert_eq!(verified.rows, 50_000);
+    store.collect_garbage(Duration::ZERO).unwrap();
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+
+    // Re-ingesting everything changes nothing.
+    let report = ingest(&mut store, all.clone());
+    assert!(!report.published);
+    assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)));
+}
+
+#[test]
+fn a_segment_that_would_lose_a_fifth_of_its_rows_is_rewritten_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut all = by_second(0..1_000, Status::Pending);
+    ingest(&mut store, all.clone());
+    let original = Catalog::load(dir.path()).unwrap().segments[0].file.clone();
+    let small = by_second(0..150, Status::Delivered);
+    all.extend(small.iter().cloned());
+    assert_eq!(ingest(&mut store, small).deletion_vectors_written, 1);
+    // 150 + 60 of 1,000 is over a fifth: rewritten, and every row's segment has no vector.
+    let large = by_second(300..360, Status::Delivered);
+    all.extend(large.iter().cloned());
+    let report = ingest(&mut store, large);
+    assert_eq!(report.deletion_vectors_written, 0);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert!(catalog.segments.iter().all(|s| s.file != original));
+    assert!(catalog.segments.iter().all(|s| s.deletes.is_none()));
+    assert_eq!(catalog.rows(), 1_000);
+    assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)));
+    assert_eq!(counted_by_status(dir.path()), fold_counts(&fold(&all)));
+}
+
+#[test]
+fn a_damaged_deletion_vector_is_reported_and_stops_appends_to_its_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, by_second(0..1_000, Status::Pending));
+    ingest(&mut store, by_second(0..10, Status::Delivered));
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let segment = catalog
+        .segments
+        .iter()
+        .find(|s| s.deletes.is_some())
+        .unwrap();
+    let vector = catalog.deletes_path(dir.path(), segment).unwrap();
+    let mut bytes = std::fs::read(&vector).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&vector, &bytes).unwrap();
+    let problems = mailscope_engine::store::verify(dir.path())
+        .unwrap()
+        .problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].file, segment.file);
+    assert!(
+        problems[0]
+            .message
+            .contains("deletion vector cannot be read"),
+        "{problems:?}"
+    );
+    // An append to that day cannot know which rows are live: it fails, publishing nothing.
+    let mut append = store.ingest(None, meta());
+    let error = append
+        .push(by_second(20..21, Status::Delivered).remove(0))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("checksum mismatch"), "{error}");
+    drop(append);
+    assert_eq!(Catalog::load(dir.path()).unwrap(), catalog);
+}
+
+#[test]
+fn a_crowded_day_merges_its_smallest_segments_not_the_whole_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut all = by_second(0..2_000, Status::Delivered);
+    assert_eq!(
+        all[0].received.date_naive(),
+        all[1_999].received.date_naive()
+    );
+    ingest(&mut store, all.clone());
+    let large = Catalog::load(dir.path()).unwrap().segments[0].file.clone();
+    let mut merges = 0;
+    for poll in 0..30u32 {
+        let records = by_second(2_000 + poll * 10..2_010 + poll * 10, Status::Delivered);
+        all.extend(records.iter().cloned());
+        let before = store.catalog().segments.len();
+        ingest(&mut store, records);
+        let catalog = Catalog::load(dir.path()).unwrap();
+        assert!(
+            catalog.segments.len() <= 8,
+            "{} segments",
+            catalog.segments.len()
+        );
+        merges += usize::from(catalog.segments.len() <= before);
+        assert!(
+            catalog.segments.iter().any(|s| s.file == large),
+            "poll {poll} rewrote the day's large segment"
+        );
+    }
+    assert!(merges >= 3, "{merges} merges");
+    assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)));
+    assert!(
+        mailscope_engine::store::verify(dir.path())
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+}
+
+#[test]
+fn compaction_leaves_one_segment_a_day_without_deleted_rows_and_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let records = tenant(11, 4_000, 3);
+    let mut all = Vec::new();
+    for chunk in records.chunks(records.len() / 12 + 1) {
+        all.extend(chunk.iter().cloned());
+        ingest(&mut store, chunk.iter().cloned());
+    }
+    let updates: Vec<Record> = records
+        .iter()
+        .step_by(60)
+        .map(|r| Record {
+            status: if r.status == Status::Failed {
+                Status::Delivered
+            } else {
+                Status::Failed
+            },
+            ..r.clone()
+        })
+        .collect();
+    all.extend(updates.iter().cloned());
+    ingest(&mut store, updates);
+    let before = Catalog::load(dir.path()).unwrap();
+    assert!(before.segments.iter().any(|s| s.deletes.is_some()));
+    let counts = counted_by_status(dir.path());
+    assert_eq!(counts, fold_counts(&fold(&all)));
+
+    let done = store.compact().unwrap();
+    let after = Catalog::load(dir.path()).unwrap();
+    let days: BTreeSet<&str> = after.segments.iter().map(|s| s.day.as_str()).collect();
+    assert_eq!(after.segments.len(), days.len(), "one segment a day");
+    assert!(after.segments.iter().all(|s| s.deletes.is_none()));
+    assert_eq!(
+        (done.segments_before, done.segments_after),
+        (before.segments.len(), days.len())
+    );
+    assert!(done.deleted_rows_dropped > 0);
+    assert_eq!(after.rows(), before.rows());
+    assert_eq!(after.checkpoints, before.checkpoints);
+    assert_eq!(stored_statuses(dir.path()), statuses(&fold(&all)));
+    assert_eq!(counted_by_status(dir.path()), counts);
+    assert!(
+        mailscope_engine::store::verify(dir.path())
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+    // A second compaction has nothing to do.
+    assert_eq!(store.compact().unwrap().days, 0);
+    store.collect_garbage(Duration::ZERO).unwrap();
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+}
+
+#[test]
+fn a_replaced_file_waits_the_grace_from_when_it_left_the_catalog_not_from_when_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..100, Status::Pending));
+    let written = referenced_files(dir.path());
+    // Written two hours ago.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7_200);
+    for file in &written {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(file))
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    // Replaced now (half its rows settle: rewritten). The commit collects garbage, but a
+    // query that loaded the previous catalog may be reading these files: they stay.
+    ingest(&mut store, numbered(0..50, Status::Delivered));
+    let now_referenced = referenced_files(dir.path());
+    let replaced: Vec<&PathBuf> = written.difference(&now_referenced).collect();
+    assert_eq!(
+        replaced.len(),
+        3,
+        "segment, key run and rollup: {replaced:?}"
+    );
+    assert!(replaced.iter().all(|f| dir.path().join(f).exists()));
+    assert_eq!(
+        store
+            .collect_garbage(mailscope_engine::store::GARBAGE_GRACE)
+            .unwrap(),
+        0
+    );
+    // Once they left longer ago than the grace, the next collection removes them, and
+    // forgets them.
+    let record_path = dir.path().join("RETIRED");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    for file in &replaced {
+        let key = file.to_string_lossy().replace('\\', "/");
+        let left = record["files"][&key].as_i64().expect("recorded");
+        record["files"][&key] = serde_json::json!(left - 3_600_000);
+    }
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+    assert_eq!(
+        store
+            .collect_garbage(mailscope_engine::store::GARBAGE_GRACE)
+            .unwrap(),
+        3
+    );
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    assert!(record["files"].as_object().unwrap().is_empty(), "{record}");
 }

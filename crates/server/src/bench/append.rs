@@ -213,7 +213,7 @@ fn reingest(dir: &Path, data: &Path, rows: u64) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn files(store: &Path) -> Result<BTreeSet<(PathBuf, u64)>> {
+pub(super) fn files(store: &Path) -> Result<BTreeSet<(PathBuf, u64)>> {
     let mut files = BTreeSet::new();
     let root = store.join("segments");
     for day in std::fs::read_dir(&root)

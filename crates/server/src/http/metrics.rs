@@ -41,6 +41,10 @@ pub struct Metrics {
 pub struct StoreFigures {
     pub rows: u64,
     pub generation: u64,
+    /// Rows deletion vectors hide, still in their segments until a merge.
+    pub deleted_rows: u64,
+    /// Segments with a deletion vector (answered from rows, not their rollups).
+    pub segments_with_deletes: u64,
 }
 
 impl mailscope_service::Observer for Metrics {
@@ -228,6 +232,22 @@ impl Metrics {
             )?;
             writeln!(out, "# TYPE mailscope_store_generation gauge")?;
             writeln!(out, "mailscope_store_generation {}", store.generation)?;
+            writeln!(
+                out,
+                "# HELP mailscope_store_deleted_rows Rows superseded and hidden by deletion vectors, kept in their segments until a merge."
+            )?;
+            writeln!(out, "# TYPE mailscope_store_deleted_rows gauge")?;
+            writeln!(out, "mailscope_store_deleted_rows {}", store.deleted_rows)?;
+            writeln!(
+                out,
+                "# HELP mailscope_store_segments_with_deletes Segments with a deletion vector: queries read their rows, not their partial aggregates."
+            )?;
+            writeln!(out, "# TYPE mailscope_store_segments_with_deletes gauge")?;
+            writeln!(
+                out,
+                "mailscope_store_segments_with_deletes {}",
+                store.segments_with_deletes
+            )?;
         }
         writeln!(
             out,
@@ -312,6 +332,8 @@ mod tests {
             Some(StoreFigures {
                 rows: 5,
                 generation: 2,
+                deleted_rows: 1,
+                segments_with_deletes: 1,
             }),
             Some(ServiceStats {
                 backend: "local",
@@ -330,6 +352,8 @@ mod tests {
             "mailscope_queries_running 0",
             "mailscope_store_rows 5",
             "mailscope_store_generation 2",
+            "mailscope_store_deleted_rows 1",
+            "mailscope_store_segments_with_deletes 1",
             "mailscope_ingest_records_total{outcome=\"added\"} 3",
             "mailscope_queries_queued 3",
             "mailscope_queries_admitted 1",

@@ -186,6 +186,8 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     let store = catalog(&state).await.map(|c| metrics::StoreFigures {
         rows: c.rows(),
         generation: c.generation,
+        deleted_rows: c.segments.iter().map(|s| s.rows - s.live_rows()).sum(),
+        segments_with_deletes: c.segments.iter().filter(|s| s.deletes.is_some()).count() as u64,
     });
     (
         [(

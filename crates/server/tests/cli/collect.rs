@@ -15,7 +15,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{Int64Type, TimestampNanosecondType};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use mailscope_engine::schema;
-use mailscope_engine::store::{Catalog, Store, segment};
+use mailscope_engine::store::{Catalog, Store};
 use mailscope_record::{Record, Status, identity_key};
 use mailscope_simulator::TenantConfig;
 use mailscope_simulator::http::{Quota, Simulator, SimulatorConfig, Stats, serve};
@@ -203,9 +203,9 @@ fn read_store(dir: &Path) -> StoreView {
             "catalog names a missing segment {}",
             meta.file
         );
-        let batch = segment::read(&path)
+        let batch = mailscope_engine::store::read_live(dir, &catalog, meta)
             .unwrap_or_else(|error| panic!("segment {} does not read: {error}", meta.file));
-        assert_eq!(batch.num_rows() as u64, meta.rows, "{}", meta.file);
+        assert_eq!(batch.num_rows() as u64, meta.live_rows(), "{}", meta.file);
         let column = |name: &str| {
             batch
                 .column(batch.schema().index_of(name).expect("stored column"))
@@ -236,7 +236,7 @@ fn read_store(dir: &Path) -> StoreView {
                 meta.file
             );
         }
-        referenced.extend(super::crash::companions(&path, meta));
+        referenced.extend(super::crash::companions(dir, &catalog, meta));
         referenced.insert(path);
     }
     let mut on_disk = BTreeSet::new();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::TimestampNanosecondType;
 use mailscope_engine::schema;
-use mailscope_engine::store::{Catalog, Store, segment};
+use mailscope_engine::store::{Catalog, Store};
 use mailscope_record::{ReadOptions, Record, Status, identity_key, open_reader};
 use rand::{Rng, SeedableRng};
 
@@ -70,6 +70,8 @@ fn fold_into(state: &mut HashMap<u128, Status>, records: &[Record]) {
 
 struct Snapshot {
     statuses: HashMap<u128, Status>,
+    /// Segments with a deletion vector.
+    with_deletes: usize,
     /// Segment files no catalog names: what a writer killed after writing left behind.
     unreferenced: usize,
 }
@@ -77,23 +79,30 @@ struct Snapshot {
 /// Checks everything a reader relies on and returns the stored (identity, status) pairs:
 /// the catalog parses, every segment it names exists, reads and holds the rows the catalog
 /// says, sorted by `Received` within its day, and no identity is stored twice.
-/// The files written and synced beside a segment before the catalog names it: its key run
-/// and its rollup (partial aggregates), which the catalog records.
+/// The files written and synced beside a segment before the catalog names it: its key run,
+/// its rollup (partial aggregates) and its deletion vector, which the catalog records.
 pub(super) fn companions(
-    path: &Path,
+    dir: &Path,
+    catalog: &Catalog,
     meta: &mailscope_engine::store::SegmentMeta,
-) -> [std::path::PathBuf; 2] {
+) -> Vec<PathBuf> {
+    let path = catalog.segment_path(dir, meta);
     let mut keys = path.as_os_str().to_owned();
     keys.push(".keys");
     let keys = std::path::PathBuf::from(keys);
     assert!(keys.exists(), "{} has no key run", meta.file);
-    let rollup = mailscope_engine::store::rollup::path_for(path);
+    let rollup = mailscope_engine::store::rollup::path_for(&path);
     assert!(
         meta.rollup.is_some() && rollup.exists(),
         "{} has no rollup",
         meta.file
     );
-    [keys, rollup]
+    let mut files = vec![keys, rollup];
+    if let Some(vector) = catalog.deletes_path(dir, meta) {
+        assert!(vector.exists(), "{} has no deletion vector", meta.file);
+        files.push(vector);
+    }
+    files
 }
 
 fn check_store(dir: &Path) -> Snapshot {
@@ -115,9 +124,9 @@ fn check_store(dir: &Path) -> Snapshot {
             "catalog names a missing segment {}",
             meta.file
         );
-        let batch = segment::read(&path)
+        let batch = mailscope_engine::store::read_live(dir, &catalog, meta)
             .unwrap_or_else(|error| panic!("segment {} does not read: {error}", meta.file));
-        assert_eq!(batch.num_rows() as u64, meta.rows, "{}", meta.file);
+        assert_eq!(batch.num_rows() as u64, meta.live_rows(), "{}", meta.file);
         let column = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
         let ids = column(schema::MESSAGE_TRACE_ID);
         let recipients = column(schema::RECIPIENT_ADDRESS);
@@ -156,7 +165,7 @@ fn check_store(dir: &Path) -> Snapshot {
                 meta.file
             );
         }
-        referenced.extend(super::crash::companions(&path, meta));
+        referenced.extend(super::crash::companions(dir, &catalog, meta));
         referenced.insert(path);
     }
     assert_eq!(statuses.len() as u64, catalog.rows());
@@ -170,6 +179,11 @@ fn check_store(dir: &Path) -> Snapshot {
     }
     Snapshot {
         statuses,
+        with_deletes: catalog
+            .segments
+            .iter()
+            .filter(|s| s.deletes.is_some())
+            .count(),
         unreferenced,
     }
 }
@@ -180,6 +194,20 @@ struct Tally {
     running_after: u64,
     exited_first: u64,
     left_files: u64,
+    with_deletes: usize,
+}
+
+/// A copy of a data directory (without its lock file).
+fn copy_store(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_store(&entry.path(), &target);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -285,6 +313,7 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
                 (false, true) => tally.running_after += 1,
             }
             tally.left_files += u64::from(snapshot.unreferenced > 0 && !exited_first);
+            tally.with_deletes = tally.with_deletes.max(snapshot.with_deletes);
         }
         // The collector retries the file; that must complete it.
         typical = run_to_completion(&data, chunk);
@@ -293,6 +322,60 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
             snapshot.statuses == states[k + 1],
             "chunk {k}: the retry did not complete the file"
         );
+    }
+
+    assert!(
+        tally.with_deletes > 0,
+        "no append left a deletion vector: {tally:?}"
+    );
+
+    // Compaction killed at any moment: every kill leaves the same rows, each day merged or
+    // not; the last run merges every day into one segment without deleted rows.
+    let timing = work.path().join("compact-timing");
+    copy_store(&data, &timing);
+    let started_compact = Instant::now();
+    let output = mailscope()
+        .args(["store", "compact", "--data-dir"])
+        .arg(&timing)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let compact_time = started_compact.elapsed();
+    // Start over from the appended store: a fresh copy with deleted rows for each kill.
+    for attempt in 0..KILLS_PER_CHUNK {
+        let copy = work.path().join(format!("compact-{attempt}"));
+        copy_store(&data, &copy);
+        let limit = u64::try_from(compact_time.as_millis()).unwrap_or(u64::MAX);
+        let delay = Duration::from_millis(rng.random_range(0..=limit));
+        let mut command = mailscope();
+        let mut child = command
+            .args(["store", "compact", "--data-dir"])
+            .arg(&copy)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let snapshot = check_store(&copy);
+        assert!(
+            snapshot.statuses == states[CHUNKS],
+            "compaction killed after {delay:?} changed the rows"
+        );
+        let done = Command::new(env!("CARGO_BIN_EXE_mailscope"))
+            .args(["store", "compact", "--data-dir"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(done.status.success());
+        let snapshot = check_store(&copy);
+        assert!(snapshot.statuses == states[CHUNKS]);
+        assert_eq!(snapshot.with_deletes, 0);
     }
 
     // The finished store equals the fold of every chunk, and what the kills left behind is
@@ -307,12 +390,15 @@ fn an_ingest_killed_at_any_moment_leaves_the_store_before_or_after_the_file_neve
     let kills = CHUNKS * KILLS_PER_CHUNK;
     eprintln!(
         "{kills} kills: {} mid-ingest before publish, {} mid-ingest after publish, {} after the \
-         process had exited; {} left unpublished segment files; last ingest {:.0} ms; total {:.1} s",
+         process had exited; {} left unpublished segment files; at most {} segments with \
+         deleted rows; last ingest {:.0} ms; compaction {:.0} ms; total {:.1} s",
         tally.running_before,
         tally.running_after,
         tally.exited_first,
         tally.left_files,
+        tally.with_deletes,
         typical.as_secs_f64() * 1e3,
+        compact_time.as_secs_f64() * 1e3,
         started.elapsed().as_secs_f64()
     );
     assert!(

@@ -42,6 +42,9 @@ trait Backend {
 struct Tenant {
     _dir: tempfile::TempDir,
     data: PathBuf,
+    /// The same observations ingested in many small appends: status changes to rows of
+    /// earlier appends become deletion vectors or rewrites, crowded days are merged.
+    chunked: PathBuf,
     rows: Vec<reference::StoredRow>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -104,6 +107,8 @@ fn tenant(seed: u64, messages: u64) -> Tenant {
         String::from_utf8_lossy(&output.stderr)
     );
     let source = file.to_str().expect("utf-8 path").to_owned();
+    let chunked = dir.path().join("chunked");
+    ingest_in_chunks(&chunked, &source, &observations);
     let rows = reference::settle(observations.into_iter().map(|o| reference::StoredRow {
         record: o.record,
         source_category: CATEGORY.into(),
@@ -134,6 +139,7 @@ fn tenant(seed: u64, messages: u64) -> Tenant {
     Tenant {
         _dir: dir,
         data,
+        chunked,
         rows,
         // Queries cut the first and last day, off the rollups' quarter hours: the partial
         // buckets at both ends are read from rows, the rest from partial aggregates.
@@ -141,6 +147,53 @@ fn tenant(seed: u64, messages: u64) -> Tenant {
         to: from + chrono::Duration::days(i64::from(DAYS)) - chrono::Duration::minutes(107),
         vocabulary,
     }
+}
+
+/// Appends in which the chunked store is built.
+const CHUNKS: usize = 60;
+
+/// Ingests `observations` into `data` in [`CHUNKS`] appends, in order, with the source
+/// metadata the command line gives the one-go store; checks that merge on read is exercised.
+fn ingest_in_chunks(data: &Path, source: &str, observations: &[mailscope_simulator::Observation]) {
+    let mut store = mailscope_engine::store::Store::open(data).expect("open the chunked store");
+    let meta = mailscope_engine::schema::SourceMeta {
+        source_category: CATEGORY.into(),
+        source: source.into(),
+        collector: "mailscope-ingest".into(),
+    };
+    let mut totals = mailscope_engine::store::IngestReport::default();
+    // Enriched like the command line's ingest, which finds the same database. One receipt
+    // time for every append, as the one-go store has: the reference does not model
+    // `_receipttime`, which breaks ties between rows received at the same instant.
+    let geo = geo();
+    let receipt_ms = Utc::now().timestamp_millis();
+    for chunk in observations.chunks(observations.len().div_ceil(CHUNKS).max(1)) {
+        let mut ingest = store.ingest_received_at(geo.clone(), meta.clone(), receipt_ms);
+        for observation in chunk {
+            ingest.push(observation.record.clone()).expect("push");
+        }
+        let report = ingest.commit().expect("commit");
+        totals.updated += report.updated;
+        totals.deletion_vectors_written += report.deletion_vectors_written;
+        totals.segments_written += report.segments_written;
+    }
+    let catalog = store.catalog();
+    let with_deletes = catalog
+        .segments
+        .iter()
+        .filter(|s| s.deletes.is_some())
+        .count();
+    eprintln!(
+        "chunked store: {CHUNKS} appends, {} updates, {} deletion vectors and {} segments          written; {} segments, {with_deletes} with deleted rows",
+        totals.updated,
+        totals.deletion_vectors_written,
+        totals.segments_written,
+        catalog.segments.len()
+    );
+    assert!(
+        with_deletes > 0,
+        "no segment of the chunked store has deleted rows"
+    );
 }
 
 fn cell_of_value(value: &Value) -> Cell {
@@ -167,13 +220,16 @@ fn cell_of_json(value: &serde_json::Value) -> Cell {
 /// for every query (never partial aggregates, which the server's path uses).
 struct OneShot<'t> {
     tenant: &'t Tenant,
+    /// The store read: the tenant's one-go store or its chunked one.
+    data: &'t Path,
+    name: &'static str,
     geo: Option<Arc<GeoDatabase>>,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Backend for OneShot<'_> {
     fn name(&self) -> &'static str {
-        "one-shot (rows)"
+        self.name
     }
 
     fn run(&self, text: &str, variables: &BTreeMap<String, String>) -> Result<Answer, String> {
@@ -188,7 +244,7 @@ impl Backend for OneShot<'_> {
             threat: None,
             max_raw_rows: MAX_RAW_ROWS,
         };
-        let snapshot = exec::Snapshot::load(&self.tenant.data).map_err(|e| e.to_string())?;
+        let snapshot = exec::Snapshot::load(self.data).map_err(|e| e.to_string())?;
         let engine = exec::Engine::default().without_partial_aggregates();
         let result = self
             .runtime
@@ -209,13 +265,14 @@ impl Backend for OneShot<'_> {
 /// column cache, with its result cache.
 struct Served<'t> {
     tenant: &'t Tenant,
+    name: &'static str,
     server: Server,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Backend for Served<'_> {
     fn name(&self) -> &'static str {
-        "server (column cache, partial aggregates)"
+        self.name
     }
 
     fn run(&self, text: &str, variables: &BTreeMap<String, String>) -> Result<Answer, String> {
@@ -524,24 +581,42 @@ fn run_differential(seed: u64, messages: u64, generated: usize) {
     let tenant = tenant(seed, messages);
     let db = geo();
     let geo_data = Geo(db.clone());
-    let installed = std::process::Command::new(env!("CARGO_BIN_EXE_mailscope"))
-        .args(["app", "install", "--data-dir"])
-        .arg(&tenant.data)
-        .args(["--source-category", CATEGORY])
-        .output()
-        .expect("run mailscope app install");
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
-    );
+    for data in [&tenant.data, &tenant.chunked] {
+        let installed = std::process::Command::new(env!("CARGO_BIN_EXE_mailscope"))
+            .args(["app", "install", "--data-dir"])
+            .arg(data)
+            .args(["--source-category", CATEGORY])
+            .output()
+            .expect("run mailscope app install");
+        assert!(
+            installed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&installed.stderr)
+        );
+    }
     let served = Served {
         tenant: &tenant,
+        name: "server (column cache, partial aggregates)",
         server: serve(&tenant.data, None, None),
+        runtime: runtime(),
+    };
+    let served_chunked = Served {
+        tenant: &tenant,
+        name: "server over many appends (merge on read, column cache, partial aggregates)",
+        server: serve(&tenant.chunked, None, None),
         runtime: runtime(),
     };
     let one_shot = OneShot {
         tenant: &tenant,
+        data: &tenant.data,
+        name: "one-shot (rows)",
+        geo: db.clone(),
+        runtime: runtime(),
+    };
+    let one_shot_chunked = OneShot {
+        tenant: &tenant,
+        data: &tenant.chunked,
+        name: "one-shot over many appends (merge on read, rows)",
         geo: db,
         runtime: runtime(),
     };
@@ -562,7 +637,12 @@ fn run_differential(seed: u64, messages: u64, generated: usize) {
             variables: BTreeMap::new(),
         });
     }
-    let (report, differences) = compare(&tenant, &geo_data, &cases, &[&one_shot, &served]);
+    let (report, differences) = compare(
+        &tenant,
+        &geo_data,
+        &cases,
+        &[&one_shot, &served, &one_shot_chunked, &served_chunked],
+    );
     // The server answers these from partial aggregates (and the partial buckets at the
     // range's ends from rows); the one-shot path reads rows for all of them.
     let options = QueryOptions {
