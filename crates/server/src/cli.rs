@@ -387,6 +387,15 @@ pub struct BenchArgs {
     /// does (every panel, sparkline and variable list at once), column cache on.
     #[arg(long, requires = "dashboard")]
     pub http: bool,
+    /// With `--http`: users loading the dashboard at the same time in each warm round (each
+    /// with its own time range, so none is answered from another's cached results); the
+    /// process's peak memory is reported next to its budget.
+    #[arg(long, default_value_t = 1, requires = "http")]
+    pub users: usize,
+    /// With `--http`: measure over this store (e.g. one grown by `--grow`) instead of
+    /// generating one; it must cover the bench's days.
+    #[arg(long, value_name = "DIR", requires = "http")]
+    pub store: Option<PathBuf>,
     /// Measure threat lookups instead: `threatip` and `threatlookup` over the store with a
     /// generated index of 100,000 indicators.
     #[arg(long, conflicts_with = "dashboard")]

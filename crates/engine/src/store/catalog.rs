@@ -67,6 +67,24 @@ pub struct DeletesMeta {
 }
 
 impl SegmentMeta {
+    /// The entry of a segment about to be written,
+    /// `segments/<day>/g<generation>-<number>.parquet`; its figures are filled once written.
+    pub fn to_write(day: &str, generation: u64, number: u32) -> SegmentMeta {
+        SegmentMeta {
+            file: format!(
+                "{}/{day}/g{generation:010}-{number:05}.parquet",
+                super::SEGMENTS_DIR
+            ),
+            day: day.to_owned(),
+            rows: 0,
+            min_received: 0,
+            max_received: 0,
+            bytes: 0,
+            rollup: None,
+            deletes: None,
+        }
+    }
+
     /// Rows readers see: the file's rows less the deleted ones.
     pub fn live_rows(&self) -> u64 {
         self.rows

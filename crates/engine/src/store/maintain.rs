@@ -400,17 +400,7 @@ impl Store {
                 done.deleted_rows_dropped += deleted.len();
                 inputs.push((self.catalog.segment_path(&self.dir, segment), deleted));
             }
-            let file = format!("{SEGMENTS_DIR}/{day}/g{generation:010}-00000.parquet");
-            let mut meta = super::SegmentMeta {
-                file,
-                day: day.clone(),
-                rows: 0,
-                min_received: 0,
-                max_received: 0,
-                bytes: 0,
-                rollup: None,
-                deletes: None,
-            };
+            let mut meta = super::SegmentMeta::to_write(&day, generation, 0);
             let path = self.catalog.segment_path(&self.dir, &meta);
             let mut writer = segment::SegmentWriter::create(&path)?;
             super::merge::merge(&inputs, &mut writer)?;
@@ -424,11 +414,7 @@ impl Store {
                 .cloned()
                 .collect();
             if written.rows > 0 {
-                meta.rows = written.rows;
-                meta.min_received = written.min_received;
-                meta.max_received = written.max_received;
-                meta.bytes = written.bytes;
-                meta.rollup = Some(written.rollup);
+                super::ingest::fill(&mut meta, &written);
                 if let Some(parent) = path.parent() {
                     super::catalog::sync_dir(parent)?;
                 }

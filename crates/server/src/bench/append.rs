@@ -13,10 +13,9 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use comfy_table::Table;
 use mailscope_record::{Format, RecordWriter};
@@ -26,7 +25,6 @@ use serde_json::{Value as Json, json};
 use super::{generated_file, machine, ms};
 use crate::cli::BenchArgs;
 
-const SOURCE_CATEGORY: &str = "o365/messagetrace";
 /// Rows of the poll and of the re-ingest.
 const SMALL: u64 = 1_000;
 
@@ -227,7 +225,7 @@ pub(super) fn files(store: &Path) -> Result<BTreeSet<(PathBuf, u64)>> {
     Ok(files)
 }
 
-fn day_bytes(store: &Path, day: &str) -> Result<u64> {
+pub(super) fn day_bytes(store: &Path, day: &str) -> Result<u64> {
     let stats = mailscope_engine::store::stats(store)?;
     Ok(stats
         .days
@@ -237,34 +235,20 @@ fn day_bytes(store: &Path, day: &str) -> Result<u64> {
 }
 
 fn ingest(store: &Path, input: &Path, geo: Option<&Path>) -> Result<Measured> {
-    let before = files(store)?;
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["ingest", "--source-category", SOURCE_CATEGORY, "--data-dir"])
-        .arg(store);
-    if let Some(geo) = geo {
-        command.arg("--geoip-dir").arg(geo);
-    }
-    let started = Instant::now();
-    let output = command.arg(input).output()?;
-    let seconds = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(anyhow!("mailscope ingest failed: {stderr}"));
-    }
-    let summary = stderr.lines().last().unwrap_or_default().to_owned();
-    let peak_mib = summary
-        .split("peak memory ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok());
-    let after = files(store)?;
-    let bytes_written = after.difference(&before).map(|(_, bytes)| bytes).sum();
+    let measured = super::grow::ingest(store, geo, |out| {
+        let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(input)?);
+        let mut lines = 0;
+        for line in reader.lines() {
+            writeln!(out, "{}", line?)?;
+            lines += 1;
+        }
+        Ok(lines)
+    })?;
     Ok(Measured {
-        seconds,
-        peak_mib,
-        bytes_written,
-        summary,
+        seconds: measured.seconds,
+        peak_mib: measured.peak_mib,
+        bytes_written: measured.bytes_written,
+        summary: measured.summary,
     })
 }
 

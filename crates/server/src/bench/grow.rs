@@ -30,11 +30,13 @@ const SOURCE_CATEGORY: &str = "o365/messagetrace";
 const POLL: u64 = 1_000;
 
 /// One child ingest measured.
-struct Measured {
-    seconds: f64,
-    records: u64,
-    peak_mib: Option<u64>,
-    bytes_written: u64,
+pub(super) struct Measured {
+    pub seconds: f64,
+    pub records: u64,
+    pub peak_mib: Option<u64>,
+    pub bytes_written: u64,
+    /// The child's last line: its own report.
+    pub summary: String,
 }
 
 pub fn run(args: &BenchArgs, tenants: u32) -> Result<ExitCode> {
@@ -94,15 +96,13 @@ pub fn run(args: &BenchArgs, tenants: u32) -> Result<ExitCode> {
         start: last_day,
         days: 1,
     };
-    let poll = ingest(&store, geo, |out| {
-        write_records(
-            out,
-            mailscope_simulator::generate(&poll_config)?.map(|o| o.record),
-        )
-    })?;
+    let polled: Vec<Record> = mailscope_simulator::generate(&poll_config)?
+        .map(|o| o.record)
+        .collect();
+    let poll = ingest(&store, geo, |out| write_records(out, polled.into_iter()))?;
     let middle = (start + TimeDelta::days(i64::from(args.days) / 2)).date_naive();
     let day_text = middle.format("%Y-%m-%d").to_string();
-    let day_before = day_bytes(&store, &day_text)?;
+    let day_before = super::append::day_bytes(&store, &day_text)?;
     // Every tenant holds about 1/N of the day: every (100/N)th row of the last tenant's
     // day is 1 % of the day.
     let step = (100 / u64::from(tenants)).max(1);
@@ -112,25 +112,25 @@ pub fn run(args: &BenchArgs, tenants: u32) -> Result<ExitCode> {
         start,
         days: args.days,
     };
-    let update = ingest(&store, geo, |out| {
-        let mut seen = 0u64;
-        let changed = mailscope_simulator::generate(&last)?
-            .map(|o| o.record)
-            .filter(|r| r.received.date_naive() == middle)
-            .filter(|_| {
-                seen += 1;
-                seen.is_multiple_of(step)
-            })
-            .map(|mut r| {
-                r.status = if r.status == Status::Quarantined {
-                    Status::Delivered
-                } else {
-                    Status::Quarantined
-                };
-                r
-            });
-        write_records(out, changed)
-    })?;
+    // Generated before the ingest starts, so its time is the ingest's alone.
+    let mut seen = 0u64;
+    let changed: Vec<Record> = mailscope_simulator::generate(&last)?
+        .map(|o| o.record)
+        .filter(|r| r.received.date_naive() == middle)
+        .filter(|_| {
+            seen += 1;
+            seen.is_multiple_of(step)
+        })
+        .map(|mut r| {
+            r.status = if r.status == Status::Quarantined {
+                Status::Delivered
+            } else {
+                Status::Quarantined
+            };
+            r
+        })
+        .collect();
+    let update = ingest(&store, geo, |out| write_records(out, changed.into_iter()))?;
     let stats = mailscope_engine::store::stats(&store)?;
 
     let machine = machine();
@@ -186,21 +186,25 @@ pub fn run(args: &BenchArgs, tenants: u32) -> Result<ExitCode> {
         "peak memory",
         "written",
     ]);
-    for (label, measured) in [
-        ("poll (1,000 new)", &poll),
-        ("status update (1 % of a day)", &update),
+    for (label, measured, of_day) in [
+        ("poll (1,000 new)", &poll, false),
+        ("status update (1 % of a day)", &update, true),
     ] {
+        let written = format!("{:.2} MB", measured.bytes_written as f64 / 1e6);
         after.add_row([
             label.to_owned(),
             super::group_thousands(measured.records),
             ms(Some(measured.seconds)),
             mib(measured.peak_mib),
-            format!(
-                "{} ({:.1} % of the day's {})",
-                gb(Some(measured.bytes_written)),
-                100.0 * measured.bytes_written as f64 / day_before.max(1) as f64,
-                gb(Some(day_before))
-            ),
+            if of_day {
+                format!(
+                    "{written} ({:.1} % of the day's {:.1} MB)",
+                    100.0 * measured.bytes_written as f64 / day_before.max(1) as f64,
+                    day_before as f64 / 1e6
+                )
+            } else {
+                written
+            },
         ]);
     }
     println!("{after}");
@@ -240,14 +244,6 @@ fn stored_rows(store: &Path) -> u64 {
     mailscope_engine::store::Catalog::load(store).map_or(0, |c| c.rows())
 }
 
-fn day_bytes(store: &Path, day: &str) -> Result<u64> {
-    Ok(mailscope_engine::store::stats(store)?
-        .days
-        .iter()
-        .find(|d| d.day == day)
-        .map_or(0, |d| d.bytes))
-}
-
 /// Writes records as NDJSON; returns how many.
 fn write_records(out: &mut dyn Write, records: impl Iterator<Item = Record>) -> Result<u64> {
     let mut writer = RecordWriter::new(Format::Ndjson, out)?;
@@ -260,8 +256,9 @@ fn write_records(out: &mut dyn Write, records: impl Iterator<Item = Record>) -> 
     Ok(count)
 }
 
-/// Runs `mailscope ingest -` into `store` with what `feed` writes to its standard input.
-fn ingest(
+/// Runs `mailscope ingest -` into `store` with what `feed` writes to its standard input
+/// (returning how many records it wrote).
+pub(super) fn ingest(
     store: &Path,
     geo: Option<&Path>,
     feed: impl FnOnce(&mut dyn Write) -> Result<u64>,
@@ -296,7 +293,7 @@ fn ingest(
         return Err(anyhow!("mailscope ingest failed: {stderr}"));
     }
     let records = fed?;
-    let summary = stderr.lines().last().unwrap_or_default();
+    let summary = stderr.lines().last().unwrap_or_default().to_owned();
     let peak_mib = summary
         .split("peak memory ")
         .nth(1)
@@ -309,5 +306,6 @@ fn ingest(
         records,
         peak_mib,
         bytes_written,
+        summary,
     })
 }

@@ -85,10 +85,22 @@ pub fn run(args: &BenchArgs) -> Result<std::process::ExitCode> {
     let budget = memory.column_cache();
     let machine = machine();
     let mut report = Vec::new();
-    for &records in &args.records {
-        let store_dir = bench_store(&work_dir, records, args, start, &geo)?;
+    let stores: Vec<(u64, std::path::PathBuf)> = match &args.store {
+        Some(dir) => {
+            let rows = mailscope_engine::store::Catalog::load(dir)
+                .with_context(|| format!("cannot read store {}", dir.display()))?
+                .rows();
+            vec![(rows, dir.clone())]
+        }
+        None => args
+            .records
+            .iter()
+            .map(|&records| Ok((records, bench_store(&work_dir, records, args, start, &geo)?)))
+            .collect::<Result<_>>()?,
+    };
+    for (records, store_dir) in stores {
         let measured = measure(args, &store_dir, geo.clone(), asn.clone(), start, end)?;
-        print_report(args, records, budget, &measured);
+        print_report(args, records, budget, &memory, &measured);
         report.push(measured.to_json(records));
     }
     println!(
@@ -129,6 +141,11 @@ struct Measured {
     cold: Load,
     warm: Vec<Load>,
     cached: Load,
+    /// With several users: each round's wall time (every user's load at once) and the
+    /// slowest user's load in it.
+    rounds: Vec<(f64, f64)>,
+    /// The process's peak resident memory at the end (`VmHWM`), bytes.
+    peak_bytes: Option<u64>,
 }
 
 impl Measured {
@@ -164,6 +181,8 @@ impl Measured {
             "warm_median_s": median(&warm),
             "warm_max_s": warm.iter().copied().reduce(f64::max),
             "cached_s": self.cached.seconds,
+            "users": self.rounds.iter().map(|(wall, slowest)| json!({"round_s": wall, "slowest_user_s": slowest})).collect::<Vec<_>>(),
+            "peak_bytes": self.peak_bytes,
             "requests": requests,
         })
     }
@@ -276,6 +295,34 @@ async fn loads(
     let last = end + TimeDelta::milliseconds(args.runs as i64);
     let cached = context.load(&requests, last, args.runs + 1).await?;
     eprintln!("cached load: {}", ms(Some(cached.seconds)));
+    // Several users at once, each with a time range of its own; any failed request fails
+    // the bench.
+    let mut rounds = Vec::new();
+    if args.users > 1 {
+        for round in 0..args.runs {
+            let started = Instant::now();
+            let loads = futures::future::join_all((0..args.users).map(|user| {
+                let offset = 1_000 + round * args.users + user;
+                let to = end + TimeDelta::milliseconds(offset as i64);
+                context.load(&requests, to, offset)
+            }))
+            .await;
+            let wall = started.elapsed().as_secs_f64();
+            let mut slowest: f64 = 0.0;
+            for (user, load) in loads.into_iter().enumerate() {
+                let load = load.with_context(|| format!("round {round}, user {user}"))?;
+                slowest = slowest.max(load.seconds);
+            }
+            eprintln!(
+                "{} users at once, round {}: {} (slowest user {})",
+                args.users,
+                round + 1,
+                ms(Some(wall)),
+                ms(Some(slowest))
+            );
+            rounds.push((wall, slowest));
+        }
+    }
     Ok(Measured {
         dashboard_id: id,
         version,
@@ -283,6 +330,8 @@ async fn loads(
         cold,
         warm,
         cached,
+        rounds,
+        peak_bytes: mailscope_service::process_status_bytes("VmHWM"),
     })
 }
 
@@ -444,7 +493,13 @@ impl Page {
     }
 }
 
-fn print_report(args: &BenchArgs, records: u64, budget: usize, m: &Measured) {
+fn print_report(
+    args: &BenchArgs,
+    records: u64,
+    budget: usize,
+    memory: &mailscope_service::MemoryBudget,
+    m: &Measured,
+) {
     let warm = m.warm_seconds();
     println!(
         "{} dashboard over HTTP ({APP} {}, dashboard {}), {records} records, {} days, \
@@ -475,7 +530,26 @@ fn print_report(args: &BenchArgs, records: u64, budget: usize, m: &Measured) {
         "answered from the result cache".to_owned(),
         ms(Some(m.cached.seconds)),
     ]);
+    for (round, (wall, slowest)) in m.rounds.iter().enumerate() {
+        loads.add_row([
+            format!(
+                "{} users at once, round {}: all / slowest user",
+                args.users,
+                round + 1
+            ),
+            format!("{} / {}", ms(Some(*wall)), ms(Some(*slowest))),
+        ]);
+    }
     println!("{loads}");
+    println!(
+        "peak resident memory of the process: {} (memory budget {:.2} GB: queries {:.2} GB, \
+         column cache {:.2} GB)",
+        m.peak_bytes
+            .map_or_else(|| "unknown".into(), |b| format!("{:.2} GB", b as f64 / 1e9)),
+        memory.total() as f64 / 1e9,
+        memory.query_pool() as f64 / 1e9,
+        memory.column_cache() as f64 / 1e9
+    );
     // Requests, slowest (warm median) first.
     let mut rows: Vec<(usize, Option<f64>)> = (0..m.requests.len())
         .map(|i| {
