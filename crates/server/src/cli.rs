@@ -180,10 +180,8 @@ pub struct DemoArgs {
     pub days: u32,
     #[command(flatten)]
     pub geoip: GeoipArgs,
-    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
-    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
-    #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
-    pub asn: Option<PathBuf>,
+    #[command(flatten)]
+    pub asn: AsnArgs,
     #[command(flatten)]
     pub memory: MemoryArgs,
 }
@@ -246,10 +244,8 @@ pub struct QueryArgs {
     pub variables: Vec<String>,
     #[command(flatten)]
     pub geoip: GeoipArgs,
-    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
-    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
-    #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
-    pub asn: Option<PathBuf>,
+    #[command(flatten)]
+    pub asn: AsnArgs,
     /// The server's threat configuration: threat lookups answer from its file feeds and the
     /// copies of its URL feeds the server saved under `<data dir>/threat/` (nothing is
     /// downloaded).
@@ -320,10 +316,8 @@ pub struct ServeArgs {
     pub memory: MemoryArgs,
     #[command(flatten)]
     pub geoip: GeoipArgs,
-    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
-    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
-    #[arg(long, env = "MAILSCOPE_ASN", value_name = "PATH")]
-    pub asn: Option<PathBuf>,
+    #[command(flatten)]
+    pub asn: AsnArgs,
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +433,21 @@ pub struct GeoipArgs {
 impl GeoipArgs {
     pub fn path(&self) -> Option<&std::path::Path> {
         self.geoip_dir.as_deref()
+    }
+}
+
+/// Where the ASN database is: shared by every command that looks up networks.
+#[derive(Debug, Clone, Args)]
+pub struct AsnArgs {
+    /// ASN database: the folder or a file of ip-location-db's ASN CSVs, or a GeoLite2-ASN /
+    /// DB-IP ASN `.mmdb`; default: the set-up's npm folder.
+    #[arg(long = "asn", env = "MAILSCOPE_ASN", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl AsnArgs {
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
     }
 }
 

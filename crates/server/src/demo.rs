@@ -72,7 +72,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         Some(geo) => eprintln!("{}", geodb::describe(geo)),
         None => eprintln!("note: no geolocation database found (run the set-up: npm ci in web/)"),
     }
-    let asn = geodb::open_asn(args.asn.as_deref())?;
+    let asn = geodb::open_asn(args.asn.path())?;
     let start = anchor(&args.data_dir, args)?;
     install_app(&args.data_dir)?;
     let store = Store::open(&args.data_dir)

@@ -39,7 +39,7 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         to,
         time_zone,
         geo: geodb::open(args.geoip.path())?,
-        asn: geodb::open_asn(args.asn.as_deref())?,
+        asn: geodb::open_asn(args.asn.path())?,
         threat: crate::threat::open(&args.data_dir, args.threat_config.as_deref())?
             .map(|store| store.index()),
         max_raw_rows: MAX_RAW_ROWS,

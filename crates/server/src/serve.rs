@@ -22,7 +22,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     if let Some(geo) = &geo {
         eprintln!("mailscope: {}", geodb::describe(geo));
     }
-    let asn = geodb::open_asn(args.asn.as_deref())?;
+    let asn = geodb::open_asn(args.asn.path())?;
     let threat = threat::open(&args.data_dir, args.threat_config.as_deref())?;
     if let Some(threat) = &threat {
         eprintln!("mailscope: {}", threat::describe(threat));
