@@ -379,13 +379,7 @@ impl<'a> Pipeline<'a> {
             let live: Vec<cache::SegmentFile> = catalog.segments.iter().map(segment_file).collect();
             cache.retain(data_dir, &live);
         }
-        // The deleted rows of a segment, when it has a deletion vector.
-        let deleted_of = |s: &crate::store::SegmentMeta| -> Result<Option<roaring::RoaringBitmap>> {
-            catalog
-                .deletes_path(data_dir, s)
-                .map(|path| crate::store::deletes::read(&path))
-                .transpose()
-        };
+        let deleted_of = |s: &crate::store::SegmentMeta| catalog.read_deletes(data_dir, s);
         // The rows of some segments, deleted rows skipped: from the column cache when the
         // server has one, else their Parquet files.
         let rows_of = |segments: &[&crate::store::SegmentMeta]| -> Result<

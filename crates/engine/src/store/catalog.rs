@@ -177,6 +177,17 @@ impl Catalog {
             .as_ref()
             .map(|d| relative_path(dir, &d.file))
     }
+
+    /// A segment's deleted rows, read from its deletion vector; `None` when it has none.
+    pub fn read_deletes(
+        &self,
+        dir: &Path,
+        segment: &SegmentMeta,
+    ) -> Result<Option<roaring::RoaringBitmap>> {
+        self.deletes_path(dir, segment)
+            .map(|path| super::deletes::read(&path))
+            .transpose()
+    }
 }
 
 /// A `/`-separated path relative to `dir`.

@@ -91,13 +91,16 @@ pub fn read(path: &Path) -> Result<RoaringBitmap> {
 
 /// True for the rows of a `rows`-row segment that are not deleted.
 pub fn keep_mask(deleted: &RoaringBitmap, rows: usize) -> BooleanArray {
+    keep_mask_from(deleted, 0, rows)
+}
+
+/// True for the file rows `first..first + rows` that are not deleted (index 0 is `first`).
+pub fn keep_mask_from(deleted: &RoaringBitmap, first: u32, rows: usize) -> BooleanArray {
     let mut keep = arrow::array::BooleanBufferBuilder::new(rows);
     keep.append_n(rows, true);
-    for row in deleted.iter() {
-        let row = row as usize;
-        if row < rows {
-            keep.set_bit(row, false);
-        }
+    let end = u32::try_from(first as usize + rows).unwrap_or(u32::MAX);
+    for row in deleted.range(first..end) {
+        keep.set_bit((row - first) as usize, false);
     }
     BooleanArray::new(keep.finish(), None)
 }

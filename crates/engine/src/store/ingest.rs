@@ -344,14 +344,10 @@ impl Ingest<'_> {
                 .store
                 .catalog
                 .segment_path(&self.store.dir, &segment_meta);
-            let published = match self
+            let published = self
                 .store
                 .catalog
-                .deletes_path(&self.store.dir, &segment_meta)
-            {
-                Some(deletes) => Some(super::deletes::read(&deletes)?),
-                None => None,
-            };
+                .read_deletes(&self.store.dir, &segment_meta)?;
             let file = self.add_file(segment_meta, true);
             self.files[file as usize].published = published;
             day.files.push(file);
@@ -513,18 +509,19 @@ impl Ingest<'_> {
             let Some(day) = self.days.get(&key) else {
                 continue;
             };
-            let live_files: Vec<u32> = day
+            // Each file with rows, and all its deleted rows.
+            let live_files: Vec<(u32, RoaringBitmap)> = day
                 .files
                 .iter()
-                .copied()
-                .filter(|f| self.files[*f as usize].segment.rows > 0)
+                .map(|f| (*f, &self.files[*f as usize]))
+                .filter(|(_, entry)| entry.segment.rows > 0)
+                .map(|(f, entry)| (f, entry.all_deleted()))
                 .collect();
             let sizes: Vec<(u32, u64)> = live_files
                 .iter()
-                .map(|f| {
-                    let entry = &self.files[*f as usize];
-                    let deleted = entry.all_deleted().len();
-                    (*f, entry.segment.rows.saturating_sub(deleted))
+                .map(|(f, deleted)| {
+                    let rows = self.files[*f as usize].segment.rows;
+                    (*f, rows.saturating_sub(deleted.len()))
                 })
                 .collect();
             let crowd = compaction_set(&sizes, MAX_SEGMENTS_PER_DAY);
@@ -533,7 +530,7 @@ impl Ingest<'_> {
             // own. Merging streams (bounded memory, `merge`).
             let mut groups: Vec<Vec<(std::path::PathBuf, RoaringBitmap)>> = Vec::new();
             let mut crowd_inputs: Vec<(std::path::PathBuf, RoaringBitmap)> = Vec::new();
-            for file in live_files {
+            for (file, deleted) in live_files {
                 let entry = &self.files[file as usize];
                 let in_crowd = crowd.contains(&file);
                 let path = self
@@ -546,7 +543,6 @@ impl Ingest<'_> {
                     }
                     continue;
                 }
-                let deleted = entry.all_deleted();
                 let rewrite = in_crowd
                     || !entry.existing
                     || deleted.len() as f64 > entry.segment.rows as f64 * REWRITE_DELETED_SHARE;
@@ -662,7 +658,6 @@ impl Ingest<'_> {
             .cloned()
             .collect();
         segments.extend(added);
-        segments.sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
         let mut checkpoints = self.store.catalog.checkpoints.clone();
         checkpoints.extend(std::mem::take(&mut self.checkpoints));
         let catalog = Catalog {

@@ -393,10 +393,10 @@ impl Store {
             let generation = self.catalog.generation + 1;
             let mut inputs = Vec::with_capacity(segments.len());
             for segment in &segments {
-                let deleted = match self.catalog.deletes_path(&self.dir, segment) {
-                    Some(vector) => super::deletes::read(&vector)?,
-                    None => roaring::RoaringBitmap::new(),
-                };
+                let deleted = self
+                    .catalog
+                    .read_deletes(&self.dir, segment)?
+                    .unwrap_or_default();
                 done.deleted_rows_dropped += deleted.len();
                 inputs.push((self.catalog.segment_path(&self.dir, segment), deleted));
             }
@@ -420,7 +420,6 @@ impl Store {
                 }
                 kept.push(meta);
             }
-            kept.sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
             let catalog = Catalog {
                 generation,
                 segments: kept,

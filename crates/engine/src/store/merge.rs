@@ -2,7 +2,7 @@
 //! (each sorted by `Received`, each with its deleted rows) into one segment writer, in
 //! `Received` order, one batch per input in memory whatever the segments' sizes.
 
-use arrow::array::{BooleanArray, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::compute::filter_record_batch;
 use roaring::RoaringBitmap;
 
@@ -108,13 +108,9 @@ fn without_rows(batch: &RecordBatch, deleted: &RoaringBitmap, first: usize) -> R
     ) else {
         return Err(Error::Query("a segment with more than 2^32 rows".into()));
     };
-    let mut gone = deleted.range(start..end).peekable();
-    if gone.peek().is_none() {
+    if deleted.range(start..end).next().is_none() {
         return Ok(batch.clone());
     }
-    let mut keep = vec![true; batch.num_rows()];
-    for row in gone {
-        keep[(row - start) as usize] = false;
-    }
-    Ok(filter_record_batch(batch, &BooleanArray::from(keep))?)
+    let keep = super::deletes::keep_mask_from(deleted, start, batch.num_rows());
+    Ok(filter_record_batch(batch, &keep)?)
 }

@@ -43,14 +43,11 @@ pub fn read_live(
     meta: &SegmentMeta,
 ) -> Result<arrow::array::RecordBatch> {
     let batch = segment::read(&catalog.segment_path(dir, meta))?;
-    match catalog.deletes_path(dir, meta) {
-        Some(vector) => {
-            let deleted = deletes::read(&vector)?;
-            Ok(arrow::compute::filter_record_batch(
-                &batch,
-                &deletes::keep_mask(&deleted, batch.num_rows()),
-            )?)
-        }
+    match catalog.read_deletes(dir, meta)? {
+        Some(deleted) => Ok(arrow::compute::filter_record_batch(
+            &batch,
+            &deletes::keep_mask(&deleted, batch.num_rows()),
+        )?),
         None => Ok(batch),
     }
 }
@@ -109,7 +106,11 @@ impl Store {
     /// Publishes `catalog` (one atomic rename), records when the files it no longer names
     /// left, and removes the files that left more than [`GARBAGE_GRACE`] ago: disk stays
     /// near the live size however long the writer runs.
-    pub(crate) fn publish(&mut self, catalog: Catalog) -> Result<()> {
+    /// The segments are published in `Received` order (then by file).
+    pub(crate) fn publish(&mut self, mut catalog: Catalog) -> Result<()> {
+        catalog
+            .segments
+            .sort_by(|a, b| (a.min_received, &a.file).cmp(&(b.min_received, &b.file)));
         let before = maintain::referenced(&self.dir, &self.catalog);
         catalog.publish(&self.dir)?;
         let after = maintain::referenced(&self.dir, &catalog);
@@ -117,11 +118,12 @@ impl Store {
         let mut retired = retired::Retired::load(&self.dir);
         let now_ms = chrono::Utc::now().timestamp_millis();
         retired.retire(&self.dir, &before, &after, now_ms);
-        // Both are housekeeping: the publish stands whatever happens to them.
+        // Both are housekeeping: the publish stands whatever happens to them. The record is
+        // saved before anything is removed, so a crash in between loses no retirement time.
         if let Err(error) = retired.save(&self.dir) {
             tracing::warn!(%error, "cannot record the retired files; they wait by file time");
         }
-        if let Err(error) = self.collect_garbage(GARBAGE_GRACE) {
+        if let Err(error) = self.collect(GARBAGE_GRACE, &after, &mut retired) {
             tracing::warn!(%error, "garbage collection after a publish failed");
         }
         Ok(())
@@ -133,6 +135,17 @@ impl Store {
     pub fn collect_garbage(&self, grace: Duration) -> Result<usize> {
         let referenced = maintain::referenced(&self.dir, &self.catalog);
         let mut retired = retired::Retired::load(&self.dir);
+        self.collect(grace, &referenced, &mut retired)
+    }
+
+    /// [`Store::collect_garbage`] with the files the catalog names and the record of
+    /// retired files at hand; saves the record when it forgets removed files.
+    fn collect(
+        &self,
+        grace: Duration,
+        referenced: &std::collections::HashSet<PathBuf>,
+        retired: &mut retired::Retired,
+    ) -> Result<usize> {
         let now = SystemTime::now();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
