@@ -121,6 +121,8 @@ pub struct KeyRun {
     /// append of new identities over every day meets a few in every run, and loading each
     /// run whole for them held 21 bytes per stored row (1.7 GB at 80 M).
     hits: usize,
+    /// Whether many hits load the whole run (see `hits`).
+    may_load: bool,
 }
 
 impl std::fmt::Debug for KeyRun {
@@ -227,7 +229,16 @@ impl KeyRun {
             entries_at: position,
             loaded: None,
             hits: 0,
+            may_load: true,
         }))
+    }
+
+    /// Never loads the whole run, however many lookups hit: for the runs of an ingest's own
+    /// pieces, whose later status changes hit many of their rows (loaded whole, they held
+    /// 21 bytes for every row the ingest wrote).
+    pub fn read_blocks_only(mut self) -> KeyRun {
+        self.may_load = false;
+        self
     }
 
     /// Every entry (identity, row, status), in identity order: for `verify`.
@@ -279,7 +290,7 @@ impl KeyRun {
                 let found = search(&bytes, key);
                 if found.is_some() {
                     self.hits += 1;
-                    if self.hits > self.fences.len() / 4 {
+                    if self.may_load && self.hits > self.fences.len() / 4 {
                         // Asked about so many stored identities that holding the whole run
                         // is cheaper than a read per lookup.
                         let mut all = vec![0u8; self.rows * ENTRY];

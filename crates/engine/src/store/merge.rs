@@ -56,14 +56,21 @@ impl MergeInput {
 /// Streams the live rows of `inputs` into `writer` in `Received` order (rows received at the
 /// same instant keep the inputs' order): one batch per input and one output batch in memory,
 /// whatever the segments' sizes.
+/// An input named `*.piece` is a piece (`segment::PieceWriter`), any other a segment.
 pub(super) fn merge(
     inputs: &[(std::path::PathBuf, RoaringBitmap)],
-    writer: &mut segment::SegmentWriter,
+    writer: &mut dyn segment::BatchSink,
 ) -> Result<()> {
     let mut sources = Vec::with_capacity(inputs.len());
     for (path, deleted) in inputs {
+        let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> =
+            if path.extension().is_some_and(|e| e == "piece") {
+                Box::new(segment::piece_batches(path)?)
+            } else {
+                Box::new(segment::batches(path, MERGE_BATCH_ROWS)?)
+            };
         let mut input = MergeInput {
-            batches: Box::new(segment::batches(path, MERGE_BATCH_ROWS)?),
+            batches,
             deleted: deleted.clone(),
             next_file_row: 0,
             batch: RecordBatch::new_empty(stored_schema()),

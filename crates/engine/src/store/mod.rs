@@ -7,6 +7,7 @@
 //! lose too much). Readers skip deleted rows (merge on read), so they see exactly one live
 //! row per identity. See ARCHITECTURE.md.
 
+mod buffer;
 mod catalog;
 pub mod deletes;
 mod ingest;

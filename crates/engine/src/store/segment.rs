@@ -30,7 +30,118 @@ pub struct Written {
     pub bytes: u64,
     /// The segment's bytes with its key run's and rollup's.
     pub bytes_with_companions: u64,
-    pub rollup: super::rollup::RollupMeta,
+    /// `None` for a piece, which has no rollup.
+    pub rollup: Option<super::rollup::RollupMeta>,
+}
+
+/// Where a merge writes its rows: a segment, or a piece.
+pub trait BatchSink {
+    /// Appends rows, which must not be received before the rows written so far.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+}
+
+impl BatchSink for SegmentWriter {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        SegmentWriter::write(self, batch)
+    }
+}
+
+impl BatchSink for PieceWriter {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        PieceWriter::write(self, batch)
+    }
+}
+
+/// A piece: part of a day written by an ingest whose new rows did not fit its buffer, read
+/// once by the merge that makes it part of a segment before the ingest publishes. Arrow IPC
+/// with LZ4 (encoding and decoding cost little next to Parquet's), rows sorted by
+/// `Received`, with a key run beside it (the ingest looks its identities up) and no rollup.
+/// Not synced: an ingest that stops loses its pieces with it, and they are collected as
+/// garbage.
+pub struct PieceWriter {
+    path: std::path::PathBuf,
+    writer: arrow::ipc::writer::FileWriter<std::io::BufWriter<File>>,
+    keys: Vec<(u128, Status)>,
+    rows: u64,
+    min_received: Option<i64>,
+    max_received: i64,
+}
+
+/// The path of a piece written in place of the segment at `segment`.
+pub fn piece_path(segment: &Path) -> std::path::PathBuf {
+    segment.with_extension("piece")
+}
+
+impl PieceWriter {
+    pub fn create(path: &Path) -> Result<PieceWriter> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let options = arrow::ipc::writer::IpcWriteOptions::default()
+            .try_with_compression(Some(arrow::ipc::CompressionType::LZ4_FRAME))?;
+        Ok(PieceWriter {
+            path: path.to_path_buf(),
+            writer: arrow::ipc::writer::FileWriter::try_new_with_options(
+                std::io::BufWriter::with_capacity(1 << 20, file),
+                &stored_schema(),
+                options,
+            )?,
+            keys: Vec::new(),
+            rows: 0,
+            min_received: None,
+            max_received: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let received = received_column(batch)?;
+        if let (Some(first), Some(last)) = (received.first(), received.last()) {
+            if self.min_received.is_some() && *first < self.max_received {
+                return Err(Error::Query(format!(
+                    "piece {}: rows out of Received order",
+                    self.path.display()
+                )));
+            }
+            self.min_received.get_or_insert(*first);
+            self.max_received = *last;
+        }
+        keys_of_batch(batch, &mut self.keys)?;
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Closes the piece and writes its key run.
+    pub fn finish(mut self) -> Result<Written> {
+        self.writer.finish()?;
+        let bytes = std::fs::metadata(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?
+            .len();
+        super::keys::write(&self.path, &self.keys)?;
+        let keys = std::fs::metadata(super::keys::path_for(&self.path)).map_or(0, |m| m.len());
+        Ok(Written {
+            rows: self.rows,
+            min_received: self.min_received.unwrap_or(0),
+            max_received: self.max_received,
+            bytes,
+            bytes_with_companions: bytes + keys,
+            rollup: None,
+        })
+    }
+}
+
+/// The rows of a piece in its batches, in the stored schema.
+pub fn piece_batches(path: &Path) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = arrow::ipc::reader::FileReader::try_new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        None,
+    )?;
+    Ok(reader.map(|batch| adapt_to_stored(&batch?)))
 }
 
 fn writer_properties() -> Result<WriterProperties> {
@@ -70,15 +181,17 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     pub fn create(path: &Path) -> Result<SegmentWriter> {
+        let properties = writer_properties()?;
+        let rollup = RollupWorker::start()?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         Ok(SegmentWriter {
             path: path.to_path_buf(),
-            writer: ArrowWriter::try_new(file, stored_schema(), Some(writer_properties()?))?,
+            writer: ArrowWriter::try_new(file, stored_schema(), Some(properties))?,
             keys: Vec::new(),
-            rollup: RollupWorker::start()?,
+            rollup,
             rows: 0,
             min_received: None,
             max_received: 0,
@@ -118,7 +231,7 @@ impl SegmentWriter {
         file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         super::keys::write(&self.path, &self.keys)?;
-        let rollup = self.rollup.finish()?.write(&self.path)?;
+        let rollup = Some(self.rollup.finish()?.write(&self.path)?);
         let companions: u64 = [
             super::keys::path_for(&self.path),
             super::rollup::path_for(&self.path),
