@@ -76,6 +76,9 @@ struct Cache {
 
 /// Bound on the addresses remembered (a few MB); the map starts over when it is reached.
 const CACHED_ADDRESSES: usize = 1 << 18;
+/// Bound on the decoded records remembered (a record is a location, a few hundred bytes):
+/// the addresses of a large ingest or a long-running server reach ever more of them.
+const CACHED_RECORDS: usize = 1 << 16;
 
 struct CityFile {
     reader: Reader<Vec<u8>>,
@@ -158,6 +161,9 @@ impl CityData {
             }
             cache.by_address.insert(address, found.clone());
             if let (Some(key), Some(location)) = (record, &found) {
+                if cache.by_record.len() >= CACHED_RECORDS {
+                    cache.by_record.clear();
+                }
                 cache.by_record.insert(key, Arc::clone(location));
             }
         }
