@@ -11,6 +11,8 @@ pub enum Error {
     },
     #[error("geolocation database {path}: {message}")]
     Geo { path: PathBuf, message: String },
+    #[error("ASN database {path}: {message}")]
+    Asn { path: PathBuf, message: String },
     #[error("catalog {path}: {message}")]
     Catalog { path: PathBuf, message: String },
     #[error("the store at {path} is locked by another writer")]

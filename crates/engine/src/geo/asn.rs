@@ -282,7 +282,7 @@ fn open_mmdb(path: &Path) -> Result<AsnData, String> {
 }
 
 fn error(path: &Path, message: &str) -> Error {
-    Error::Geo {
+    Error::Asn {
         path: path.to_path_buf(),
         message: message.to_owned(),
     }

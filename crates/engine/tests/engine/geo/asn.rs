@@ -111,6 +111,7 @@ fn a_csv_without_any_usable_line_is_an_error() {
     std::fs::write(&path, "garbage\n").unwrap();
     let error = AsnDatabase::open_path(&path).unwrap().load().unwrap_err();
     assert!(error.to_string().contains("no usable ASN range"), "{error}");
+    assert!(error.to_string().starts_with("ASN database "), "{error}");
     assert!(AsnDatabase::open_dir(&dir.path().join("missing")).is_err());
 }
 
