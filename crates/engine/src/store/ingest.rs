@@ -189,7 +189,7 @@ enum Job {
     Merge {
         file: u32,
         path: std::path::PathBuf,
-        inputs: Vec<(std::path::PathBuf, RoaringBitmap)>,
+        inputs: MergeInputs,
     },
 }
 
@@ -204,6 +204,9 @@ struct WriteJob {
 }
 
 type WriteResult = Result<(u32, segment::Written)>;
+
+/// Inputs of a merge: segments or pieces, each with its deleted rows.
+type MergeInputs = Vec<(std::path::PathBuf, RoaringBitmap)>;
 
 /// An ingest in progress. Nothing is visible to readers until [`Ingest::commit`].
 pub struct Ingest<'s> {
@@ -256,8 +259,7 @@ impl Store {
             let merger = std::thread::spawn(move || {
                 for job in merge_jobs {
                     if let Job::Merge { file, path, inputs } = job {
-                        let result =
-                            merge_rounds(&path, inputs).map(|(written, _)| (file, written));
+                        let result = merge_rounds(&path, inputs).map(|written| (file, written));
                         if merge_results.send(result).is_err() {
                             break;
                         }
@@ -346,12 +348,8 @@ fn encode(
 /// Merges `inputs` (segments or pieces sorted by `Received`, each with its deleted rows)
 /// into the segment at `path`, in rounds of at most [`MERGE_FAN_IN`] inputs whose outputs
 /// are pieces beside it (removed once read). Nothing is left on disk when no row is.
-fn merge_rounds(
-    path: &std::path::Path,
-    mut inputs: Vec<(std::path::PathBuf, RoaringBitmap)>,
-) -> Result<(segment::Written, Vec<std::path::PathBuf>)> {
+fn merge_rounds(path: &std::path::Path, mut inputs: MergeInputs) -> Result<segment::Written> {
     let mut round = 0;
-    let mut temporary: Vec<std::path::PathBuf> = Vec::new();
     while inputs.len() > MERGE_FAN_IN {
         round += 1;
         let mut next = Vec::new();
@@ -362,26 +360,30 @@ fn merge_rounds(
             let mut writer = segment::PieceWriter::create(&piece)?;
             super::merge::merge(group, &mut writer)?;
             writer.finish()?;
-            next.push((piece.clone(), RoaringBitmap::new()));
-            temporary.push(piece);
+            next.push((piece, RoaringBitmap::new()));
         }
-        for (input, _) in &inputs {
-            if temporary.contains(input) {
-                remove_segment_files(input);
-            }
+        if round > 1 {
+            remove_inputs(&inputs);
         }
         inputs = next;
     }
     let mut writer = segment::SegmentWriter::create(path)?;
     let merged = super::merge::merge(&inputs, &mut writer).and_then(|()| writer.finish());
-    for piece in &temporary {
-        remove_segment_files(piece);
+    if round > 0 {
+        remove_inputs(&inputs);
     }
     let written = merged?;
     if written.rows == 0 {
         remove_segment_files(path);
     }
-    Ok((written, temporary))
+    Ok(written)
+}
+
+/// Removes the pieces an earlier round of `merge_rounds` wrote.
+fn remove_inputs(inputs: &[(std::path::PathBuf, RoaringBitmap)]) {
+    for (piece, _) in inputs {
+        remove_segment_files(piece);
+    }
 }
 
 /// Rows encoded at a time by the writer.
@@ -639,6 +641,13 @@ impl Ingest<'_> {
         id
     }
 
+    /// The day of a file this ingest wrote.
+    fn day_of(&self, file: u32) -> Result<NaiveDate> {
+        let day = &self.files[file as usize].segment.day;
+        NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map_err(|e| Error::Query(format!("segment of an unreadable day {day}: {e}")))
+    }
+
     /// Where file `file` is (or will be) written: a piece beside the segment it stands in
     /// for.
     fn path_of(&self, file: u32) -> std::path::PathBuf {
@@ -785,21 +794,12 @@ impl Ingest<'_> {
     /// one new segment. Until the merge is done, the day is not touched (`wait_for_merge`).
     fn merge_day_in_background(&mut self, day_key: NaiveDate) -> Result<()> {
         self.flush_day(day_key, true)?;
-        let Some(day) = self.days.get(&day_key) else {
-            return Ok(());
-        };
-        if day.pieces.is_empty() || day.merging.is_some() {
+        if self.days.get(&day_key).is_some_and(|d| d.merging.is_some()) {
             return Ok(());
         }
-        let pieces: Vec<u32> = day.pieces.iter().map(|(f, _)| *f).collect();
-        let inputs: Vec<(std::path::PathBuf, RoaringBitmap)> = pieces
-            .iter()
-            .map(|f| (self.path_of(*f), self.files[*f as usize].deleted.clone()))
-            .collect();
-        let meta = self.new_segment(day_key);
-        let file = self.add_file(meta, false);
-        self.files[file as usize].merged_from = pieces;
-        let path = self.path_of(file);
+        let Some((file, path, inputs)) = self.merge_target(day_key) else {
+            return Ok(());
+        };
         if let Some(day) = self.days.get_mut(&day_key) {
             day.merging = Some(file);
         }
@@ -811,6 +811,41 @@ impl Ingest<'_> {
         Ok(())
     }
 
+    /// The new segment a day's pieces are to be merged into (its file id and path) and the
+    /// pieces with their deleted rows; `None` when the day has no pieces.
+    fn merge_target(
+        &mut self,
+        day_key: NaiveDate,
+    ) -> Option<(u32, std::path::PathBuf, MergeInputs)> {
+        let pieces: Vec<u32> = self
+            .days
+            .get(&day_key)?
+            .pieces
+            .iter()
+            .map(|(f, _)| *f)
+            .collect();
+        if pieces.is_empty() {
+            return None;
+        }
+        let inputs = pieces
+            .iter()
+            .map(|f| (self.path_of(*f), self.files[*f as usize].deleted.clone()))
+            .collect();
+        let meta = self.new_segment(day_key);
+        let file = self.add_file(meta, false);
+        self.files[file as usize].merged_from = pieces;
+        Some((file, self.path_of(file), inputs))
+    }
+
+    /// Waits for the writer's next finished job and takes it.
+    fn take_next_written(&mut self) -> Result<()> {
+        let result = self
+            .written
+            .recv()
+            .map_err(|_| Error::Query("segment writer stopped".into()))?;
+        self.record_written(result)
+    }
+
     /// Waits until the writer has merged the pieces of `day_key`, if it is merging them.
     fn wait_for_merge(&mut self, day_key: NaiveDate) -> Result<()> {
         while self
@@ -818,11 +853,7 @@ impl Ingest<'_> {
             .get(&day_key)
             .is_some_and(|day| day.merging.is_some())
         {
-            let result = self
-                .written
-                .recv()
-                .map_err(|_| Error::Query("segment writer stopped".into()))?;
-            self.record_written(result)?;
+            self.take_next_written()?;
         }
         Ok(())
     }
@@ -850,10 +881,8 @@ impl Ingest<'_> {
         if !entry.piece {
             return Ok(());
         }
-        let day_text = entry.segment.day.clone();
+        let day_key = self.day_of(file)?;
         let path = self.path_of(file);
-        let day_key = NaiveDate::parse_from_str(&day_text, "%Y-%m-%d")
-            .map_err(|e| Error::Query(format!("piece of an unreadable day: {e}")))?;
         let run = KeyRun::open(&path)?
             .ok_or_else(|| Error::Query(format!("{}: piece without key run", path.display())))?;
         if let Some(day) = self.days.get_mut(&day_key) {
@@ -872,8 +901,7 @@ impl Ingest<'_> {
     /// pieces are removed.
     fn merged(&mut self, file: u32) -> Result<()> {
         let merged_from = std::mem::take(&mut self.files[file as usize].merged_from);
-        let day_key = NaiveDate::parse_from_str(&self.files[file as usize].segment.day, "%Y-%m-%d")
-            .map_err(|e| Error::Query(format!("segment of an unreadable day: {e}")))?;
+        let day_key = self.day_of(file)?;
         let path = self.path_of(file);
         let rows = self.files[file as usize].segment.rows;
         let mut run = if rows > 0 {
@@ -1121,27 +1149,12 @@ impl Ingest<'_> {
                 .iter()
                 .any(|(_, run)| matches!(run, PieceRun::Memory(_)))
         }) {
-            let result = self
-                .written
-                .recv()
-                .map_err(|_| Error::Query("segment writer stopped".into()))?;
-            self.record_written(result)?;
+            self.take_next_written()?;
         }
-        let Some(day) = self.days.get(&day_key) else {
+        let Some((file, path, inputs)) = self.merge_target(day_key) else {
             return Ok(());
         };
-        let pieces: Vec<u32> = day.pieces.iter().map(|(f, _)| *f).collect();
-        if pieces.is_empty() {
-            return Ok(());
-        }
-        let inputs: Vec<(std::path::PathBuf, RoaringBitmap)> = pieces
-            .iter()
-            .map(|f| (self.path_of(*f), self.files[*f as usize].deleted.clone()))
-            .collect();
-        let meta = self.new_segment(day_key);
-        let file = self.add_file(meta, false);
-        self.files[file as usize].merged_from = pieces;
-        let (written, _) = merge_rounds(&self.path_of(file), inputs)?;
+        let written = merge_rounds(&path, inputs)?;
         self.record_written(Ok((file, written)))
     }
 

@@ -59,12 +59,8 @@ impl BatchSink for PieceWriter {
 /// Not synced: an ingest that stops loses its pieces with it, and they are collected as
 /// garbage.
 pub struct PieceWriter {
-    path: std::path::PathBuf,
+    rows: WrittenRows,
     writer: arrow::ipc::writer::FileWriter<std::io::BufWriter<File>>,
-    keys: Vec<(u128, Status)>,
-    rows: u64,
-    min_received: Option<i64>,
-    max_received: i64,
 }
 
 /// The path of a piece written in place of the segment at `segment`.
@@ -74,35 +70,72 @@ pub fn piece_path(segment: &Path) -> std::path::PathBuf {
 
 impl PieceWriter {
     pub fn create(path: &Path) -> Result<PieceWriter> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let file = create_file(path)?;
         let options = arrow::ipc::writer::IpcWriteOptions::default()
             .try_with_compression(Some(arrow::ipc::CompressionType::LZ4_FRAME))?;
         Ok(PieceWriter {
-            path: path.to_path_buf(),
+            rows: WrittenRows::new(path, "piece"),
             writer: arrow::ipc::writer::FileWriter::try_new_with_options(
                 std::io::BufWriter::with_capacity(1 << 20, file),
                 &stored_schema(),
                 options,
             )?,
-            keys: Vec::new(),
-            rows: 0,
-            min_received: None,
-            max_received: 0,
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.rows.admit(batch)? {
+            self.writer.write(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the piece and writes its key run.
+    pub fn finish(mut self) -> Result<Written> {
+        self.writer.finish()?;
+        let path = &self.rows.path;
+        let bytes = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        self.rows.finish(bytes, None)
+    }
+}
+
+/// What both writers track of the rows written: that they come in `Received` order, their
+/// range, count and identities, from which `finish` writes the key run.
+struct WrittenRows {
+    path: std::path::PathBuf,
+    /// "segment" or "piece", for errors.
+    what: &'static str,
+    keys: Vec<(u128, Status)>,
+    rows: u64,
+    min_received: Option<i64>,
+    max_received: i64,
+}
+
+impl WrittenRows {
+    fn new(path: &Path, what: &'static str) -> WrittenRows {
+        WrittenRows {
+            path: path.to_path_buf(),
+            what,
+            keys: Vec::new(),
+            rows: 0,
+            min_received: None,
+            max_received: 0,
+        }
+    }
+
+    /// Accounts for `batch`; false when it is empty (nothing to write).
+    fn admit(&mut self, batch: &RecordBatch) -> Result<bool> {
         if batch.num_rows() == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let received = received_column(batch)?;
         if let (Some(first), Some(last)) = (received.first(), received.last()) {
             if self.min_received.is_some() && *first < self.max_received {
                 return Err(Error::Query(format!(
-                    "piece {}: rows out of Received order",
+                    "{} {}: rows out of Received order",
+                    self.what,
                     self.path.display()
                 )));
             }
@@ -111,27 +144,38 @@ impl PieceWriter {
         }
         keys_of_batch(batch, &mut self.keys)?;
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch)?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Closes the piece and writes its key run.
-    pub fn finish(mut self) -> Result<Written> {
-        self.writer.finish()?;
-        let bytes = std::fs::metadata(&self.path)
-            .map_err(|e| Error::io(&self.path, e))?
-            .len();
+    /// Writes the key run beside the file (of `bytes`) and describes what was written.
+    fn finish(self, bytes: u64, rollup: Option<super::rollup::RollupMeta>) -> Result<Written> {
         super::keys::write(&self.path, &self.keys)?;
-        let keys = std::fs::metadata(super::keys::path_for(&self.path)).map_or(0, |m| m.len());
+        let companions: u64 = [
+            Some(super::keys::path_for(&self.path)),
+            rollup.as_ref().map(|_| super::rollup::path_for(&self.path)),
+        ]
+        .iter()
+        .flatten()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
         Ok(Written {
             rows: self.rows,
             min_received: self.min_received.unwrap_or(0),
             max_received: self.max_received,
             bytes,
-            bytes_with_companions: bytes + keys,
-            rollup: None,
+            bytes_with_companions: bytes + companions,
+            rollup,
         })
     }
+}
+
+/// Creates `path` (and its folder) for writing.
+fn create_file(path: &Path) -> Result<File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    File::create(path).map_err(|e| Error::io(path, e))
 }
 
 /// The rows of a piece in its batches, in the stored schema.
@@ -170,84 +214,44 @@ pub fn write(path: &Path, batch: &RecordBatch) -> Result<Written> {
 /// A segment written batch by batch, rows in `Received` order: memory is one row group,
 /// whatever the segment's size.
 pub struct SegmentWriter {
-    path: std::path::PathBuf,
+    rows: WrittenRows,
     writer: ArrowWriter<File>,
-    keys: Vec<(u128, Status)>,
     rollup: RollupWorker,
-    rows: u64,
-    min_received: Option<i64>,
-    max_received: i64,
 }
 
 impl SegmentWriter {
     pub fn create(path: &Path) -> Result<SegmentWriter> {
         let properties = writer_properties()?;
         let rollup = RollupWorker::start()?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let file = create_file(path)?;
         Ok(SegmentWriter {
-            path: path.to_path_buf(),
+            rows: WrittenRows::new(path, "segment"),
             writer: ArrowWriter::try_new(file, stored_schema(), Some(properties))?,
-            keys: Vec::new(),
             rollup,
-            rows: 0,
-            min_received: None,
-            max_received: 0,
         })
     }
 
     /// Appends rows, which must not be received before the rows written so far.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+        if self.rows.admit(batch)? {
+            self.rollup.add(batch)?;
+            self.writer.write(batch)?;
         }
-        let received = received_column(batch)?;
-        if let (Some(first), Some(last)) = (received.first(), received.last()) {
-            if self.min_received.is_some() && *first < self.max_received {
-                return Err(Error::Query(format!(
-                    "segment {}: rows out of Received order",
-                    self.path.display()
-                )));
-            }
-            self.min_received.get_or_insert(*first);
-            self.max_received = *last;
-        }
-        keys_of_batch(batch, &mut self.keys)?;
-        self.rollup.add(batch)?;
-        self.rows += batch.num_rows() as u64;
-        self.writer.write(batch)?;
         Ok(())
     }
 
     pub fn rows(&self) -> u64 {
-        self.rows
+        self.rows.rows
     }
 
     /// Closes the file, syncs it and writes its key run and its rollup.
     pub fn finish(mut self) -> Result<Written> {
         let file = self.writer.into_inner()?;
-        file.sync_all().map_err(|e| Error::io(&self.path, e))?;
-        let bytes = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
-        super::keys::write(&self.path, &self.keys)?;
-        let rollup = Some(self.rollup.finish()?.write(&self.path)?);
-        let companions: u64 = [
-            super::keys::path_for(&self.path),
-            super::rollup::path_for(&self.path),
-        ]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-        Ok(Written {
-            rows: self.rows,
-            min_received: self.min_received.unwrap_or(0),
-            max_received: self.max_received,
-            bytes,
-            bytes_with_companions: bytes + companions,
-            rollup,
-        })
+        let path = &self.rows.path;
+        file.sync_all().map_err(|e| Error::io(path, e))?;
+        let bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let rollup = self.rollup.finish()?.write(path)?;
+        self.rows.finish(bytes, Some(rollup))
     }
 }
 
