@@ -14,6 +14,7 @@ mod format;
 mod functions;
 pub mod keyword;
 mod lower;
+pub mod parts;
 mod result;
 pub mod rollup;
 mod segments;
@@ -135,6 +136,9 @@ pub struct Engine {
     /// Whether aggregations may be answered from the segments' partial aggregates
     /// (`rollup.rs`); off, every query reads rows.
     partial_aggregates: bool,
+    /// Rows of a range above which an aggregation by timeslice is computed a part of the
+    /// range at a time (`parts.rs`); `None`: always in one go.
+    rows_per_part: Option<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,6 +147,7 @@ impl std::fmt::Debug for Engine {
             .field("memory_limit", &self.memory_limit)
             .field("partitions", &self.partitions)
             .field("partial_aggregates", &self.partial_aggregates)
+            .field("rows_per_part", &self.rows_per_part)
             .finish()
     }
 }
@@ -167,6 +172,7 @@ impl Default for Engine {
             partitions: cores(),
             max_result_rows: None,
             partial_aggregates: partial_aggregates_by_default(),
+            rows_per_part: Some(parts::DEFAULT_ROWS_PER_PART),
         }
     }
 }
@@ -188,6 +194,7 @@ impl Engine {
             partitions: cores(),
             max_result_rows: None,
             partial_aggregates: partial_aggregates_by_default(),
+            rows_per_part: Some(parts::DEFAULT_ROWS_PER_PART),
         })
     }
 
@@ -196,6 +203,15 @@ impl Engine {
     pub fn without_partial_aggregates(self) -> Engine {
         Engine {
             partial_aggregates: false,
+            ..self
+        }
+    }
+
+    /// Computes an aggregation by timeslice a part of the range at a time when the range
+    /// holds more than `rows` rows (`parts.rs`); `None`: always in one go.
+    pub fn with_rows_per_part(self, rows: Option<u64>) -> Engine {
+        Engine {
+            rows_per_part: rows,
             ..self
         }
     }
@@ -225,11 +241,87 @@ impl Engine {
         options: &QueryOptions,
     ) -> Result<QueryResult> {
         let run = async {
-            let mut pipeline = Pipeline::start(self, snapshot, query, options)?;
-            pipeline.stages(query).await?;
+            let pipeline = self.run(snapshot, query, options, false).await?;
             pipeline.finish().await
         };
         run.await.map_err(|e| self.name_budget(e))
+    }
+
+    /// Runs the stages of `query`: in one go, or its aggregation by timeslice a part of the
+    /// range at a time (`parts.rs`) and the stages after it over the parts' groups.
+    async fn run<'a>(
+        &self,
+        snapshot: &'a Snapshot,
+        query: &ir::Query,
+        options: &'a QueryOptions,
+        explain: bool,
+    ) -> Result<Pipeline<'a>> {
+        let whole = (nanos(options.from), nanos(options.to));
+        let catalog = &snapshot.catalog;
+        let split = self
+            .partial_aggregates
+            .then(|| rollup::coverage(query, options))
+            .flatten()
+            .and_then(|coverage| rollup::Split::new(catalog, whole, &coverage));
+        // What each segment gives the query: its rollup's rows at the level that answers,
+        // else its rows.
+        let rolled: std::collections::HashSet<&str> = split
+            .iter()
+            .flat_map(|split| split.rolled.iter().map(|s| s.file.as_str()))
+            .collect();
+        let rows_read = |segment: &crate::store::SegmentMeta| {
+            split
+                .as_ref()
+                .filter(|_| rolled.contains(segment.file.as_str()))
+                .and_then(|split| segment.rollup.as_ref()?.rows.get(split.level).copied())
+                .unwrap_or_else(|| segment.live_rows())
+        };
+        let parts = self
+            .rows_per_part
+            .and_then(|rows| parts::plan(query, options, catalog, &rows_read, rows));
+        let Some(parts) = parts else {
+            let mut pipeline = Pipeline::start(self, snapshot, query, options, whole)?;
+            if explain {
+                pipeline.explain = Some(format!("== input: {} ==\n\n", pipeline.path));
+            }
+            pipeline.stages(&query.stages).await?;
+            return Ok(pipeline);
+        };
+        let (through, after) = query.stages.split_at(parts.stage + 1);
+        let mut groups = Vec::new();
+        let mut warnings = Vec::new();
+        let mut first = None;
+        for (i, range) in parts.ranges.iter().enumerate() {
+            let mut pipeline = Pipeline::start(self, snapshot, query, options, *range)?;
+            if explain && i == 0 {
+                pipeline.explain = Some(format!(
+                    "== input: {}; the aggregation by timeslice computed in {} parts of the \
+                     range, each part's groups concatenated (the first part shown) ==\n\n",
+                    pipeline.path,
+                    parts.ranges.len()
+                ));
+            }
+            pipeline.stages(through).await?;
+            groups.push(pipeline.materialize("concatenating the parts").await?);
+            // Every part lowers the same stages: each warning once, in first-seen order.
+            for warning in pipeline.lowering.warnings.drain(..) {
+                if !warnings.contains(&warning) {
+                    warnings.push(warning);
+                }
+            }
+            if first.is_none() {
+                first = Some(pipeline);
+            }
+        }
+        let mut pipeline = first.ok_or_else(|| Error::Query("no parts".into()))?;
+        let schema = groups
+            .first()
+            .map(RecordBatch::schema)
+            .ok_or_else(|| Error::Query("no parts".into()))?;
+        pipeline.relation = in_memory(arrow::compute::concat_batches(&schema, &groups)?)?;
+        pipeline.lowering.warnings = warnings;
+        pipeline.stages(after).await?;
+        Ok(pipeline)
     }
 
     /// The plans `execute` would run, as text: for each plan segment the optimized DataFusion
@@ -244,9 +336,7 @@ impl Engine {
         options: &QueryOptions,
     ) -> Result<String> {
         let run = async {
-            let mut pipeline = Pipeline::start(self, snapshot, query, options)?;
-            pipeline.explain = Some(format!("== input: {} ==\n\n", pipeline.path));
-            pipeline.stages(query).await?;
+            let mut pipeline = self.run(snapshot, query, options, true).await?;
             let raw_query = !pipeline.relation.aggregated;
             output_shape(&mut pipeline.relation, options.max_raw_rows)?;
             pipeline
@@ -347,11 +437,15 @@ struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
+    /// A pipeline over the rows received in `rows` (`[from, to)`, nanoseconds): the query's
+    /// range, or a part of it (`parts.rs`); the query's time-dependent values come from the
+    /// whole range in `options` either way.
     fn start(
         engine: &Engine,
         snapshot: &'a Snapshot,
         query: &ir::Query,
         options: &'a QueryOptions,
+        rows: (i64, i64),
     ) -> Result<Pipeline<'a>> {
         if options.to <= options.from {
             return Err(Error::Query(
@@ -367,7 +461,7 @@ impl<'a> Pipeline<'a> {
         // moves struct field reads towards the scan, which gains nothing here.
         ctx.remove_optimizer_rule("extract_leaf_expressions");
         ctx.remove_optimizer_rule("push_down_leaf_projections");
-        let (from_ns, to_ns) = (nanos(options.from), nanos(options.to));
+        let (from_ns, to_ns) = rows;
         let partitions = engine.partitions;
         let cache = cache::active();
         let segment_file = |s: &crate::store::SegmentMeta| cache::SegmentFile {
@@ -497,13 +591,13 @@ impl<'a> Pipeline<'a> {
         })
     }
 
-    async fn stages(&mut self, query: &ir::Query) -> Result<()> {
+    async fn stages(&mut self, stages: &[ir::Stage]) -> Result<()> {
         let (from_ms, to_ms, tz) = (
             self.options.from.timestamp_millis(),
             self.options.to.timestamp_millis(),
             self.options.time_zone,
         );
-        let mut stages = query.stages.iter().peekable();
+        let mut stages = stages.iter().peekable();
         while let Some(stage) = stages.next() {
             if let Some(words) = stages
                 .peek()
@@ -695,7 +789,9 @@ impl<'a> Pipeline<'a> {
                 "showing the first {cap} rows of the result; narrow the query, or add a sort and a limit, to see the rest"
             ));
         }
-        warnings.dedup();
+        // Each warning once, in first-seen order (a field read by two stages is missing once).
+        let mut seen = std::collections::HashSet::new();
+        warnings.retain(|warning| seen.insert(warning.clone()));
         Ok(QueryResult {
             columns: self.relation.visible.clone(),
             rows: result::rows(&batch)?,

@@ -227,6 +227,9 @@ fn compare(text: &str, from: DateTime<Utc>, to: DateTime<Utc>, zone: &str) -> Ou
             .block_on(engine.execute(&snapshot, &query, &options))
             .unwrap_or_else(|e| panic!("{text}\n{e}"))
     };
+    // Aggregations by timeslice computed a part of the range at a time (about ten parts of
+    // this store's rows, or of the rollup rows that answer).
+    let in_parts = Engine::default().with_rows_per_part(Some(2_000));
     let (answer, expected) = (run(&fast), run(&simple));
     assert_eq!(
         canonical(&answer),
@@ -234,6 +237,13 @@ fn compare(text: &str, from: DateTime<Utc>, to: DateTime<Utc>, zone: &str) -> Ou
         "{text}\nfrom {from} to {to} in {zone}"
     );
     assert_eq!(answer.warnings, expected.warnings, "{text}");
+    let parted = run(&in_parts);
+    assert_eq!(
+        canonical(&parted),
+        canonical(&expected),
+        "in parts: {text}\nfrom {from} to {to} in {zone}"
+    );
+    assert_eq!(parted.warnings, expected.warnings, "in parts: {text}");
     let explained = fixture
         .runtime
         .block_on(fast.explain(&snapshot, &query, &options))

@@ -224,6 +224,9 @@ struct OneShot<'t> {
     data: &'t Path,
     name: &'static str,
     geo: Option<Arc<GeoDatabase>>,
+    /// Aggregations by timeslice computed a part of the range at a time above this many
+    /// rows (the engine's default when `None`).
+    rows_per_part: Option<u64>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -245,7 +248,10 @@ impl Backend for OneShot<'_> {
             max_raw_rows: MAX_RAW_ROWS,
         };
         let snapshot = exec::Snapshot::load(self.data).map_err(|e| e.to_string())?;
-        let engine = exec::Engine::default().without_partial_aggregates();
+        let mut engine = exec::Engine::default().without_partial_aggregates();
+        if let Some(rows) = self.rows_per_part {
+            engine = engine.with_rows_per_part(Some(rows));
+        }
         let result = self
             .runtime
             .block_on(engine.execute(&snapshot, &compiled, &options))
@@ -577,6 +583,10 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Rows of the parts the chunked one-shot path computes aggregations by timeslice in: the
+/// tenant's range in about ten parts, so that a group cut in two would show.
+const PARTS_OF_ROWS: u64 = 3_000;
+
 fn run_differential(seed: u64, messages: u64, generated: usize) {
     let tenant = tenant(seed, messages);
     let db = geo();
@@ -611,13 +621,15 @@ fn run_differential(seed: u64, messages: u64, generated: usize) {
         data: &tenant.data,
         name: "one-shot (rows)",
         geo: db.clone(),
+        rows_per_part: None,
         runtime: runtime(),
     };
     let one_shot_chunked = OneShot {
         tenant: &tenant,
         data: &tenant.chunked,
-        name: "one-shot over many appends (merge on read, rows)",
+        name: "one-shot over many appends (merge on read, rows, aggregations by timeslice in parts of a few thousand rows)",
         geo: db,
+        rows_per_part: Some(PARTS_OF_ROWS),
         runtime: runtime(),
     };
     let mut cases = panel_cases();
@@ -663,12 +675,34 @@ fn run_differential(seed: u64, messages: u64, generated: usize) {
                 .is_some()
         })
         .count();
+    let chunked = exec::Snapshot::load(&tenant.chunked).expect("catalog");
+    let in_parts = cases
+        .iter()
+        .filter(|case| {
+            mailscope_query::compile_with_variables(&case.text, &case.variables)
+                .ok()
+                .and_then(|q| {
+                    exec::parts::plan(
+                        &q,
+                        &options,
+                        &chunked.catalog,
+                        &|s| s.live_rows(),
+                        PARTS_OF_ROWS,
+                    )
+                })
+                .is_some_and(|parts| parts.ranges.len() > 2)
+        })
+        .count();
     eprintln!(
-        "differential (seed {seed}): {report}; answered from partial aggregates on the server: {from_rollups}"
+        "differential (seed {seed}): {report}; answered from partial aggregates on the server: {from_rollups}; aggregated in parts on the chunked one-shot path: {in_parts}"
     );
     assert!(
         from_rollups >= 20,
         "only {from_rollups} queries take the partial-aggregate path"
+    );
+    assert!(
+        in_parts >= 20,
+        "only {in_parts} queries are aggregated in parts of the range"
     );
     if let Some(path) = std::env::var_os("MAILSCOPE_DIFF_OUT") {
         std::fs::write(path, differences.join("\n\n")).expect("write the differences");
