@@ -189,8 +189,10 @@ pub struct BatchBuilder<'g> {
     rows: usize,
 }
 
-/// Entries in the location cache before it is cleared (bounds memory on hostile input).
-const LOCATION_CACHE_ENTRIES: usize = 200_000;
+/// Entries in the location cache before it is cleared: a tenant's busiest servers (the
+/// database keeps its own, larger cache by address); small, since an ingest's memory is
+/// bounded and every entry holds its address text.
+const LOCATION_CACHE_ENTRIES: usize = 4_096;
 
 #[derive(Default)]
 struct GeoBuilders {

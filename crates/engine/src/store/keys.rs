@@ -44,63 +44,111 @@ pub fn path_for(segment: &Path) -> PathBuf {
 }
 
 /// Writes the key run of a segment whose rows have `keys` (in row order), durably.
+#[cfg(test)]
 pub fn write(segment: &Path, keys: &[(u128, Status)]) -> Result<()> {
-    let path = path_for(segment);
-    let mut statuses: Vec<&str> = Vec::new();
-    let mut entries: Vec<(u128, u32, u8)> = Vec::with_capacity(keys.len());
-    for (row, (key, status)) in keys.iter().enumerate() {
-        let text = status.as_str();
-        let code = match statuses.iter().position(|s| *s == text) {
+    let mut run = KeyRunBuilder::default();
+    for (key, status) in keys {
+        run.push(*key, status.as_str())?;
+    }
+    run.write(segment)
+}
+
+/// A key run as its segment's rows are written: 21 bytes a row (identity, row number and
+/// status code), the status texts once.
+#[derive(Debug, Default)]
+pub struct KeyRunBuilder {
+    statuses: Vec<String>,
+    entries: Vec<(u128, u32, u8)>,
+}
+
+impl KeyRunBuilder {
+    /// The next row's identity and status.
+    pub fn push(&mut self, key: u128, status: &str) -> Result<()> {
+        let code = match self.statuses.iter().position(|s| s == status) {
             Some(code) => code,
             None => {
-                statuses.push(text);
-                statuses.len() - 1
+                self.statuses.push(status.to_owned());
+                self.statuses.len() - 1
             }
         };
         let code = u8::try_from(code)
-            .map_err(|_| Error::Query(format!("{}: more than 256 statuses", path.display())))?;
-        let row = u32::try_from(row)
-            .map_err(|_| Error::Query(format!("{}: too many rows", path.display())))?;
-        entries.push((*key, row, code));
+            .map_err(|_| Error::Query("a key run holds at most 256 statuses".into()))?;
+        let row = u32::try_from(self.entries.len())
+            .map_err(|_| Error::Query("a key run holds at most 2^32 rows".into()))?;
+        self.entries.push((key, row, code));
+        Ok(())
     }
-    entries.sort_unstable_by_key(|e| e.0);
-    let mut out = Vec::with_capacity(64 + keys.len() * (ENTRY + 2));
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    out.push(u8::try_from(statuses.len()).unwrap_or(u8::MAX));
-    for status in &statuses {
-        let bytes = &status.as_bytes()[..status.len().min(255)];
-        out.push(bytes.len() as u8);
-        out.extend_from_slice(bytes);
+
+    pub fn reserve(&mut self, rows: usize) {
+        self.entries.reserve(rows);
     }
-    if !entries.is_empty() {
-        let mut hashes: Vec<u64> = entries.iter().map(|e| e.0 as u64).collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        let filter = BinaryFuse8::try_from(&hashes)
-            .map_err(|e| Error::Query(format!("{}: key filter: {e}", path.display())))?;
-        let d = &filter.descriptor;
-        out.extend_from_slice(&d.seed.to_le_bytes());
-        out.extend_from_slice(&d.segment_length.to_le_bytes());
-        out.extend_from_slice(&d.segment_length_mask.to_le_bytes());
-        out.extend_from_slice(&d.segment_count_length.to_le_bytes());
-        out.extend_from_slice(&(filter.fingerprints.len() as u64).to_le_bytes());
-        out.extend_from_slice(&filter.fingerprints);
+
+    /// Writes the run beside `segment`, durably, streaming its bytes through the checksum.
+    pub fn write(self, segment: &Path) -> Result<()> {
+        let path = path_for(segment);
+        let KeyRunBuilder {
+            statuses,
+            mut entries,
+        } = self;
+        entries.sort_unstable_by_key(|e| e.0);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut out = Checksummed {
+            inner: std::io::BufWriter::with_capacity(1 << 16, file),
+            hash: xxhash_rust::xxh3::Xxh3::new(),
+        };
+        let io = |e| Error::io(&path, e);
+        out.put(MAGIC).map_err(io)?;
+        out.put(&(entries.len() as u64).to_le_bytes()).map_err(io)?;
+        out.put(&[u8::try_from(statuses.len()).unwrap_or(u8::MAX)])
+            .map_err(io)?;
+        for status in &statuses {
+            let bytes = &status.as_bytes()[..status.len().min(255)];
+            out.put(&[bytes.len() as u8]).map_err(io)?;
+            out.put(bytes).map_err(io)?;
+        }
+        if !entries.is_empty() {
+            let mut hashes: Vec<u64> = entries.iter().map(|e| e.0 as u64).collect();
+            hashes.sort_unstable();
+            hashes.dedup();
+            let filter = BinaryFuse8::try_from(&hashes)
+                .map_err(|e| Error::Query(format!("{}: key filter: {e}", path.display())))?;
+            drop(hashes);
+            let d = &filter.descriptor;
+            out.put(&d.seed.to_le_bytes()).map_err(io)?;
+            out.put(&d.segment_length.to_le_bytes()).map_err(io)?;
+            out.put(&d.segment_length_mask.to_le_bytes()).map_err(io)?;
+            out.put(&d.segment_count_length.to_le_bytes()).map_err(io)?;
+            out.put(&(filter.fingerprints.len() as u64).to_le_bytes())
+                .map_err(io)?;
+            out.put(&filter.fingerprints).map_err(io)?;
+        }
+        for block in entries.chunks(BLOCK) {
+            out.put(&block[0].0.to_le_bytes()).map_err(io)?;
+        }
+        for (key, row, code) in &entries {
+            out.put(&key.to_le_bytes()).map_err(io)?;
+            out.put(&row.to_le_bytes()).map_err(io)?;
+            out.put(&[*code]).map_err(io)?;
+        }
+        let checksum = out.hash.digest();
+        let mut file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
+        file.write_all(&checksum.to_le_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(())
     }
-    for block in entries.chunks(BLOCK) {
-        out.extend_from_slice(&block[0].0.to_le_bytes());
+}
+
+/// A writer that checksums what it writes.
+struct Checksummed {
+    inner: std::io::BufWriter<File>,
+    hash: xxhash_rust::xxh3::Xxh3,
+}
+
+impl Checksummed {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hash.update(bytes);
+        self.inner.write_all(bytes)
     }
-    for (key, row, code) in &entries {
-        out.extend_from_slice(&key.to_le_bytes());
-        out.extend_from_slice(&row.to_le_bytes());
-        out.push(*code);
-    }
-    let checksum = xxhash_rust::xxh3::xxh3_64(&out);
-    out.extend_from_slice(&checksum.to_le_bytes());
-    let mut file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-    file.write_all(&out).map_err(|e| Error::io(&path, e))?;
-    file.sync_all().map_err(|e| Error::io(&path, e))?;
-    Ok(())
 }
 
 /// An open key run: the filter and fences in memory, the entries read on demand (or all at

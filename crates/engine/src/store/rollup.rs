@@ -439,8 +439,25 @@ impl RollupBuilder {
         Ok(())
     }
 
-    /// The rollup's rows, one batch per level, and what the catalog records of it.
+    /// The rollup's rows, level by level in batches of at most [`BATCH_GROUPS`] rows, and
+    /// what the catalog records of it.
     pub fn finish(self) -> Result<(Vec<RecordBatch>, RollupMeta)> {
+        let mut batches = Vec::new();
+        let meta = self.each_batch(&mut |batch, _| {
+            batches.push(batch);
+            Ok(())
+        })?;
+        Ok((batches, meta))
+    }
+
+    /// Hands the rollup's rows to `emit` level by level, in batches of at most
+    /// [`BATCH_GROUPS`] rows (with whether the batch ends its level): a level's groups are
+    /// dropped once emitted, so a large segment's rollup is never whole in memory as Arrow
+    /// arrays.
+    fn each_batch(
+        self,
+        emit: &mut dyn FnMut(RecordBatch, bool) -> Result<()>,
+    ) -> Result<RollupMeta> {
         // Each dimension's values in byte order, as a rank per code.
         let ranks: Vec<Vec<u32>> = self
             .values
@@ -461,29 +478,28 @@ impl RollupBuilder {
         for (position, code) in word_order.into_iter().enumerate() {
             word_ranks[code as usize] = position as u32;
         }
-        let mut batches = Vec::new();
+        let mut rows = Vec::new();
         for (index, level) in self.levels.into_iter().enumerate() {
             let level_number = i32::try_from(index).unwrap_or(i32::MAX);
-            batches.push(level.into_batch(
+            rows.push(level.into_batches(
                 level_number,
                 &self.columns,
                 &self.values,
                 &ranks,
                 (&self.words, &word_ranks),
+                emit,
             )?);
         }
-        let meta = RollupMeta {
+        Ok(RollupMeta {
             format: ROLLUP_FORMAT,
-            rows: batches.iter().map(|b| b.num_rows() as u64).collect(),
+            rows,
             geo_complete: self.geo_complete,
-        };
-        Ok((batches, meta))
+        })
     }
 
     /// Writes the rollup beside `segment`, durably, one row group per level.
     pub fn write(self, segment: &Path) -> Result<RollupMeta> {
         let path = path_for(segment);
-        let (batches, meta) = self.finish()?;
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
@@ -491,32 +507,37 @@ impl RollupBuilder {
             .set_max_row_group_row_count(Some(1 << 20))
             .build();
         let mut writer = ArrowWriter::try_new(file, rollup_schema(), Some(properties))?;
-        for batch in &batches {
-            writer.write(batch)?;
-            writer.flush()?;
-        }
+        let meta = self.each_batch(&mut |batch, ends_level| {
+            writer.write(&batch)?;
+            if ends_level {
+                writer.flush()?;
+            }
+            Ok(())
+        })?;
         let file = writer.into_inner()?;
         file.sync_all().map_err(|e| Error::io(&path, e))?;
         Ok(meta)
     }
 }
 
+/// Most rows of a rollup batch: a level's groups become Arrow arrays this many at a time.
+pub const BATCH_GROUPS: usize = 1 << 16;
+
 impl LevelBuilder {
-    fn into_batch(
-        self,
+    /// Emits the level's groups in order, [`BATCH_GROUPS`] at a time; returns their number.
+    fn into_batches(
+        mut self,
         level: i32,
         columns_of: &[usize],
         values: &[Vec<Box<str>>],
         ranks: &[Vec<u32>],
         (words, word_ranks): (&[Box<str>], &[u32]),
-    ) -> Result<RecordBatch> {
-        let groups: Vec<(GroupKey, Totals)> = self.groups.into_iter().collect();
-        // Bucket, then the values themselves (not their first-seen codes): the file's
-        // content depends only on the rows.
-        let value = |slot: usize, code: u32| -> Option<&str> {
-            let d = self.dims[slot];
-            (code != NULL_CODE).then(|| values[d][code as usize].as_ref())
-        };
+        emit: &mut dyn FnMut(RecordBatch, bool) -> Result<()>,
+    ) -> Result<u64> {
+        let groups: Vec<(GroupKey, Totals)> =
+            std::mem::take(&mut self.groups).into_iter().collect();
+        // Sorted by bucket, then the values themselves (not their first-seen codes): the
+        // file's content depends only on the rows.
         // Ranks of the values (null first), compared as integers; the word level's word is
         // the slot after the dimensions.
         let word_slot = self.dims.len();
@@ -544,6 +565,33 @@ impl LevelBuilder {
         order.sort_unstable();
         let groups: Vec<(GroupKey, Totals)> =
             order.into_iter().map(|(_, index)| groups[index]).collect();
+        let chunks = groups.len().div_ceil(BATCH_GROUPS).max(1);
+        for (n, chunk) in groups.chunks(BATCH_GROUPS).enumerate() {
+            emit(
+                self.batch(level, chunk, columns_of, values, words)?,
+                n + 1 == chunks,
+            )?;
+        }
+        if groups.is_empty() {
+            emit(self.batch(level, &[], columns_of, values, words)?, true)?;
+        }
+        Ok(groups.len() as u64)
+    }
+
+    /// One batch of the level's rows: `groups` in order.
+    fn batch(
+        &self,
+        level: i32,
+        groups: &[(GroupKey, Totals)],
+        columns_of: &[usize],
+        values: &[Vec<Box<str>>],
+        words: &[Box<str>],
+    ) -> Result<RecordBatch> {
+        let value = |slot: usize, code: u32| -> Option<&str> {
+            let d = self.dims[slot];
+            (code != NULL_CODE).then(|| values[d][code as usize].as_ref())
+        };
+        let word_slot = self.dims.len();
         let schema = stored_schema();
         let received = schema.index_of(schema::RECEIVED)?;
         let size = schema.index_of(schema::SIZE)?;
@@ -556,20 +604,20 @@ impl LevelBuilder {
             let present = |key: &GroupKey| kept && key.nulls & (1 << c) == 0;
             let column: ArrayRef = if c == received {
                 let mut b = TimestampNanosecondBuilder::with_capacity(groups.len());
-                for (key, _) in &groups {
+                for (key, _) in groups {
                     b.append_value(key.bucket);
                 }
                 Arc::new(b.finish().with_timezone("UTC"))
             } else if self.words && c == subject {
                 let mut b = StringBuilder::new();
-                for (key, _) in &groups {
+                for (key, _) in groups {
                     let code = key.dims[word_slot];
                     b.append_option((code != NULL_CODE).then(|| words[code as usize].as_ref()));
                 }
                 Arc::new(b.finish())
             } else if c == size {
                 let mut b = Int64Builder::with_capacity(groups.len());
-                for (_, totals) in &groups {
+                for (_, totals) in groups {
                     b.append_option(totals.size);
                 }
                 Arc::new(b.finish())
@@ -577,28 +625,28 @@ impl LevelBuilder {
                 match (field.data_type(), dim) {
                     (DataType::Utf8, Some(d)) => {
                         let mut b = StringBuilder::new();
-                        for (key, _) in &groups {
+                        for (key, _) in groups {
                             b.append_option(value(d, key.dims[d]));
                         }
                         Arc::new(b.finish())
                     }
                     (DataType::Utf8, None) => {
                         let mut b = StringBuilder::new();
-                        for (key, _) in &groups {
+                        for (key, _) in groups {
                             b.append_option(present(key).then_some(""));
                         }
                         Arc::new(b.finish())
                     }
                     (DataType::Int64, None) => {
                         let mut b = Int64Builder::with_capacity(groups.len());
-                        for (key, _) in &groups {
+                        for (key, _) in groups {
                             b.append_option(present(key).then_some(0));
                         }
                         Arc::new(b.finish())
                     }
                     (DataType::Float64, None) => {
                         let mut b = Float64Builder::with_capacity(groups.len());
-                        for (key, _) in &groups {
+                        for (key, _) in groups {
                             b.append_option(present(key).then_some(0.0));
                         }
                         Arc::new(b.finish())
@@ -615,7 +663,7 @@ impl LevelBuilder {
         }
         let mut levels = Int32Builder::with_capacity(groups.len());
         let mut weights = Int64Builder::with_capacity(groups.len());
-        for (_, totals) in &groups {
+        for (_, totals) in groups {
             levels.append_value(level);
             weights.append_value(totals.weight);
         }

@@ -107,7 +107,7 @@ struct WrittenRows {
     path: std::path::PathBuf,
     /// "segment" or "piece", for errors.
     what: &'static str,
-    keys: Vec<(u128, Status)>,
+    keys: super::keys::KeyRunBuilder,
     rows: u64,
     min_received: Option<i64>,
     max_received: i64,
@@ -118,7 +118,7 @@ impl WrittenRows {
         WrittenRows {
             path: path.to_path_buf(),
             what,
-            keys: Vec::new(),
+            keys: super::keys::KeyRunBuilder::default(),
             rows: 0,
             min_received: None,
             max_received: 0,
@@ -142,14 +142,16 @@ impl WrittenRows {
             self.min_received.get_or_insert(*first);
             self.max_received = *last;
         }
-        keys_of_batch(batch, &mut self.keys)?;
+        self.keys.reserve(batch.num_rows());
+        let keys = &mut self.keys;
+        keys_of_batch(batch, |key, status| keys.push(key, status.as_str()))?;
         self.rows += batch.num_rows() as u64;
         Ok(true)
     }
 
     /// Writes the key run beside the file (of `bytes`) and describes what was written.
     fn finish(self, bytes: u64, rollup: Option<super::rollup::RollupMeta>) -> Result<Written> {
-        super::keys::write(&self.path, &self.keys)?;
+        self.keys.write(&self.path)?;
         let companions: u64 = [
             Some(super::keys::path_for(&self.path)),
             rollup.as_ref().map(|_| super::rollup::path_for(&self.path)),
@@ -397,7 +399,12 @@ pub fn read_keys(path: &Path) -> Result<Vec<(u128, Status)>> {
     )?;
     let mut keys = Vec::new();
     for batch in reader {
-        keys_of_batch(&batch?, &mut keys)?;
+        let batch = batch?;
+        keys.reserve(batch.num_rows());
+        keys_of_batch(&batch, |key, status| {
+            keys.push((key, status));
+            Ok(())
+        })?;
     }
     Ok(keys)
 }
@@ -411,8 +418,11 @@ pub fn read_received(path: &Path) -> Result<Vec<i64>> {
     Ok(received)
 }
 
-/// Appends the identity and status of every row of `batch` to `keys`.
-fn keys_of_batch(batch: &RecordBatch, keys: &mut Vec<(u128, Status)>) -> Result<()> {
+/// Hands the identity and status of every row of `batch` to `each`, in row order.
+fn keys_of_batch(
+    batch: &RecordBatch,
+    mut each: impl FnMut(u128, Status) -> Result<()>,
+) -> Result<()> {
     let text = |name: &str| -> Result<_> {
         let index = batch.schema().index_of(name)?;
         Ok(batch.column(index).as_string::<i32>().clone())
@@ -422,7 +432,6 @@ fn keys_of_batch(batch: &RecordBatch, keys: &mut Vec<(u128, Status)>) -> Result<
         text(schema::RECIPIENT_ADDRESS)?,
         text(schema::STATUS)?,
     );
-    keys.reserve(batch.num_rows());
     for row in 0..batch.num_rows() {
         let key = identity_key(ids.value(row), recipients.value(row));
         let status = if statuses.is_null(row) {
@@ -430,7 +439,7 @@ fn keys_of_batch(batch: &RecordBatch, keys: &mut Vec<(u128, Status)>) -> Result<
         } else {
             Status::parse(statuses.value(row))
         };
-        keys.push((key, status));
+        each(key, status)?;
     }
     Ok(())
 }
