@@ -300,6 +300,17 @@ pub struct ServeArgs {
     /// every hour, their files removed after the grace period. Default: keep everything.
     #[arg(long, env = "MAILSCOPE_RETENTION_DAYS", value_name = "DAYS")]
     pub retention_days: Option<u32>,
+    /// Seconds between background compactions: a day before today that appends left in 4
+    /// segments or more, or with a tenth of its rows deleted, is merged into one segment of
+    /// its live rows, one day at a time under the store's lock (an append waits for at most
+    /// one day), the next day right after. 0: never (`mailscope store compact` by hand).
+    #[arg(
+        long,
+        env = "MAILSCOPE_COMPACT_INTERVAL_SECS",
+        default_value_t = 600,
+        value_name = "SECONDS"
+    )]
+    pub compact_interval_secs: u64,
     /// Longest a query of the API may run, in milliseconds.
     #[arg(
         long,

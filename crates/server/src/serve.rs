@@ -63,6 +63,13 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         let retention = args
             .retention_days
             .map(|days| spawn_retention(state.store.clone(), days, stopped.clone()));
+        let compaction = (args.compact_interval_secs > 0).then(|| {
+            spawn_compaction(
+                state.store.clone(),
+                std::time::Duration::from_secs(args.compact_interval_secs),
+                stopped.clone(),
+            )
+        });
         let collectors = match &args.collect {
             Some(path) => {
                 let config =
@@ -90,6 +97,9 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         }
         if let Some(retention) = retention {
             let _ = retention.await;
+        }
+        if let Some(compaction) = compaction {
+            let _ = compaction.await;
         }
         anyhow::Ok(())
     })?;
@@ -132,6 +142,66 @@ fn spawn_retention(
                 _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
                 _ = stopped.requested() => return,
             }
+        }
+    })
+}
+
+/// A day with this many segments (appends, polls) is compacted in the background.
+const COMPACT_MIN_SEGMENTS: usize = 4;
+
+/// Compacts, every `every` until shutdown, the days before today that appends left in many
+/// segments or with many deleted rows ([`Store::compaction_candidate`]): one day per pass
+/// under the store's lock, so a collector's append waits for at most one day's merge, and
+/// the next pass a second later while days remain. Queries reading the replaced files keep
+/// them for the grace period.
+fn spawn_compaction(
+    store: Arc<Mutex<Store>>,
+    every: std::time::Duration,
+    mut stopped: mailscope_collect::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pause = every;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped.requested() => return,
+            }
+            let store = store.clone();
+            let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut store = store
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+                let today = chrono::Utc::now().date_naive();
+                let Some(day) = store.compaction_candidate(today, COMPACT_MIN_SEGMENTS) else {
+                    return Ok(None);
+                };
+                let started = std::time::Instant::now();
+                let mut done = mailscope_engine::store::Compacted::default();
+                store.compact_day(&day, &mut done)?;
+                Ok(Some((day, done, started.elapsed())))
+            })
+            .await;
+            pause = match pass {
+                Ok(Ok(Some((day, done, took)))) => {
+                    tracing::info!(
+                        %day,
+                        deleted_rows_dropped = done.deleted_rows_dropped,
+                        bytes_written = done.bytes_written,
+                        took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                        "compacted a day in the background"
+                    );
+                    std::time::Duration::from_secs(1)
+                }
+                Ok(Ok(None)) => every,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "background compaction failed");
+                    every
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "background compaction panicked");
+                    every
+                }
+            };
         }
     })
 }

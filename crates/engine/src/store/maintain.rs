@@ -375,61 +375,101 @@ impl Store {
     /// on its own, so an interrupted compaction keeps the days it finished; what it replaced
     /// is garbage after the grace period. Readers see the same rows before and after.
     pub fn compact(&mut self) -> Result<Compacted> {
-        let mut by_day: BTreeMap<String, Vec<super::SegmentMeta>> = BTreeMap::new();
-        for segment in &self.catalog.segments {
-            by_day
-                .entry(segment.day.clone())
-                .or_default()
-                .push(segment.clone());
-        }
+        let mut days: Vec<String> = self
+            .catalog
+            .segments
+            .iter()
+            .map(|s| s.day.clone())
+            .collect();
+        days.sort_unstable();
+        days.dedup();
         let mut done = Compacted {
             segments_before: self.catalog.segments.len(),
             ..Compacted::default()
         };
-        for (day, segments) in by_day {
-            if segments.len() < 2 && segments.iter().all(|s| s.deletes.is_none()) {
-                continue;
-            }
-            let generation = self.catalog.generation + 1;
-            let mut inputs = Vec::with_capacity(segments.len());
-            for segment in &segments {
-                let deleted = self
-                    .catalog
-                    .read_deletes(&self.dir, segment)?
-                    .unwrap_or_default();
-                done.deleted_rows_dropped += deleted.len();
-                inputs.push((self.catalog.segment_path(&self.dir, segment), deleted));
-            }
-            let mut meta = super::SegmentMeta::to_write(&day, generation, 0);
-            let path = self.catalog.segment_path(&self.dir, &meta);
-            let mut writer = segment::SegmentWriter::create(&path)?;
-            super::merge::merge(&inputs, &mut writer)?;
-            let written = writer.finish()?;
-            done.bytes_written += written.bytes_with_companions;
-            let mut kept: Vec<super::SegmentMeta> = self
-                .catalog
-                .segments
-                .iter()
-                .filter(|s| s.day != day)
-                .cloned()
-                .collect();
-            if written.rows > 0 {
-                super::ingest::fill(&mut meta, &written);
-                if let Some(parent) = path.parent() {
-                    super::catalog::sync_dir(parent)?;
-                }
-                kept.push(meta);
-            }
-            let catalog = Catalog {
-                generation,
-                segments: kept,
-                ..self.catalog.clone()
-            };
-            self.publish(catalog)?;
-            done.days += 1;
+        for day in days {
+            self.compact_day(&day, &mut done)?;
         }
         done.segments_after = self.catalog.segments.len();
         Ok(done)
+    }
+
+    /// The day most in need of compaction, when one needs it: a day before `today` with at
+    /// least `min_segments` segments, or whose deleted rows are at least a tenth of its rows
+    /// (the most segments first, then the most deleted rows, then the oldest). `today` is left
+    /// alone: appends still arrive there.
+    pub fn compaction_candidate(&self, today: NaiveDate, min_segments: usize) -> Option<String> {
+        let today = today.format("%Y-%m-%d").to_string();
+        let mut by_day: BTreeMap<&str, (usize, u64, u64)> = BTreeMap::new();
+        for segment in &self.catalog.segments {
+            let entry = by_day.entry(segment.day.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 += segment.rows;
+            entry.2 += segment.deletes.as_ref().map_or(0, |d| d.rows);
+        }
+        by_day
+            .into_iter()
+            .filter(|(day, (segments, rows, deleted))| {
+                *day < today.as_str()
+                    && (*segments >= min_segments.max(2) || (*deleted > 0 && deleted * 10 >= *rows))
+            })
+            .max_by(|(a_day, a), (b_day, b)| {
+                (a.0, a.2).cmp(&(b.0, b.2)).then_with(|| b_day.cmp(a_day))
+            })
+            .map(|(day, _)| day.to_owned())
+    }
+
+    /// Rewrites `day` as one segment of its live rows, when it has more than one segment or
+    /// deleted rows, and publishes it; adds what it did to `done`.
+    pub fn compact_day(&mut self, day: &str, done: &mut Compacted) -> Result<()> {
+        let segments: Vec<super::SegmentMeta> = self
+            .catalog
+            .segments
+            .iter()
+            .filter(|s| s.day == day)
+            .cloned()
+            .collect();
+        if segments.len() < 2 && segments.iter().all(|s| s.deletes.is_none()) {
+            return Ok(());
+        }
+        let generation = self.catalog.generation + 1;
+        let mut inputs = Vec::with_capacity(segments.len());
+        for segment in &segments {
+            let deleted = self
+                .catalog
+                .read_deletes(&self.dir, segment)?
+                .unwrap_or_default();
+            done.deleted_rows_dropped += deleted.len();
+            inputs.push((self.catalog.segment_path(&self.dir, segment), deleted));
+        }
+        let mut meta = super::SegmentMeta::to_write(day, generation, 0);
+        let path = self.catalog.segment_path(&self.dir, &meta);
+        let mut writer = segment::SegmentWriter::create(&path)?;
+        super::merge::merge(&inputs, &mut writer)?;
+        let written = writer.finish()?;
+        done.bytes_written += written.bytes_with_companions;
+        let mut kept: Vec<super::SegmentMeta> = self
+            .catalog
+            .segments
+            .iter()
+            .filter(|s| s.day != day)
+            .cloned()
+            .collect();
+        if written.rows > 0 {
+            super::ingest::fill(&mut meta, &written);
+            if let Some(parent) = path.parent() {
+                super::catalog::sync_dir(parent)?;
+            }
+            kept.push(meta);
+        }
+        let catalog = Catalog {
+            generation,
+            segments: kept,
+            ..self.catalog.clone()
+        };
+        self.publish(catalog)?;
+        done.days += 1;
+        Ok(())
     }
 
     /// Drops every day before `first_kept` (whole days, by `Received`) in one publish; the

@@ -164,8 +164,18 @@ impl Store {
                     remaining += 1;
                     continue;
                 }
-                let left = retired::relative(&self.dir, &path)
-                    .and_then(|relative| retired.files.get(&relative).copied());
+                let relative = retired::relative(&self.dir, &path);
+                let mut left = relative
+                    .as_ref()
+                    .and_then(|relative| retired.files.get(relative).copied());
+                if left.is_none()
+                    && retired.unreadable
+                    && let Some(relative) = relative
+                {
+                    // The record that should list it is lost: it left at the latest now.
+                    retired.files.insert(relative, now_ms);
+                    left = Some(now_ms);
+                }
                 let old_enough = match left {
                     Some(left_ms) => now_ms.saturating_sub(left_ms) >= grace_ms,
                     None => file
@@ -192,8 +202,9 @@ impl Store {
         retired
             .files
             .retain(|relative, _| self.dir.join(relative).exists());
-        if retired.files.len() != before {
+        if retired.files.len() != before || retired.unreadable {
             retired.save(&self.dir)?;
+            retired.unreadable = false;
         }
         Ok(removed)
     }

@@ -3,10 +3,14 @@
 //! previous catalog may still be reading it — rather than from when the file was written (a
 //! segment written a month ago and replaced a second ago must not go at once).
 //!
-//! `RETIRED` is JSON, `{"files": {"<relative path>": <epoch ms>}}`, replaced atomically by
-//! the writer after each publish. It is advisory: a file no catalog names and this record
-//! does not list (left by a crash between the two writes, or by an older version) falls back
-//! to its modification time.
+//! `RETIRED` is JSON, `{"format": "mailscope-retired", "version": 1, "files": {"<relative
+//! path>": <epoch ms>}}`, replaced atomically by the writer after each publish (a record
+//! without `format` and `version` is an earlier version's, read as version 1). A file no
+//! catalog names and this record does not list (left by a crash between the two writes, or
+//! by a version before the record) falls back to its modification time. A record that
+//! cannot be read (damaged, or of another format or a newer version) is set aside: every
+//! file it should have listed is taken to have left now, so nothing is removed before a full
+//! grace has passed, and the record starts over.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -17,31 +21,66 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const RETIRED_FILE: &str = "RETIRED";
+const FORMAT: &str = "mailscope-retired";
+/// Version 1: `files`, relative path → epoch milliseconds.
+pub const RETIRED_VERSION: u32 = 1;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Retired {
     /// Relative path (`/`-separated) → when it left the catalog, milliseconds since the epoch.
     pub files: BTreeMap<String, i64>,
+    /// The record on disk could not be read: a file it does not list counts as having left
+    /// now (not by its modification time).
+    pub unreadable: bool,
+}
+
+/// The file as written.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetiredFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(default)]
+    version: Option<u32>,
+    files: BTreeMap<String, i64>,
 }
 
 impl Retired {
-    /// The record of a data directory; empty when there is none or it cannot be read (the
-    /// files then wait by their modification time).
+    /// The record of a data directory; empty when there is none, and marked
+    /// [`Retired::unreadable`] when it cannot be read.
     pub fn load(dir: &Path) -> Retired {
         let path = dir.join(RETIRED_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-                tracing::warn!(%error, "the record of retired files is unreadable; using file times");
-                Retired::default()
-            }),
-            Err(_) => Retired::default(),
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Retired::default();
+        };
+        match parse(&bytes) {
+            Ok(files) => Retired {
+                files,
+                unreadable: false,
+            },
+            Err(error) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    %error,
+                    "the record of retired files is unreadable; the files it should list wait a full grace from now"
+                );
+                Retired {
+                    files: BTreeMap::new(),
+                    unreadable: true,
+                }
+            }
         }
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(RETIRED_FILE);
         let temp = dir.join(format!("{RETIRED_FILE}.tmp"));
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::Query(e.to_string()))?;
+        let record = RetiredFile {
+            format: Some(FORMAT.to_owned()),
+            version: Some(RETIRED_VERSION),
+            files: self.files.clone(),
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| Error::Query(e.to_string()))?;
         let mut file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         file.write_all(&bytes).map_err(|e| Error::io(&temp, e))?;
         file.sync_all().map_err(|e| Error::io(&temp, e))?;
@@ -64,6 +103,18 @@ impl Retired {
     }
 }
 
+/// The files of a record, or why it cannot be read.
+fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<String, i64>, String> {
+    let record: RetiredFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    match (record.format.as_deref(), record.version) {
+        (None, None) | (Some(FORMAT), Some(RETIRED_VERSION)) => Ok(record.files),
+        (Some(FORMAT), Some(version)) => Err(format!(
+            "version {version}; this build reads version {RETIRED_VERSION}"
+        )),
+        (format, _) => Err(format!("not a record of retired files (format {format:?})")),
+    }
+}
+
 /// `path` relative to `dir`, `/`-separated.
 pub fn relative(dir: &Path, path: &Path) -> Option<String> {
     let parts: Vec<String> = path
@@ -73,4 +124,38 @@ pub fn relative(dir: &Path, path: &Path) -> Option<String> {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_this_and_the_earlier_version_are_read_anything_else_is_not() {
+        let files = |text: &str| parse(text.as_bytes());
+        assert_eq!(
+            files(r#"{"format":"mailscope-retired","version":1,"files":{"a":5}}"#),
+            Ok(BTreeMap::from([("a".to_string(), 5)]))
+        );
+        assert_eq!(
+            files(r#"{"files":{"a":5}}"#),
+            Ok(BTreeMap::from([("a".to_string(), 5)]))
+        );
+        for bad in [
+            "",
+            "{",
+            "[]",
+            r#"{"files":{"a":"yesterday"}}"#,
+            r#"{"files":{},"extra":1}"#,
+            r#"{"format":"mailscope-retired","version":2,"files":{}}"#,
+            r#"{"format":"something-else","version":1,"files":{}}"#,
+        ] {
+            assert!(files(bad).is_err(), "{bad}");
+        }
+        assert!(
+            files(r#"{"format":"mailscope-retired","version":9,"files":{}}"#)
+                .unwrap_err()
+                .contains("version 9")
+        );
+    }
 }

@@ -1593,6 +1593,62 @@ fn a_crowded_day_merges_its_smallest_segments_not_the_whole_day() {
     );
 }
 
+/// The background compaction's choice: the crowded day first (most segments), never
+/// "today", nothing when no day needs it; compacting the chosen days one at a time ends
+/// with the same rows as before, each past day in one segment.
+#[test]
+fn the_day_to_compact_is_the_most_crowded_before_today() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let records = tenant(12, 3_000, 3);
+    // Day 1 and 2 in many appends, day 3 ("today") too; day 1 the most crowded.
+    let days: Vec<String> = (0..3)
+        .map(|d| {
+            (day_start() + TimeDelta::days(d))
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .collect();
+    let on = |day: usize| {
+        records
+            .iter()
+            .filter(|r| r.received.format("%Y-%m-%d").to_string() == days[day])
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for (day, appends) in [(0usize, 6usize), (1, 4), (2, 7)] {
+        let rows = on(day);
+        for chunk in rows.chunks(rows.len() / appends + 1) {
+            ingest(&mut store, chunk.iter().cloned());
+        }
+    }
+    let today = (day_start() + TimeDelta::days(2)).date_naive();
+    let counts = counted_by_status(dir.path());
+    assert_eq!(store.compaction_candidate(today, 4), Some(days[0].clone()));
+    assert_eq!(store.compaction_candidate(today, 7), None);
+    let mut done = mailscope_engine::store::Compacted::default();
+    store.compact_day(&days[0], &mut done).unwrap();
+    assert_eq!(done.days, 1);
+    assert_eq!(store.compaction_candidate(today, 4), Some(days[1].clone()));
+    store.compact_day(&days[1], &mut done).unwrap();
+    assert_eq!(
+        store.compaction_candidate(today, 4),
+        None,
+        "today is left alone"
+    );
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let per_day = |day: &str| catalog.segments.iter().filter(|s| s.day == day).count();
+    assert_eq!((per_day(&days[0]), per_day(&days[1])), (1, 1));
+    assert!(per_day(&days[2]) >= 7);
+    assert_eq!(counted_by_status(dir.path()), counts);
+    assert!(
+        mailscope_engine::store::verify(dir.path())
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+}
+
 #[test]
 fn compaction_leaves_one_segment_a_day_without_deleted_rows_and_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -1645,6 +1701,55 @@ fn compaction_leaves_one_segment_a_day_without_deleted_rows_and_the_same_rows() 
     // A second compaction has nothing to do.
     assert_eq!(store.compact().unwrap().days, 0);
     store.collect_garbage(Duration::ZERO).unwrap();
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+}
+
+/// A damaged record of retired files never lets a file go early: the files it should list
+/// (here written two hours ago and replaced now) count as having left now, and the record
+/// is written anew, versioned.
+#[test]
+fn a_damaged_record_of_retired_files_makes_replaced_files_wait_a_full_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..100, Status::Pending));
+    let written = referenced_files(dir.path());
+    ingest(&mut store, numbered(0..50, Status::Delivered));
+    let replaced: Vec<PathBuf> = written
+        .difference(&referenced_files(dir.path()))
+        .cloned()
+        .collect();
+    assert_eq!(replaced.len(), 3, "{replaced:?}");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7_200);
+    for file in &replaced {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(file))
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    let record_path = dir.path().join("RETIRED");
+    for damage in [
+        &b"{\"files\": {\"segments/"[..],
+        br#"{"format":"mailscope-retired","version":99,"files":{}}"#,
+    ] {
+        std::fs::write(&record_path, damage).unwrap();
+        assert_eq!(
+            store
+                .collect_garbage(mailscope_engine::store::GARBAGE_GRACE)
+                .unwrap(),
+            0,
+            "nothing goes before a full grace"
+        );
+        assert!(replaced.iter().all(|f| dir.path().join(f).exists()));
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+        assert_eq!(record["format"], "mailscope-retired");
+        assert_eq!(record["version"], 1);
+        assert_eq!(record["files"].as_object().unwrap().len(), 3, "{record}");
+    }
+    // The rebuilt record is used: past the grace they go.
+    assert_eq!(store.collect_garbage(Duration::ZERO).unwrap(), 3);
     assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
 }
 

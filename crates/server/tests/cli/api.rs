@@ -111,6 +111,8 @@ pub(crate) fn serve(data: &Path, token: Option<&'static str>, timeout_ms: Option
         .env_remove("MAILSCOPE_TOKEN")
         .env_remove("MAILSCOPE_TOKEN_FILE")
         .env_remove("MAILSCOPE_QUERY_TIMEOUT_MS")
+        // Stores under test stay as built unless a test asks for compaction.
+        .env("MAILSCOPE_COMPACT_INTERVAL_SECS", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(token) = token {

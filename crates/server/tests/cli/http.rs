@@ -45,6 +45,8 @@ pub fn serve_with(
         .args(extra)
         .env_remove("MAILSCOPE_TOKEN")
         .env_remove("MAILSCOPE_TOKEN_FILE")
+        // Stores under test stay as built unless a test asks for compaction.
+        .env("MAILSCOPE_COMPACT_INTERVAL_SECS", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(token) = token {

@@ -1,6 +1,7 @@
 //! `mailscope store stats | verify | retain | vacuum` on a store built through the CLI:
 //! figures that agree with the ingest, damage found and named by file, whole days dropped
-//! by retention, replaced files removed by vacuum, and bad arguments refused.
+//! by retention, replaced files removed by vacuum, bad arguments refused, and the server's
+//! own retention and background compaction.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -262,4 +263,120 @@ fn a_server_with_a_retention_drops_old_days_itself() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// Segments per day (`YYYY-MM-DD` → count) named by the catalog.
+fn segments_per_day(data: &Path) -> std::collections::BTreeMap<String, usize> {
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(data.join("CATALOG")).expect("catalog"))
+            .expect("catalog json");
+    let mut days = std::collections::BTreeMap::new();
+    for segment in catalog["segments"].as_array().expect("segments") {
+        *days
+            .entry(segment["day"].as_str().expect("day").to_owned())
+            .or_insert(0) += 1;
+    }
+    days
+}
+
+/// Messages per day and status, as the one-shot CLI answers over the store as it is.
+fn counts(data: &Path, from: &str, to: &str) -> Value {
+    let output = Command::new(BINARY)
+        .args(["query", "--format", "json", "--from", from, "--to", to, "--data-dir"])
+        .arg(data)
+        .arg("* | json \"Status\" as status | timeslice 1d | count by _timeslice, status | sort by _timeslice, status")
+        .output()
+        .expect("query");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json(&output)
+}
+
+/// Four appends over the same 30 days leave four segments a day; a server compacts every
+/// day before today into one segment of its rows in the background, the answers stay the
+/// same, and the store verifies clean.
+#[test]
+fn a_server_compacts_crowded_past_days_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let today = chrono::Utc::now().date_naive();
+    let start = (today - chrono::Days::new(30))
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string();
+    for seed in ["11", "12", "13", "14"] {
+        let file = dir.path().join(format!("tenant-{seed}.ndjson"));
+        let generated = Command::new(BINARY)
+            .args([
+                "generate",
+                "--seed",
+                seed,
+                "--messages",
+                "1500",
+                "--start",
+                &start,
+            ])
+            .args(["--days", "30", "--out"])
+            .arg(&file)
+            .output()
+            .expect("generate");
+        assert!(generated.status.success());
+        let ingested = Command::new(BINARY)
+            .args(["ingest", "--data-dir"])
+            .arg(&data)
+            .arg(&file)
+            .output()
+            .expect("ingest");
+        assert!(
+            ingested.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ingested.stderr)
+        );
+    }
+    let today = today.format("%Y-%m-%d").to_string();
+    let before = segments_per_day(&data);
+    let crowded = before
+        .iter()
+        .filter(|(day, n)| day.as_str() < today.as_str() && **n >= 4)
+        .count();
+    assert!(crowded >= 25, "{before:?}");
+    let (from, to) = (start.as_str(), "2100-01-01T00:00:00Z");
+    let expected = counts(&data, from, to);
+
+    let server = crate::http::serve_with(
+        &data,
+        None,
+        &["--compact-interval-secs".as_ref(), "1".as_ref()],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let now = segments_per_day(&data);
+        if now
+            .iter()
+            .all(|(day, n)| day.as_str() >= today.as_str() || *n == 1)
+        {
+            // Days are never lost or added.
+            assert_eq!(
+                now.keys().collect::<Vec<_>>(),
+                before.keys().collect::<Vec<_>>()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "days still crowded: {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(counts(&data, from, to), expected);
+    drop(server);
+    let verified = mailscope(&["store", "verify"], &data);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
