@@ -175,6 +175,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                     args.listen
                 )
             })?;
+        // The backfill and the polls leave several segments a past day: compacted in the
+        // background as `serve` does.
+        let compaction = crate::serve::spawn_compaction(
+            store.clone(),
+            std::time::Duration::from_secs(DEMO_COMPACT_INTERVAL_SECS),
+            shutdown.clone(),
+        );
         let polling = collect::spawn_all(&config, store, geo, &shutdown, false);
         let mut stop = shutdown.clone();
         let refresh = threat::spawn_refresh(threat, async move { stop.requested().await });
@@ -189,12 +196,17 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         })
         .await?;
         collect::join_all(polling).await?;
+        let _ = compaction.await;
         let _ = refresh.await;
         simulator.shutdown().await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Seconds between the demo's background compactions (`serve`'s default is 600): a demo is
+/// watched for minutes, not days.
+const DEMO_COMPACT_INTERVAL_SECS: u64 = 120;
 
 /// Installs the Exchange app (latest version) for the demo's source category, unless it is
 /// installed already (a restarted demo keeps the user's dashboards).

@@ -147,14 +147,14 @@ fn spawn_retention(
 }
 
 /// A day with this many segments (appends, polls) is compacted in the background.
-const COMPACT_MIN_SEGMENTS: usize = 4;
+pub(crate) const COMPACT_MIN_SEGMENTS: usize = 4;
 
 /// Compacts, every `every` until shutdown, the days before today that appends left in many
 /// segments or with many deleted rows ([`Store::compaction_candidate`]): one day per pass
 /// under the store's lock, so a collector's append waits for at most one day's merge, and
 /// the next pass a second later while days remain. Queries reading the replaced files keep
 /// them for the grace period.
-fn spawn_compaction(
+pub(crate) fn spawn_compaction(
     store: Arc<Mutex<Store>>,
     every: std::time::Duration,
     mut stopped: mailscope_collect::Shutdown,

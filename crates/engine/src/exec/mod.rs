@@ -291,6 +291,7 @@ impl Engine {
         let mut groups = Vec::new();
         let mut warnings = Vec::new();
         let mut first = None;
+        let mut input = QueryInput::Rows;
         for (i, range) in parts.ranges.iter().enumerate() {
             let mut pipeline = Pipeline::start(self, snapshot, query, options, *range)?;
             if explain && i == 0 {
@@ -309,11 +310,16 @@ impl Engine {
                     warnings.push(warning);
                 }
             }
+            if pipeline.input == QueryInput::PartialAggregates {
+                input = QueryInput::PartialAggregates;
+            }
             if first.is_none() {
                 first = Some(pipeline);
             }
         }
         let mut pipeline = first.ok_or_else(|| Error::Query("no parts".into()))?;
+        // Partial aggregates answered if any part read them.
+        pipeline.input = input;
         let schema = groups
             .first()
             .map(RecordBatch::schema)

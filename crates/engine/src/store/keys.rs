@@ -58,7 +58,9 @@ pub fn write(segment: &Path, keys: &[(u128, Status)]) -> Result<()> {
 #[derive(Debug, Default)]
 pub struct KeyRunBuilder {
     statuses: Vec<String>,
-    entries: Vec<(u128, u32, u8)>,
+    /// Entries as the file holds them (key, row, status code; little-endian): a tuple of a
+    /// `u128` would take 32 bytes with its alignment.
+    entries: Vec<[u8; ENTRY]>,
 }
 
 impl KeyRunBuilder {
@@ -75,7 +77,11 @@ impl KeyRunBuilder {
             .map_err(|_| Error::Query("a key run holds at most 256 statuses".into()))?;
         let row = u32::try_from(self.entries.len())
             .map_err(|_| Error::Query("a key run holds at most 2^32 rows".into()))?;
-        self.entries.push((key, row, code));
+        let mut entry = [0u8; ENTRY];
+        entry[..16].copy_from_slice(&key.to_le_bytes());
+        entry[16..20].copy_from_slice(&row.to_le_bytes());
+        entry[20] = code;
+        self.entries.push(entry);
         Ok(())
     }
 
@@ -90,7 +96,12 @@ impl KeyRunBuilder {
             statuses,
             mut entries,
         } = self;
-        entries.sort_unstable_by_key(|e| e.0);
+        let key_of = |entry: &[u8; ENTRY]| {
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&entry[..16]);
+            u128::from_le_bytes(key)
+        };
+        entries.sort_unstable_by_key(key_of);
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut out = Checksummed {
             inner: std::io::BufWriter::with_capacity(1 << 16, file),
@@ -107,7 +118,7 @@ impl KeyRunBuilder {
             out.put(bytes).map_err(io)?;
         }
         if !entries.is_empty() {
-            let mut hashes: Vec<u64> = entries.iter().map(|e| e.0 as u64).collect();
+            let mut hashes: Vec<u64> = entries.iter().map(|e| key_of(e) as u64).collect();
             hashes.sort_unstable();
             hashes.dedup();
             let filter = BinaryFuse8::try_from(&hashes)
@@ -123,12 +134,10 @@ impl KeyRunBuilder {
             out.put(&filter.fingerprints).map_err(io)?;
         }
         for block in entries.chunks(BLOCK) {
-            out.put(&block[0].0.to_le_bytes()).map_err(io)?;
+            out.put(&block[0][..16]).map_err(io)?;
         }
-        for (key, row, code) in &entries {
-            out.put(&key.to_le_bytes()).map_err(io)?;
-            out.put(&row.to_le_bytes()).map_err(io)?;
-            out.put(&[*code]).map_err(io)?;
+        for entry in &entries {
+            out.put(entry).map_err(io)?;
         }
         let checksum = out.hash.digest();
         let mut file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
