@@ -60,7 +60,17 @@ pub enum WindowFetch {
         /// The `Received` range of the records fetched before stopping.
         received: Option<(DateTime<Utc>, DateTime<Utc>)>,
     },
+    /// The window's next links kept expiring before its last page
+    /// ([`LINK_EXPIRIES_BEFORE_SPLIT`] restarts): a smaller window has fewer pages to read
+    /// before its link expires.
+    LinksExpiring {
+        restarts: u32,
+    },
 }
+
+/// Restarts of a window whose next links expired before it is split instead (when it can
+/// be); a window that cannot be split fails after the retry policy's attempts.
+pub const LINK_EXPIRIES_BEFORE_SPLIT: u32 = 3;
 
 /// The API client of one tenant.
 #[derive(Debug)]
@@ -123,8 +133,9 @@ impl Fetcher {
         api::api_label(self.config.api)
     }
 
-    /// Reads every page of `window`. With `bound`, stops once more than `bound` records
-    /// have been read and says so instead.
+    /// Reads every page of `window`. With `bound` (a window that can be split), stops once
+    /// more than `bound` records have been read, or its next links expired
+    /// [`LINK_EXPIRIES_BEFORE_SPLIT`] times, and says so instead.
     pub async fn fetch_window(
         &mut self,
         window: Window,
@@ -161,6 +172,10 @@ impl Fetcher {
                     PageOutcome::LinkExpired(message) => {
                         restarts += 1;
                         self.counters.window_restarts += 1;
+                        if bound.is_some() && restarts >= LINK_EXPIRIES_BEFORE_SPLIT {
+                            tracing::warn!(%window, restarts, %message, "next links keep expiring; splitting the window");
+                            return Ok(WindowFetch::LinksExpiring { restarts });
+                        }
                         if restarts >= self.config.retry.attempts {
                             return Err(Error::RetriesExhausted {
                                 what: format!("window {window}"),

@@ -32,7 +32,8 @@ pub struct RunReport {
     pub failed_polls: u64,
     /// Windows committed.
     pub windows: u64,
-    /// Windows abandoned because they held more records than the bound, and re-planned.
+    /// Windows abandoned because they held more records than the bound, or their next links
+    /// kept expiring, and re-planned smaller.
     pub window_splits: u64,
     pub fetch: FetchCounters,
     pub token_requests: u64,
@@ -253,6 +254,17 @@ impl<S: Sink> Collector<S> {
                         bound = self.config.max_window_records,
                         next_window_s = smaller.as_secs(),
                         "window holds too many records; splitting"
+                    );
+                    self.window_size = smaller;
+                }
+                WindowFetch::LinksExpiring { restarts } => {
+                    let smaller = window::size_after_expiries(self.window_size, &self.config);
+                    self.report.window_splits += 1;
+                    tracing::info!(
+                        %window,
+                        restarts,
+                        next_window_s = smaller.as_secs(),
+                        "next links keep expiring before the window's last page; splitting"
                     );
                     self.window_size = smaller;
                 }

@@ -91,6 +91,12 @@ pub fn size_after_overflow(
     )
 }
 
+/// The window after its next links kept expiring: half the size (fewer pages to read before
+/// a link expires), never below [`MIN_WINDOW`].
+pub fn size_after_expiries(size: Duration, config: &TenantConfig) -> Duration {
+    clamp(size / 2, config)
+}
+
 fn clamp(size: Duration, config: &TenantConfig) -> Duration {
     let whole = Duration::from_secs(size.as_secs());
     whole.max(MIN_WINDOW).min(config.window.max(MIN_WINDOW))
@@ -114,6 +120,24 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + TimeDelta::milliseconds(250)
+    }
+
+    #[test]
+    fn a_window_whose_links_keep_expiring_halves_down_to_the_minimum() {
+        let config = config(Api::Graph);
+        let mut size = config.window;
+        let mut steps = 0;
+        while size > MIN_WINDOW {
+            let smaller = size_after_expiries(size, &config);
+            assert!(
+                smaller < size && smaller >= MIN_WINDOW,
+                "{size:?} -> {smaller:?}"
+            );
+            size = smaller;
+            steps += 1;
+        }
+        assert!(steps > 0);
+        assert_eq!(size_after_expiries(MIN_WINDOW, &config), MIN_WINDOW);
     }
 
     #[test]

@@ -143,13 +143,42 @@ async fn forbidden_is_reported_without_retrying() {
     assert_eq!(mock.data_requests(), 1);
 }
 
+/// Links that always expire: windows are split while they can be (a smaller window has
+/// fewer pages), and once the smallest window still needs several pages the collector gives
+/// up rather than loop.
 #[tokio::test]
 async fn expired_links_forever_give_up() {
-    let mock = Mock::start(rows(100), 10).await;
-    mock.script(std::iter::repeat_n(Fault::ExpiredLink, 40));
+    // 100 rows within 20 seconds: ten pages even in the smallest window.
+    let now = chrono::Utc::now();
+    let dense: Vec<_> = rows(100)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut row)| {
+            row.received =
+                now - chrono::TimeDelta::hours(1) + chrono::TimeDelta::milliseconds(i as i64 * 200);
+            row
+        })
+        .collect();
+    let mock = Mock::start(dense, 10).await;
+    mock.script(std::iter::repeat_n(Fault::ExpiredLink, 10_000));
     let sink = MemorySink::new();
     let error = collect_once(mock.tenant(Api::Graph), sink.clone(), Shutdown::never())
         .await
         .unwrap_err();
     assert!(error.to_string().contains("next link expired"), "{error}");
+}
+
+/// Links that expire a few times in a row on a window of several pages: the window is
+/// split and everything is collected once.
+#[tokio::test]
+async fn a_window_whose_links_keep_expiring_is_split_and_collected() {
+    let mock = Mock::start(rows(100), 10).await;
+    mock.script(std::iter::repeat_n(Fault::ExpiredLink, 40));
+    let sink = MemorySink::new();
+    let report = collect_once(mock.tenant(Api::Graph), sink.clone(), Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(report.window_splits > 0, "{report:?}");
+    assert_eq!(report.committed.inserted, 100, "{report:?}");
+    assert_eq!(sink.len(), 100);
 }

@@ -166,6 +166,17 @@ async fn graph_through_sign_in_pages_matches_ground_truth() {
     assert!(simulator.stats().fault_html > 0);
 }
 
+/// Links that expire on nine requests in ten: a window of many pages almost never reaches
+/// its last page, so the collector splits windows until they fit in a page or two, and
+/// still collects everything exactly once.
+#[tokio::test]
+async fn graph_through_links_that_nearly_always_expire_splits_windows_and_matches_ground_truth() {
+    let (simulator, report) =
+        collect_with(Api::Graph, 9, faults(9, |f| f.expired_link = 0.9)).await;
+    assert!(simulator.stats().fault_expired_link > 0);
+    assert!(report.window_splits > 0, "{report:?}");
+}
+
 #[tokio::test]
 async fn graph_through_expired_links_matches_ground_truth() {
     let (simulator, report) =
