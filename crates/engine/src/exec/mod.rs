@@ -257,28 +257,29 @@ impl Engine {
         explain: bool,
     ) -> Result<Pipeline<'a>> {
         let whole = (nanos(options.from), nanos(options.to));
-        let catalog = &snapshot.catalog;
-        let split = self
-            .partial_aggregates
-            .then(|| rollup::coverage(query, options))
-            .flatten()
-            .and_then(|coverage| rollup::Split::new(catalog, whole, &coverage));
-        // What each segment gives the query: its rollup's rows at the level that answers,
-        // else its rows.
-        let rolled: std::collections::HashSet<&str> = split
-            .iter()
-            .flat_map(|split| split.rolled.iter().map(|s| s.file.as_str()))
-            .collect();
-        let rows_read = |segment: &crate::store::SegmentMeta| {
-            split
-                .as_ref()
-                .filter(|_| rolled.contains(segment.file.as_str()))
-                .and_then(|split| segment.rollup.as_ref()?.rows.get(split.level).copied())
-                .unwrap_or_else(|| segment.live_rows())
-        };
-        let parts = self
-            .rows_per_part
-            .and_then(|rows| parts::plan(query, options, catalog, &rows_read, rows));
+        let parts = self.rows_per_part.and_then(|rows| {
+            let slicing = parts::Slicing::of(query, options)?;
+            let catalog = &snapshot.catalog;
+            let split = self
+                .partial_aggregates
+                .then(|| rollup::coverage(query, options))
+                .flatten()
+                .and_then(|coverage| rollup::Split::new(catalog, whole, &coverage));
+            // What each segment gives the query: its rollup's rows at the level that
+            // answers, else its rows.
+            let rolled: std::collections::HashSet<&str> = split
+                .iter()
+                .flat_map(|split| split.rolled.iter().map(|s| s.file.as_str()))
+                .collect();
+            let rows_read = |segment: &crate::store::SegmentMeta| {
+                split
+                    .as_ref()
+                    .filter(|_| rolled.contains(segment.file.as_str()))
+                    .and_then(|split| segment.rollup.as_ref()?.rows.get(split.level).copied())
+                    .unwrap_or_else(|| segment.live_rows())
+            };
+            slicing.parts(options, catalog, &rows_read, rows)
+        });
         let Some(parts) = parts else {
             let mut pipeline = Pipeline::start(self, snapshot, query, options, whole)?;
             if explain {

@@ -45,59 +45,88 @@ pub fn plan(
     rows_read: &dyn Fn(&SegmentMeta) -> u64,
     rows_per_part: u64,
 ) -> Option<Parts> {
-    let (from_ms, to_ms) = (
-        options.from.timestamp_millis(),
-        options.to.timestamp_millis(),
-    );
-    // The timeslice field in effect: its name and span.
-    let mut slice: Option<(&str, i64)> = None;
-    for (index, stage) in query.stages.iter().enumerate() {
-        match &stage.kind {
-            StageKind::Timeslice { span, alias } => {
-                let span = match span {
-                    ir::TimesliceSpan::Millis(ms) => *ms,
-                    ir::TimesliceSpan::Buckets(n) => time::span_for_buckets(from_ms, to_ms, *n),
-                };
-                slice = Some((alias.as_str(), span));
-            }
-            StageKind::Aggregate { by, .. } => {
-                let (alias, span) = slice?;
-                if !by.iter().any(|field| field.eq_ignore_ascii_case(alias)) {
-                    return None;
-                }
-                let starts = time::bucket_starts(from_ms, to_ms, span, options.time_zone)?;
-                let (from, to) = (nanos(options.from), nanos(options.to));
-                let cuts: Vec<i64> = starts
-                    .into_iter()
-                    .filter_map(|ms| ms.checked_mul(1_000_000))
-                    .filter(|&ns| ns > from && ns < to)
-                    .collect();
-                let segments: Vec<&SegmentMeta> = catalog.segments_overlapping(from, to).collect();
-                let ranges = cut(&segments, rows_read, from, to, &cuts, rows_per_part);
-                return (ranges.len() > 1).then_some(Parts {
-                    stage: index,
-                    ranges,
-                });
-            }
-            kind => {
-                let written = writes(kind)?;
-                if let Some((alias, _)) = slice {
-                    let overwritten = written.iter().any(|w| w.eq_ignore_ascii_case(alias));
-                    let dropped = match kind {
-                        StageKind::Fields { mode, names } => {
-                            let named = names.iter().any(|n| n.eq_ignore_ascii_case(alias));
-                            named == (*mode == FieldsMode::Drop)
-                        }
-                        _ => false,
+    Slicing::of(query, options)?.parts(options, catalog, rows_read, rows_per_part)
+}
+
+/// Where a query's aggregation by timeslice may be cut: its stage and the bucket starts
+/// inside the range (nanoseconds).
+#[derive(Debug)]
+pub struct Slicing {
+    stage: usize,
+    cuts: Vec<i64>,
+}
+
+impl Slicing {
+    /// The slicing of `query`'s first aggregation, when it groups by a timeslice after
+    /// row-by-row stages only; `None` otherwise.
+    pub fn of(query: &ir::Query, options: &QueryOptions) -> Option<Slicing> {
+        let (from_ms, to_ms) = (
+            options.from.timestamp_millis(),
+            options.to.timestamp_millis(),
+        );
+        // The timeslice field in effect: its name and span.
+        let mut slice: Option<(&str, i64)> = None;
+        for (index, stage) in query.stages.iter().enumerate() {
+            match &stage.kind {
+                StageKind::Timeslice { span, alias } => {
+                    let span = match span {
+                        ir::TimesliceSpan::Millis(ms) => *ms,
+                        ir::TimesliceSpan::Buckets(n) => time::span_for_buckets(from_ms, to_ms, *n),
                     };
-                    if overwritten || dropped || alias.starts_with("_threatlookup") {
-                        slice = None;
+                    slice = Some((alias.as_str(), span));
+                }
+                StageKind::Aggregate { by, .. } => {
+                    let (alias, span) = slice?;
+                    if !by.iter().any(|field| field.eq_ignore_ascii_case(alias)) {
+                        return None;
+                    }
+                    let starts = time::bucket_starts(from_ms, to_ms, span, options.time_zone)?;
+                    let (from, to) = (nanos(options.from), nanos(options.to));
+                    let cuts: Vec<i64> = starts
+                        .into_iter()
+                        .filter_map(|ms| ms.checked_mul(1_000_000))
+                        .filter(|&ns| ns > from && ns < to)
+                        .collect();
+                    return Some(Slicing { stage: index, cuts });
+                }
+                kind => {
+                    let written = writes(kind)?;
+                    if let Some((alias, _)) = slice {
+                        let overwritten = written.iter().any(|w| w.eq_ignore_ascii_case(alias));
+                        let dropped = match kind {
+                            StageKind::Fields { mode, names } => {
+                                let named = names.iter().any(|n| n.eq_ignore_ascii_case(alias));
+                                named == (*mode == FieldsMode::Drop)
+                            }
+                            _ => false,
+                        };
+                        if overwritten || dropped || alias.starts_with("_threatlookup") {
+                            slice = None;
+                        }
                     }
                 }
             }
         }
+        None
     }
-    None
+
+    /// The parts of the range, when the rows it reads (`rows_read` of each segment)
+    /// exceed `rows_per_part`; `None`: one go.
+    pub fn parts(
+        &self,
+        options: &QueryOptions,
+        catalog: &Catalog,
+        rows_read: &dyn Fn(&SegmentMeta) -> u64,
+        rows_per_part: u64,
+    ) -> Option<Parts> {
+        let (from, to) = (nanos(options.from), nanos(options.to));
+        let segments: Vec<&SegmentMeta> = catalog.segments_overlapping(from, to).collect();
+        let ranges = cut(&segments, rows_read, from, to, &self.cuts, rows_per_part);
+        (ranges.len() > 1).then_some(Parts {
+            stage: self.stage,
+            ranges,
+        })
+    }
 }
 
 /// The fields a row-by-row stage writes; `None` for a stage that looks at more than one row

@@ -103,6 +103,17 @@ struct Slot {
     superseded: Option<(u32, u32, Status)>,
 }
 
+impl Slot {
+    /// An identity found at `row` of published file `file`.
+    fn published(file: u32, row: u32, status: Status) -> Slot {
+        Slot {
+            place: Place::File { file, row },
+            status,
+            superseded: None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Day {
     /// Identities whose row is still buffered, or whose published row this ingest superseded
@@ -447,14 +458,7 @@ impl Ingest<'_> {
                 }
             }
             if let Some((file, row, status)) = found {
-                day.index.insert(
-                    key,
-                    Slot {
-                        place: Place::File { file, row },
-                        status,
-                        superseded: None,
-                    },
-                );
+                day.index.insert(key, Slot::published(file, row, status));
             }
             self.report.key_blocks_read += cost.blocks_read;
             self.report.key_runs_loaded += cost.runs_loaded;
@@ -581,14 +585,7 @@ impl Ingest<'_> {
                 if self.files[file as usize].is_deleted(row) {
                     continue;
                 }
-                day.index.insert(
-                    key,
-                    Slot {
-                        place: Place::File { file, row },
-                        status,
-                        superseded: None,
-                    },
-                );
+                day.index.insert(key, Slot::published(file, row, status));
             }
         }
         Ok(day)

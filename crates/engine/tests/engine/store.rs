@@ -1704,6 +1704,19 @@ fn compaction_leaves_one_segment_a_day_without_deleted_rows_and_the_same_rows() 
     assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
 }
 
+/// Sets the modification time of `files` (relative to `dir`) to `age` ago.
+fn written_ago<'a>(dir: &Path, files: impl IntoIterator<Item = &'a PathBuf>, age: Duration) {
+    let then = std::time::SystemTime::now() - age;
+    for file in files {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(file))
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+}
+
 /// A damaged record of retired files never lets a file go early: the files it should list
 /// (here written two hours ago and replaced now) count as having left now, and the record
 /// is written anew, versioned.
@@ -1719,15 +1732,7 @@ fn a_damaged_record_of_retired_files_makes_replaced_files_wait_a_full_grace() {
         .cloned()
         .collect();
     assert_eq!(replaced.len(), 3, "{replaced:?}");
-    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7_200);
-    for file in &replaced {
-        std::fs::File::options()
-            .write(true)
-            .open(dir.path().join(file))
-            .unwrap()
-            .set_modified(two_hours_ago)
-            .unwrap();
-    }
+    written_ago(dir.path(), &replaced, Duration::from_secs(7_200));
     let record_path = dir.path().join("RETIRED");
     for damage in [
         &b"{\"files\": {\"segments/"[..],
@@ -1760,15 +1765,7 @@ fn a_replaced_file_waits_the_grace_from_when_it_left_the_catalog_not_from_when_i
     ingest(&mut store, numbered(0..100, Status::Pending));
     let written = referenced_files(dir.path());
     // Written two hours ago.
-    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7_200);
-    for file in &written {
-        std::fs::File::options()
-            .write(true)
-            .open(dir.path().join(file))
-            .unwrap()
-            .set_modified(two_hours_ago)
-            .unwrap();
-    }
+    written_ago(dir.path(), &written, Duration::from_secs(7_200));
     // Replaced now (half its rows settle: rewritten). The commit collects garbage, but a
     // query that loaded the previous catalog may be reading these files: they stay.
     ingest(&mut store, numbered(0..50, Status::Delivered));

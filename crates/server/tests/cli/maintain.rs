@@ -29,32 +29,41 @@ fn json(output: &Output) -> Value {
     })
 }
 
+/// The start of the 30 days before today, as `generate --start` takes it.
+fn thirty_days_ago() -> String {
+    (chrono::Utc::now() - chrono::Duration::days(30))
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string()
+}
+
 /// A store of `messages` generated messages over the 30 days before today.
 fn store(dir: &Path, messages: &str) -> std::path::PathBuf {
-    let start = (chrono::Utc::now() - chrono::Duration::days(30))
-        .format("%Y-%m-%dT00:00:00Z")
-        .to_string();
-    let file = dir.join("tenant.ndjson");
+    let file = generate(dir, "5", messages);
+    let data = dir.join("data");
+    ingest(&data, &file);
+    data
+}
+
+/// `mailscope generate` of a tenant of `messages` over the 30 days before today, into a
+/// file of `dir` named by its seed.
+fn generate(dir: &Path, seed: &str, messages: &str) -> std::path::PathBuf {
+    let file = dir.join(format!("tenant-{seed}.ndjson"));
     let generated = Command::new(BINARY)
-        .args([
-            "generate",
-            "--seed",
-            "5",
-            "--messages",
-            messages,
-            "--start",
-            &start,
-        ])
-        .args(["--days", "30", "--out"])
+        .args(["generate", "--seed", seed, "--messages", messages])
+        .args(["--start", &thirty_days_ago(), "--days", "30", "--out"])
         .arg(&file)
         .output()
         .expect("generate");
     assert!(generated.status.success());
-    let data = dir.join("data");
+    file
+}
+
+/// `mailscope ingest` of `file` into `data`.
+fn ingest(data: &Path, file: &Path) {
     let ingested = Command::new(BINARY)
         .args(["ingest", "--data-dir"])
-        .arg(&data)
-        .arg(&file)
+        .arg(data)
+        .arg(file)
         .output()
         .expect("ingest");
     assert!(
@@ -62,7 +71,6 @@ fn store(dir: &Path, messages: &str) -> std::path::PathBuf {
         "{}",
         String::from_utf8_lossy(&ingested.stderr)
     );
-    data
 }
 
 #[test]
@@ -302,39 +310,11 @@ fn counts(data: &Path, from: &str, to: &str) -> Value {
 fn a_server_compacts_crowded_past_days_in_the_background() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let today = chrono::Utc::now().date_naive();
-    let start = (today - chrono::Days::new(30))
-        .format("%Y-%m-%dT00:00:00Z")
-        .to_string();
+    let start = thirty_days_ago();
     for seed in ["11", "12", "13", "14"] {
-        let file = dir.path().join(format!("tenant-{seed}.ndjson"));
-        let generated = Command::new(BINARY)
-            .args([
-                "generate",
-                "--seed",
-                seed,
-                "--messages",
-                "1500",
-                "--start",
-                &start,
-            ])
-            .args(["--days", "30", "--out"])
-            .arg(&file)
-            .output()
-            .expect("generate");
-        assert!(generated.status.success());
-        let ingested = Command::new(BINARY)
-            .args(["ingest", "--data-dir"])
-            .arg(&data)
-            .arg(&file)
-            .output()
-            .expect("ingest");
-        assert!(
-            ingested.status.success(),
-            "{}",
-            String::from_utf8_lossy(&ingested.stderr)
-        );
+        ingest(&data, &generate(dir.path(), seed, "1500"));
     }
+    let today = chrono::Utc::now().date_naive();
     let today = today.format("%Y-%m-%d").to_string();
     let before = segments_per_day(&data);
     let crowded = before
