@@ -80,8 +80,15 @@ pub fn describe(geo: &GeoDatabase) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let read = match &info.index {
+        Some(index) => format!("read through its index {}", index.display()),
+        None => {
+            "held in memory (no index could be written beside the files or in the cache folder)"
+                .to_owned()
+        }
+    };
     format!(
-        "geolocation: {schema} {} ({versions}), built {}, from {paths}",
+        "geolocation: {schema} {} ({versions}), built {}, from {paths}; {read}",
         info.database_type.join(" + "),
         info.build_date.as_deref().unwrap_or("at an unknown date"),
     )

@@ -10,19 +10,20 @@
 //! The schema is taken from the metadata's `database_type` for MaxMind's own types, and from
 //! the keys of the first records otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
-use maxminddb::{Reader, WithinOptions, geoip2};
+use maxminddb::{LookupResult, Reader, WithinOptions, geoip2};
 use serde::{Deserialize, Serialize};
 
+use super::index::{self, CityIndex, Described, Found, TableSource};
 use super::{Location, continent_name, country_name};
 
 /// Which record layout a city database uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GeoSchema {
     /// The flat DB-IP Lite layout of ip-location-db.
     #[serde(rename = "dbip-lite")]
@@ -51,23 +52,29 @@ pub struct GeoInfo {
     pub generation: u64,
     /// Why the last attempt to read the files (first or after a change) failed.
     pub last_error: Option<String>,
+    /// The compiled index lookups read (none: the files are held in memory).
+    pub index: Option<PathBuf>,
 }
 
-/// One generation of a city database: the readers of its files and a cache of decoded
-/// records.
+/// One generation of a city database: its compiled index (see `index`) or, where there is no
+/// place for one, the files' readers; and a cache of decoded records.
 pub(crate) struct CityData {
-    files: Vec<CityFile>,
-    /// Index into `files` for IPv4 and for IPv6 addresses.
-    ipv4: Option<usize>,
-    ipv6: Option<usize>,
+    source: Source,
+    described: Described,
     pub(crate) version: Arc<str>,
     cache: Mutex<Cache>,
 }
 
+enum Source {
+    Index(CityIndex),
+    Files(Vec<CityFile>),
+}
+
 /// Answers already found. Mail comes from a limited set of servers, so most lookups of a
-/// large query or ingest repeat an address: those skip the tree walk (cache misses in a
-/// 60 MB file). Decoded records are kept by (file, data offset) too, since many networks share
-/// one record and decoding strings dominates the cost of a new address.
+/// large query or ingest repeat an address: those skip the search (a positioned read in the
+/// index, cache misses in a 60 MB file). Decoded records are kept by (file or index, record)
+/// too, since many networks share one record and decoding strings dominates the cost of a
+/// new address.
 #[derive(Default)]
 struct Cache {
     by_address: HashMap<IpAddr, Option<Arc<Location>>>,
@@ -87,59 +94,94 @@ struct CityFile {
 }
 
 impl CityData {
-    /// Reads the files. A DB-IP pair gives one IPv4 and one IPv6 file; a MaxMind file
-    /// (`ip_version` 6, IPv4 inside) answers both.
-    pub(crate) fn load(paths: &[PathBuf]) -> Result<CityData, String> {
-        let mut files = Vec::new();
-        for path in paths {
-            let reader = Reader::open_readfile(path).map_err(|e| describe(path, e))?;
-            let schema = detect_schema(&reader).map_err(|e| describe(path, e))?;
-            files.push(CityFile { reader, schema });
+    /// Opens the compiled index of the files, building it first when there is none for
+    /// their current version; reads the files into memory when the index cannot be built.
+    /// A DB-IP pair gives one IPv4 and one IPv6 file; a MaxMind file (`ip_version` 6, IPv4
+    /// inside) answers both.
+    pub(crate) fn load(paths: &[PathBuf], indexed: bool) -> Result<CityData, String> {
+        let mut files = None;
+        if let Some((key, places)) = index::places(paths).filter(|_| indexed) {
+            for place in &places {
+                if let Some(found) = CityIndex::open(place, &key) {
+                    return Ok(CityData::of_index(found));
+                }
+            }
+            for place in &places {
+                // One build at a time per folder: processes and threads starting together
+                // (a test suite, a server and a collector) wait for the first build, then
+                // read it.
+                let Some(_lock) = index::lock_folder(place) else {
+                    continue;
+                };
+                if let Some(found) = CityIndex::open(place, &key) {
+                    return Ok(CityData::of_index(found));
+                }
+                let files = match &mut files {
+                    Some(files) => files,
+                    None => files.insert(read_files(paths)?),
+                };
+                // The files must still be the version the key names, or the index would
+                // carry a wrong name.
+                if index::places(paths).is_none_or(|(now, _)| now != key) {
+                    break;
+                }
+                let started = std::time::Instant::now();
+                match build_index(place, &key, files, &describe_files(files)) {
+                    Ok(()) => {
+                        tracing::info!(path = %place.display(), seconds = started.elapsed().as_secs_f64(), "geolocation index built");
+                        remove_older_indexes(place);
+                        if let Some(built) = CityIndex::open(place, &key) {
+                            return Ok(CityData::of_index(built));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(path = %place.display(), %error, "geolocation index not built here");
+                    }
+                }
+            }
         }
-        let ip_version = |file: &CityFile| file.reader.metadata().ip_version;
-        // A file of IPv4 networks only is preferred for IPv4 (DB-IP's pair); otherwise the
-        // IPv6 file answers IPv4 from its IPv4 subtree (MaxMind's single file).
-        let ipv4 = files
-            .iter()
-            .position(|f| ip_version(f) == 4)
-            .or_else(|| files.iter().position(|f| ip_version(f) == 6));
-        let ipv6 = files.iter().position(|f| ip_version(f) == 6);
-        let version = files
-            .iter()
-            .map(|f| {
-                let metadata = f.reader.metadata();
-                format!("{}@{}", metadata.database_type, metadata.build_epoch)
-            })
-            .collect::<Vec<_>>()
-            .join("+");
+        let files = match files {
+            Some(files) => files,
+            None => read_files(paths)?,
+        };
+        let described = describe_files(&files);
         Ok(CityData {
-            files,
-            ipv4,
-            ipv6,
-            version: version.into(),
+            version: described.version.clone().into(),
+            described,
+            source: Source::Files(files),
             cache: Mutex::default(),
         })
     }
 
+    fn of_index(index: CityIndex) -> CityData {
+        CityData {
+            version: index.described.version.clone().into(),
+            described: index.described.clone(),
+            source: Source::Index(index),
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The index file answering lookups, if any.
+    fn index_path(&self) -> Option<&Path> {
+        match &self.source {
+            Source::Index(index) => Some(index.path()),
+            Source::Files(_) => None,
+        }
+    }
+
     pub(crate) fn build_epoch(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|f| f.reader.metadata().build_epoch)
-            .max()
-            .unwrap_or(0)
+        self.described.build_epoch
     }
 
     /// Fills the fields of [`GeoInfo`] that need the files.
     pub(crate) fn describe(&self, info: &mut GeoInfo) {
         info.loaded = true;
-        info.schema = self.files.first().map(|f| f.schema);
-        info.database_type = self
-            .files
-            .iter()
-            .map(|f| f.reader.metadata().database_type.clone())
-            .collect();
+        info.index = self.index_path().map(Path::to_path_buf);
+        info.schema = self.described.schema;
+        info.database_type = self.described.database_types.clone();
         info.build_date = build_date(self.build_epoch());
-        info.ip_versions = [(self.ipv4, 4), (self.ipv6, 6)]
+        info.ip_versions = [(self.described.ipv4, 4), (self.described.ipv6, 6)]
             .into_iter()
             .filter_map(|(file, version)| file.map(|_| version))
             .collect();
@@ -171,14 +213,40 @@ impl CityData {
         found
     }
 
-    /// Walks the tree; decodes the record unless it was decoded before. Also returns the
-    /// record's cache key when it was decoded now.
+    fn cached(&self, key: (usize, usize)) -> Option<Arc<Location>> {
+        self.cache
+            .lock()
+            .ok()
+            .and_then(|c| c.by_record.get(&key).cloned())
+    }
+
+    /// Searches the index or walks the file's tree; decodes the record unless it was decoded
+    /// before. Also returns the record's cache key when it was decoded now.
     fn search(&self, address: IpAddr) -> (Option<Arc<Location>>, Option<(usize, usize)>) {
-        let index = match address {
-            IpAddr::V4(_) => self.ipv4,
-            IpAddr::V6(_) => self.ipv6,
+        let files = match &self.source {
+            Source::Index(index) => {
+                return match index.lookup(address) {
+                    Ok(Some((record, location))) => {
+                        let key = (usize::MAX, record as usize);
+                        match self.cached(key) {
+                            Some(hit) => (Some(hit), None),
+                            None => (Some(Arc::new(location)), Some(key)),
+                        }
+                    }
+                    Ok(None) => (None, None),
+                    Err(error) => {
+                        tracing::warn!(path = %index.path().display(), %address, %error, "geolocation index lookup failed");
+                        (None, None)
+                    }
+                };
+            }
+            Source::Files(files) => files,
         };
-        let Some(file) = index.and_then(|i| self.files.get(i)) else {
+        let index = match address {
+            IpAddr::V4(_) => self.described.ipv4,
+            IpAddr::V6(_) => self.described.ipv6,
+        };
+        let Some(file) = index.and_then(|i| files.get(i)) else {
             return (None, None);
         };
         let Some(result) = file.reader.lookup(address).ok() else {
@@ -187,27 +255,158 @@ impl CityData {
         let Some(key) = result.offset().map(|offset| (index.unwrap_or(0), offset)) else {
             return (None, None);
         };
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.by_record.get(&key).cloned())
-        {
+        if let Some(hit) = self.cached(key) {
             return (Some(hit), None);
         }
-        let location = match file.schema {
-            GeoSchema::DbIpLite => result
-                .decode::<DbIpCity<'_>>()
-                .ok()
-                .flatten()
-                .map(|r| Location::from_dbip(&r)),
-            GeoSchema::MaxMind => result
-                .decode::<geoip2::City<'_>>()
-                .ok()
-                .flatten()
-                .map(|r| Location::from_maxmind(&r)),
-        };
-        (location.map(Arc::new), Some(key))
+        (decode(&result, file.schema).map(Arc::new), Some(key))
+    }
+}
+
+fn read_files(paths: &[PathBuf]) -> Result<Vec<CityFile>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let reader = Reader::open_readfile(path).map_err(|e| describe(path, e))?;
+        let schema = detect_schema(&reader).map_err(|e| describe(path, e))?;
+        files.push(CityFile { reader, schema });
+    }
+    Ok(files)
+}
+
+/// What the files are, and which answers IPv4 and IPv6.
+fn describe_files(files: &[CityFile]) -> Described {
+    let ip_version = |file: &CityFile| file.reader.metadata().ip_version;
+    // A file of IPv4 networks only is preferred for IPv4 (DB-IP's pair); otherwise the
+    // IPv6 file answers IPv4 from its IPv4 subtree (MaxMind's single file).
+    let ipv4 = files
+        .iter()
+        .position(|f| ip_version(f) == 4)
+        .or_else(|| files.iter().position(|f| ip_version(f) == 6));
+    let ipv6 = files.iter().position(|f| ip_version(f) == 6);
+    let version = files
+        .iter()
+        .map(|f| {
+            let metadata = f.reader.metadata();
+            format!("{}@{}", metadata.database_type, metadata.build_epoch)
+        })
+        .collect::<Vec<_>>()
+        .join("+");
+    Described {
+        version,
+        schema: files.first().map(|f| f.schema),
+        database_types: files
+            .iter()
+            .map(|f| f.reader.metadata().database_type.clone())
+            .collect(),
+        build_epoch: files
+            .iter()
+            .map(|f| f.reader.metadata().build_epoch)
+            .max()
+            .unwrap_or(0),
+        ipv4,
+        ipv6,
+    }
+}
+
+/// A location from a record, in the file's schema; none when the record does not decode.
+fn decode(result: &LookupResult<'_, Vec<u8>>, schema: GeoSchema) -> Option<Location> {
+    match schema {
+        GeoSchema::DbIpLite => result
+            .decode::<DbIpCity<'_>>()
+            .ok()
+            .flatten()
+            .map(|r| Location::from_dbip(&r)),
+        GeoSchema::MaxMind => result
+            .decode::<geoip2::City<'_>>()
+            .ok()
+            .flatten()
+            .map(|r| Location::from_maxmind(&r)),
+    }
+}
+
+/// Compiles the files' answers: one table per file, every network of it (aliases of the
+/// IPv4 subtree included, as lookups follow them).
+fn build_index(
+    place: &Path,
+    key: &str,
+    files: &[CityFile],
+    described: &Described,
+) -> Result<(), String> {
+    let mut tables = Vec::new();
+    for file in files {
+        let v6 = file.reader.metadata().ip_version == 6;
+        let networks = file
+            .reader
+            .networks(WithinOptions::default().include_aliased_networks())
+            .map_err(|e| e.to_string())?;
+        let mut seen = HashSet::new();
+        let schema = file.schema;
+        let iter = networks.map(move |network| {
+            let network = network.map_err(|e| e.to_string())?;
+            let range = network.network().map_err(|e| e.to_string())?;
+            let (first, last) = address_range(range.ip(), range.prefix(), v6)?;
+            let found = match network.offset() {
+                None => Found::Nothing,
+                Some(offset) if seen.contains(&offset) => Found::Seen(offset as u64),
+                Some(offset) => match decode(&network, schema) {
+                    Some(location) => {
+                        seen.insert(offset);
+                        Found::New(offset as u64, location)
+                    }
+                    None => Found::Nothing,
+                },
+            };
+            Ok((first, last, found))
+        });
+        tables.push(TableSource {
+            key_bytes: if v6 { 16 } else { 4 },
+            networks: Box::new(iter),
+        });
+    }
+    index::build(place, key, described.clone(), tables)
+}
+
+/// The first and last address of a network in a table's key space: IPv4 networks of an
+/// IPv6 file sit at `::a.b.c.d`, where `maxminddb` finds its IPv4 subtree.
+fn address_range(ip: IpAddr, prefix: u8, v6_table: bool) -> Result<(u128, u128), String> {
+    let (start, bits) = match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u32),
+        IpAddr::V6(v6) if v6_table => (u128::from(v6), 128),
+        IpAddr::V6(v6) => return Err(format!("an IPv6 network ({v6}) in an IPv4 file")),
+    };
+    let host_bits = bits
+        .checked_sub(u32::from(prefix))
+        .ok_or_else(|| format!("prefix /{prefix} of {ip}"))?;
+    let span = if host_bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << host_bits) - 1
+    };
+    Ok((start, start | span))
+}
+
+/// Removes the indexes of earlier versions of the same files from the folder of `built`
+/// (another process still reading one keeps its open file).
+fn remove_older_indexes(built: &Path) {
+    let (Some(dir), Some(name)) = (built.parent(), built.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    // `<first file name>.<key>.mailscope-index`
+    let Some(prefix) = name
+        .strip_suffix(".mailscope-index")
+        .and_then(|rest| rest.rsplit_once('.'))
+        .map(|(file, _)| format!("{file}."))
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let other = entry.file_name().to_string_lossy().into_owned();
+        if other != name && other.starts_with(&prefix) && other.ends_with(".mailscope-index") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 mod asn;
 mod asn_csv;
 mod country;
+mod index;
 mod maxmind;
 mod reload;
 mod udf;
@@ -146,8 +147,18 @@ impl GeoDatabase {
             });
         }
         Ok(GeoDatabase {
-            data: Reloading::new(paths, CityData::load),
+            data: Reloading::new(paths, |paths| CityData::load(paths, true)),
         })
+    }
+
+    /// The same files read whole into memory on first use instead of through their compiled
+    /// index (the fallback where no index can be written; tests compare the two).
+    pub fn in_memory(self) -> GeoDatabase {
+        GeoDatabase {
+            data: Reloading::new(self.data.paths().to_vec(), |paths| {
+                CityData::load(paths, false)
+            }),
+        }
     }
 
     /// How often the files are checked for changes (default [`DEFAULT_RELOAD_INTERVAL`]).
@@ -196,6 +207,7 @@ impl GeoDatabase {
             ip_versions: Vec::new(),
             generation: status.generation,
             last_error: status.last_error,
+            index: None,
         };
         if let Some(data) = self.data.loaded() {
             data.describe(&mut info);

@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use fs2::FileExt;
 
+pub(crate) use catalog::sync_dir;
 pub use catalog::{CATALOG_FILE, CATALOG_VERSION, Catalog, DeletesMeta, SegmentMeta};
 pub use ingest::{Ingest, IngestReport};
 pub use maintain::{Compacted, DayStats, Dropped, Problem, StoreStats, Verified, stats, verify};

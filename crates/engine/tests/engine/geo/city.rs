@@ -251,6 +251,171 @@ fn maxmind_city_file_answers_the_same_columns() {
     }
 }
 
+/// Addresses at and around the edges of the fixtures' networks and between them: where a
+/// range table answers wrongly if it does.
+fn probes() -> Vec<std::net::IpAddr> {
+    let networks = [
+        "81.2.69.0/24",
+        "2.16.0.0/13",
+        "2a02:8800::/32",
+        "1.0.0.0/8",
+        "3.0.0.0/8",
+        "2003::/19",
+    ];
+    let mut probes = Vec::new();
+    for network in networks.iter().chain(&HIDDEN_V4).chain(&HIDDEN_V6) {
+        let (address, prefix) = network.split_once('/').unwrap();
+        let prefix: u32 = prefix.parse().unwrap();
+        match address.parse::<std::net::IpAddr>().unwrap() {
+            std::net::IpAddr::V4(v4) => {
+                let first = u32::from(v4);
+                let last = first | (u32::MAX.checked_shr(prefix).unwrap_or(0));
+                for a in [
+                    first.wrapping_sub(1),
+                    first,
+                    first / 2 + last / 2,
+                    last,
+                    last.wrapping_add(1),
+                ] {
+                    probes.push(std::net::IpAddr::V4(a.into()));
+                    // The same IPv4 address as an IPv4-mapped and an IPv4-compatible IPv6.
+                    probes.push(std::net::IpAddr::V6(
+                        std::net::Ipv4Addr::from(a).to_ipv6_mapped(),
+                    ));
+                    probes.push(std::net::IpAddr::V6(u128::from(a).into()));
+                }
+            }
+            std::net::IpAddr::V6(v6) => {
+                let first = u128::from(v6);
+                let last = first | (u128::MAX.checked_shr(prefix).unwrap_or(0));
+                for a in [
+                    first.wrapping_sub(1),
+                    first,
+                    first / 2 + last / 2,
+                    last,
+                    last.wrapping_add(1),
+                ] {
+                    probes.push(std::net::IpAddr::V6(a.into()));
+                }
+            }
+        }
+    }
+    probes
+}
+
+fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".mailscope-index"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn the_compiled_index_answers_as_the_files_do_and_follows_them() {
+    for maxmind in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("GeoLite2-City.mmdb");
+        let write = |city: &str| {
+            if maxmind {
+                write_maxmind(&path, city)
+            } else {
+                write_dbip(dir.path(), city);
+            }
+        };
+        write("London");
+        let indexed = GeoDatabase::open_dir(dir.path()).unwrap();
+        let in_memory = GeoDatabase::open_dir(dir.path()).unwrap().in_memory();
+        for address in probes() {
+            assert_eq!(
+                indexed.lookup(address),
+                in_memory.lookup(address),
+                "{address}"
+            );
+        }
+        assert_eq!(
+            indexed.info().index,
+            None.or(index_files(dir.path()).first().cloned())
+        );
+        assert_eq!(in_memory.info().index, None);
+        assert_eq!(index_files(dir.path()).len(), 1, "maxmind: {maxmind}");
+        let (mut a, mut b) = (indexed.info(), in_memory.info());
+        a.index = None;
+        b.index = None;
+        assert_eq!(a, b, "the index describes the files as the files do");
+
+        // A second database over the same files reads the index built by the first.
+        let index = index_files(dir.path()).remove(0);
+        let built = std::fs::metadata(&index).unwrap().modified().unwrap();
+        let again = GeoDatabase::open_dir(dir.path()).unwrap();
+        assert_answers(
+            &again,
+            &if maxmind {
+                london(Some("EC2V"))
+            } else {
+                london(None)
+            },
+        );
+        assert_eq!(
+            std::fs::metadata(&index).unwrap().modified().unwrap(),
+            built
+        );
+
+        // A damaged index is rebuilt, not believed.
+        let bytes = std::fs::read(&index).unwrap();
+        std::fs::write(&index, &bytes[..bytes.len() / 2]).unwrap();
+        let repaired = GeoDatabase::open_dir(dir.path()).unwrap();
+        assert_eq!(
+            repaired.lookup_text("81.2.69.7"),
+            in_memory.lookup_text("81.2.69.7")
+        );
+        assert_eq!(std::fs::read(&index).unwrap(), bytes);
+
+        // New files get a new index; the old one goes.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write("Londinium");
+        let renewed = GeoDatabase::open_dir(dir.path()).unwrap();
+        assert_eq!(
+            renewed.lookup_text("81.2.69.7").unwrap().city.as_deref(),
+            Some("Londinium")
+        );
+        let now = index_files(dir.path());
+        assert_eq!(now.len(), 1);
+        assert_ne!(now[0], index);
+    }
+}
+
+#[test]
+fn databases_opened_at_once_build_one_index_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_dbip(dir.path(), "London");
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let db = GeoDatabase::open_dir(dir.path()).unwrap();
+                    (db.lookup_text("81.2.69.9"), db.info().index)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let index = index_files(dir.path());
+    assert_eq!(index.len(), 1);
+    for (location, read) in answers {
+        assert_eq!(location.as_deref(), Some(&london(None)));
+        assert_eq!(read.as_ref(), index.first());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[test]
 fn an_unknown_database_type_is_recognised_by_its_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -75,3 +75,45 @@ fn installed_asn_ranges_know_google() {
     );
     assert_eq!(rows["8.8.8.8"], [Value::Int(15169)]);
 }
+
+/// The compiled index of the real files answers every address as the files do: random
+/// addresses of the whole IPv4 space and of the allocated IPv6 space, and the addresses
+/// around each of them (range edges are where a range table goes wrong).
+#[test]
+fn installed_dbip_index_answers_as_the_files_do() {
+    let dir = package("dbip-city-mmdb");
+    let Some(indexed) = required("DB-IP Lite database", GeoDatabase::open_dir(&dir)) else {
+        return;
+    };
+    let in_memory = GeoDatabase::open_dir(&dir).unwrap().in_memory();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut located = 0;
+    for n in 0..20_000 {
+        let base: u128 = if n % 2 == 0 {
+            u128::from(next() as u32)
+        } else {
+            // 2000::/3 with a random /48.
+            (0x2000u128 << 112) | (u128::from(next() & 0x1fff_ffff_ffff) << 80)
+        };
+        for address in [base.wrapping_sub(1), base, base + 1] {
+            let ip = if n % 2 == 0 {
+                std::net::IpAddr::V4((address as u32).into())
+            } else {
+                std::net::IpAddr::V6(address.into())
+            };
+            let answer = indexed.lookup(ip);
+            located += usize::from(answer.is_some());
+            assert_eq!(answer, in_memory.lookup(ip), "{ip}");
+        }
+    }
+    assert!(located > 10_000, "only {located} addresses located");
+    assert!(indexed.info().index.is_some());
+}
