@@ -66,8 +66,8 @@ pub enum StoreCommand {
     /// its live rows (queries then read each day's partial aggregates again). Needs the
     /// store's write lock: run it when no ingest or collector runs.
     Compact(StoreCompactArgs),
-    /// Removes files no catalog names (replaced segments, leftovers of a crash) once older
-    /// than the grace period.
+    /// Removes files no catalog names: replaced ones no running query reads (by their
+    /// leases), others (leftovers of a crash) once older than the grace period.
     Vacuum(StoreVacuumArgs),
 }
 
@@ -99,7 +99,8 @@ pub struct StoreCompactArgs {
 pub struct StoreVacuumArgs {
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Files younger than this many minutes are left (a query may still read them).
+    /// Files of unknown history younger than this many minutes are left (a reader without a
+    /// lease may still read them).
     #[arg(long, default_value_t = 15)]
     pub grace_minutes: u64,
 }
@@ -297,7 +298,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub collect: Option<PathBuf>,
     /// Days of mail to keep (UTC days of `Received`): older days are dropped at start and
-    /// every hour, their files removed after the grace period. Default: keep everything.
+    /// every hour, their files removed once no query reads them. Default: keep everything.
     #[arg(long, env = "MAILSCOPE_RETENTION_DAYS", value_name = "DAYS")]
     pub retention_days: Option<u32>,
     /// Seconds between background compactions: a day before today that appends left in 4

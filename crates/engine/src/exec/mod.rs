@@ -46,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::geo::GeoDatabase;
 use crate::schema::{self, RECORD_FIELDS, stored_schema};
 use crate::store::Catalog;
+use crate::store::leases::Lease;
 use expr::{like, null_text};
 use lower::{Lowering, Relation};
 
@@ -378,18 +379,46 @@ impl Engine {
 }
 
 /// The store as one query sees it: the catalog read once, so every part of the query (and
-/// the result cache's key) agrees on one generation.
+/// the result cache's key) agrees on one generation; and the lease on that generation's
+/// files, held while any clone of the snapshot lives (see `store::leases`).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub data_dir: PathBuf,
     pub catalog: Catalog,
+    pub lease: Option<Arc<Lease>>,
 }
 
+/// Attempts to read a catalog that stays current until its lease is held; a store publishing
+/// faster than this is read under the grace period instead.
+const LEASE_ATTEMPTS: usize = 16;
+
 impl Snapshot {
+    /// Reads the catalog and holds its generation's lease.
     pub fn load(data_dir: &Path) -> Result<Snapshot> {
+        let mut catalog = Catalog::load(data_dir)?;
+        for _ in 0..LEASE_ATTEMPTS {
+            if catalog.segments.is_empty() {
+                break;
+            }
+            let Some(lease) = Lease::take(data_dir, catalog.generation) else {
+                break;
+            };
+            // A publish between reading the catalog and holding the lease may have removed
+            // files of the generation read: then read the new one.
+            if Catalog::published_generation(data_dir)? == catalog.generation {
+                return Ok(Snapshot {
+                    data_dir: data_dir.to_path_buf(),
+                    catalog,
+                    lease: Some(Arc::new(lease)),
+                });
+            }
+            drop(lease);
+            catalog = Catalog::load(data_dir)?;
+        }
         Ok(Snapshot {
             data_dir: data_dir.to_path_buf(),
-            catalog: Catalog::load(data_dir)?,
+            catalog,
+            lease: None,
         })
     }
 

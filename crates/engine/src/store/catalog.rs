@@ -118,6 +118,28 @@ impl Catalog {
         Catalog::parse(&bytes).map_err(|message| Error::Catalog { path, message })
     }
 
+    /// The generation of the catalog published now (0 for none), without building its
+    /// segments' entries.
+    pub fn published_generation(dir: &Path) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(default)]
+            generation: u64,
+        }
+        let path = dir.join(CATALOG_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(Error::io(path, error)),
+        };
+        serde_json::from_slice::<Head>(&bytes)
+            .map(|head| head.generation)
+            .map_err(|e| Error::Catalog {
+                path,
+                message: e.to_string(),
+            })
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<Catalog, String> {
         let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if catalog.format != FORMAT {

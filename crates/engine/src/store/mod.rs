@@ -12,6 +12,7 @@ mod catalog;
 pub mod deletes;
 mod ingest;
 mod keys;
+pub mod leases;
 mod maintain;
 mod merge;
 mod retired;
@@ -33,8 +34,9 @@ use crate::error::{Error, Result};
 
 pub const SEGMENTS_DIR: &str = "segments";
 const LOCK_FILE: &str = "LOCK";
-/// Unreferenced segment files younger than this are left alone: a query that read the
-/// previous catalog may still be reading them.
+/// Unreferenced files younger than this are left alone unless leases tell that no reader
+/// needs them (`leases`): a reader without a lease (a read-only store, a version before
+/// leases) that read an earlier catalog may still be reading them.
 pub const GARBAGE_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// The live rows of a published segment (its deleted rows left out), as one batch in the
@@ -105,9 +107,10 @@ impl Store {
         &self.catalog
     }
 
-    /// Publishes `catalog` (one atomic rename), records when the files it no longer names
-    /// left, and removes the files that left more than [`GARBAGE_GRACE`] ago: disk stays
-    /// near the live size however long the writer runs.
+    /// Publishes `catalog` (one atomic rename), records when (and at which generation) the
+    /// files it no longer names left, and removes the files no reader needs any more (by
+    /// their leases) or that left more than [`GARBAGE_GRACE`] ago: disk stays near the live
+    /// size however long the writer runs.
     /// The segments are published in `Received` order (then by file).
     pub(crate) fn publish(&mut self, mut catalog: Catalog) -> Result<()> {
         catalog
@@ -119,7 +122,7 @@ impl Store {
         self.catalog = catalog;
         let mut retired = retired::Retired::load(&self.dir);
         let now_ms = chrono::Utc::now().timestamp_millis();
-        retired.retire(&self.dir, &before, &after, now_ms);
+        retired.retire(&self.dir, &before, &after, now_ms, self.catalog.generation);
         // Both are housekeeping: the publish stands whatever happens to them. The record is
         // saved before anything is removed, so a crash in between loses no retirement time.
         if let Err(error) = retired.save(&self.dir) {
@@ -131,9 +134,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes files no catalog names (left by a crash or replaced by a rewrite) once they
-    /// left the catalog more than `grace` ago (by the record of retired files; a file it
-    /// does not list, by its modification time).
+    /// Removes files no catalog names (left by a crash or replaced by a rewrite): a file
+    /// whose leaving generation is recorded once no reader holds a lease on an earlier
+    /// generation; any other once it left the catalog more than `grace` ago (by the record of
+    /// retired files; a file it does not list, by its modification time).
     pub fn collect_garbage(&self, grace: Duration) -> Result<usize> {
         let referenced = maintain::referenced(&self.dir, &self.catalog);
         let mut retired = retired::Retired::load(&self.dir);
@@ -151,6 +155,9 @@ impl Store {
         let now = SystemTime::now();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        // Read after the publish: a reader that read an earlier catalog either holds its
+        // lease by now or will see the new generation and start over (see `leases`).
+        let oldest_read = leases::oldest_held(&self.dir);
         let mut removed = 0;
         let root = self.dir.join(SEGMENTS_DIR);
         let days = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
@@ -166,6 +173,13 @@ impl Store {
                     continue;
                 }
                 let relative = retired::relative(&self.dir, &path);
+                // Known: the first generation without it. Then a lease decides: the file goes
+                // once no reader holds an older generation (a long query keeps it however long
+                // it runs). Otherwise (a record from before leases, a lost record, a crash's
+                // leftover) the grace period does.
+                let left_at = relative
+                    .as_ref()
+                    .and_then(|relative| retired.generations.get(relative).copied());
                 let mut left = relative
                     .as_ref()
                     .and_then(|relative| retired.files.get(relative).copied());
@@ -177,9 +191,10 @@ impl Store {
                     retired.files.insert(relative, now_ms);
                     left = Some(now_ms);
                 }
-                let old_enough = match left {
-                    Some(left_ms) => now_ms.saturating_sub(left_ms) >= grace_ms,
-                    None => file
+                let old_enough = match (left_at, left) {
+                    (Some(left_at), _) => oldest_read.is_none_or(|oldest| oldest >= left_at),
+                    (None, Some(left_ms)) => now_ms.saturating_sub(left_ms) >= grace_ms,
+                    (None, None) => file
                         .metadata()
                         .and_then(|m| m.modified())
                         .ok()
@@ -199,11 +214,7 @@ impl Store {
             }
         }
         // Forget what is gone.
-        let before = retired.files.len();
-        retired
-            .files
-            .retain(|relative, _| self.dir.join(relative).exists());
-        if retired.files.len() != before || retired.unreadable {
+        if retired.forget_removed(&self.dir) || retired.unreadable {
             retired.save(&self.dir)?;
             retired.unreadable = false;
         }

@@ -1,11 +1,14 @@
-//! When each file left the catalog: the writer's record, so that garbage collection waits a
-//! grace period from the moment a file stopped being named — a query that loaded the
-//! previous catalog may still be reading it — rather than from when the file was written (a
-//! segment written a month ago and replaced a second ago must not go at once).
+//! When each file left the catalog: the writer's record, so that garbage collection knows
+//! which readers may still need a file — those holding a lease on a generation before the one
+//! that left it out (see `leases`) — and, for readers without a lease, waits a grace period
+//! from the moment a file stopped being named rather than from when it was written (a segment
+//! written a month ago and replaced a second ago must not go at once).
 //!
-//! `RETIRED` is JSON, `{"format": "mailscope-retired", "version": 1, "files": {"<relative
-//! path>": <epoch ms>}}`, replaced atomically by the writer after each publish (a record
-//! without `format` and `version` is an earlier version's, read as version 1). A file no
+//! `RETIRED` is JSON, `{"format": "mailscope-retired", "version": 2, "files": {"<relative
+//! path>": <epoch ms>}, "generations": {"<relative path>": <the first generation without
+//! it>}}`, replaced atomically by the writer after each publish. Version 1 had no
+//! `generations` (its files wait the grace period), and a record without `format` and
+//! `version` is an earlier version's, read as version 1. A file no
 //! catalog names and this record does not list (left by a crash between the two writes, or
 //! by a version before the record) falls back to its modification time. A record that
 //! cannot be read (damaged, or of another format or a newer version) is set aside: every
@@ -22,13 +25,16 @@ use crate::error::{Error, Result};
 
 pub const RETIRED_FILE: &str = "RETIRED";
 const FORMAT: &str = "mailscope-retired";
-/// Version 1: `files`, relative path → epoch milliseconds.
-pub const RETIRED_VERSION: u32 = 1;
+/// Version 1: `files`, relative path → epoch milliseconds. Version 2 adds `generations`.
+pub const RETIRED_VERSION: u32 = 2;
 
 #[derive(Debug, Default)]
 pub struct Retired {
     /// Relative path (`/`-separated) → when it left the catalog, milliseconds since the epoch.
     pub files: BTreeMap<String, i64>,
+    /// Relative path → the first generation whose catalog no longer names it (files retired
+    /// by a version before leases have none).
+    pub generations: BTreeMap<String, u64>,
     /// The record on disk could not be read: a file it does not list counts as having left
     /// now (not by its modification time).
     pub unreadable: bool,
@@ -43,6 +49,8 @@ struct RetiredFile {
     #[serde(default)]
     version: Option<u32>,
     files: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    generations: BTreeMap<String, u64>,
 }
 
 impl Retired {
@@ -54,8 +62,9 @@ impl Retired {
             return Retired::default();
         };
         match parse(&bytes) {
-            Ok(files) => Retired {
+            Ok((files, generations)) => Retired {
                 files,
+                generations,
                 unreadable: false,
             },
             Err(error) => {
@@ -65,8 +74,8 @@ impl Retired {
                     "the record of retired files is unreadable; the files it should list wait a full grace from now"
                 );
                 Retired {
-                    files: BTreeMap::new(),
                     unreadable: true,
+                    ..Retired::default()
                 }
             }
         }
@@ -79,6 +88,7 @@ impl Retired {
             format: Some(FORMAT.to_owned()),
             version: Some(RETIRED_VERSION),
             files: self.files.clone(),
+            generations: self.generations.clone(),
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| Error::Query(e.to_string()))?;
         let mut file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
@@ -87,27 +97,45 @@ impl Retired {
         std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))
     }
 
-    /// Records `now_ms` for every file `before` names and `after` does not.
+    /// Records `now_ms` and `generation` (the catalog just published) for every file `before`
+    /// names and `after` does not.
     pub fn retire(
         &mut self,
         dir: &Path,
         before: &HashSet<PathBuf>,
         after: &HashSet<PathBuf>,
         now_ms: i64,
+        generation: u64,
     ) {
         for path in before.difference(after) {
             if let Some(relative) = relative(dir, path) {
-                self.files.entry(relative).or_insert(now_ms);
+                self.files.entry(relative.clone()).or_insert(now_ms);
+                self.generations.entry(relative).or_insert(generation);
             }
         }
     }
+
+    /// Forgets the files that are gone.
+    pub fn forget_removed(&mut self, dir: &Path) -> bool {
+        let before = (self.files.len(), self.generations.len());
+        self.files.retain(|relative, _| dir.join(relative).exists());
+        let files = &self.files;
+        self.generations
+            .retain(|relative, _| files.contains_key(relative));
+        before != (self.files.len(), self.generations.len())
+    }
 }
 
-/// The files of a record, or why it cannot be read.
-fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<String, i64>, String> {
+type Parsed = (BTreeMap<String, i64>, BTreeMap<String, u64>);
+
+/// The files of a record and the generations they left at, or why it cannot be read.
+fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let record: RetiredFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     match (record.format.as_deref(), record.version) {
-        (None, None) | (Some(FORMAT), Some(RETIRED_VERSION)) => Ok(record.files),
+        (None, None) | (Some(FORMAT), Some(1)) if record.generations.is_empty() => {
+            Ok((record.files, BTreeMap::new()))
+        }
+        (Some(FORMAT), Some(RETIRED_VERSION)) => Ok((record.files, record.generations)),
         (Some(FORMAT), Some(version)) => Err(format!(
             "version {version}; this build reads version {RETIRED_VERSION}"
         )),
@@ -133,21 +161,27 @@ mod tests {
     #[test]
     fn records_of_this_and_the_earlier_version_are_read_anything_else_is_not() {
         let files = |text: &str| parse(text.as_bytes());
+        let five = BTreeMap::from([("a".to_string(), 5)]);
+        assert_eq!(
+            files(
+                r#"{"format":"mailscope-retired","version":2,"files":{"a":5},"generations":{"a":9}}"#
+            ),
+            Ok((five.clone(), BTreeMap::from([("a".to_string(), 9)])))
+        );
         assert_eq!(
             files(r#"{"format":"mailscope-retired","version":1,"files":{"a":5}}"#),
-            Ok(BTreeMap::from([("a".to_string(), 5)]))
+            Ok((five.clone(), BTreeMap::new()))
         );
-        assert_eq!(
-            files(r#"{"files":{"a":5}}"#),
-            Ok(BTreeMap::from([("a".to_string(), 5)]))
-        );
+        assert_eq!(files(r#"{"files":{"a":5}}"#), Ok((five, BTreeMap::new())));
         for bad in [
             "",
             "{",
             "[]",
             r#"{"files":{"a":"yesterday"}}"#,
             r#"{"files":{},"extra":1}"#,
-            r#"{"format":"mailscope-retired","version":2,"files":{}}"#,
+            r#"{"format":"mailscope-retired","version":3,"files":{}}"#,
+            r#"{"format":"mailscope-retired","version":1,"files":{},"generations":{"a":1}}"#,
+            r#"{"format":"mailscope-retired","version":2,"files":{},"generations":{"a":-1}}"#,
             r#"{"format":"something-else","version":1,"files":{}}"#,
         ] {
             assert!(files(bad).is_err(), "{bad}");

@@ -1375,6 +1375,11 @@ fn by_second(range: std::ops::Range<u32>, status: Status) -> Vec<Record> {
 /// `count by status` over the test day, answered by the one-shot engine (Parquet with row
 /// selections), as sorted (status, count) pairs.
 fn counted_by_status(dir: &Path) -> Vec<(String, i64)> {
+    counted_by_status_in(&mailscope_engine::exec::Snapshot::load(dir).unwrap())
+}
+
+/// [`counted_by_status`] over a snapshot taken earlier.
+fn counted_by_status_in(snapshot: &mailscope_engine::exec::Snapshot) -> Vec<(String, i64)> {
     let query =
         mailscope_query::compile(r#"* | json "Status" as status | count by status"#).unwrap();
     let options = mailscope_engine::exec::QueryOptions {
@@ -1391,7 +1396,7 @@ fn counted_by_status(dir: &Path) -> Vec<(String, i64)> {
         .build()
         .unwrap();
     let result = runtime
-        .block_on(mailscope_engine::exec::execute(dir, &query, &options))
+        .block_on(mailscope_engine::exec::Engine::default().execute(snapshot, &query, &options))
         .unwrap();
     let mut counts: Vec<(String, i64)> = result
         .rows
@@ -1726,7 +1731,10 @@ fn a_damaged_record_of_retired_files_makes_replaced_files_wait_a_full_grace() {
     let mut store = Store::open(dir.path()).unwrap();
     ingest(&mut store, numbered(0..100, Status::Pending));
     let written = referenced_files(dir.path());
+    // A reader keeps the replaced files past the publish.
+    let reader = mailscope_engine::exec::Snapshot::load(dir.path()).unwrap();
     ingest(&mut store, numbered(0..50, Status::Delivered));
+    drop(reader);
     let replaced: Vec<PathBuf> = written
         .difference(&referenced_files(dir.path()))
         .cloned()
@@ -1750,12 +1758,69 @@ fn a_damaged_record_of_retired_files_makes_replaced_files_wait_a_full_grace() {
         let record: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
         assert_eq!(record["format"], "mailscope-retired");
-        assert_eq!(record["version"], 1);
+        assert_eq!(record["version"], 2);
         assert_eq!(record["files"].as_object().unwrap().len(), 3, "{record}");
+        assert!(record.get("generations").is_none(), "{record}");
     }
     // The rebuilt record is used: past the grace they go.
     assert_eq!(store.collect_garbage(Duration::ZERO).unwrap(), 3);
     assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+}
+
+/// A reader's lease keeps the files of its generation while it reads; once no reader of an
+/// older generation is left, the next collection removes them, with no grace to wait. A
+/// reader of the new generation pins nothing replaced.
+#[test]
+fn replaced_files_stay_while_a_reader_of_their_generation_holds_its_lease() {
+    use mailscope_engine::exec::Snapshot;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    ingest(&mut store, numbered(0..100, Status::Pending));
+    let written = referenced_files(dir.path());
+    let reader = Snapshot::load(dir.path()).unwrap();
+    let leased = reader.lease.as_ref().expect("a lease").generation();
+    assert_eq!(leased, reader.generation());
+    ingest(&mut store, numbered(0..50, Status::Delivered));
+    let replaced: Vec<PathBuf> = written
+        .difference(&referenced_files(dir.path()))
+        .cloned()
+        .collect();
+    assert_eq!(replaced.len(), 3, "segment, key run, rollup: {replaced:?}");
+    assert!(
+        replaced.iter().all(|f| dir.path().join(f).exists()),
+        "the reader of the first generation may still read them"
+    );
+    // The reader still answers from its generation, the store from the new one.
+    assert_eq!(
+        counted_by_status_in(&reader),
+        [("Pending".to_string(), 100)]
+    );
+    assert_eq!(
+        counted_by_status(dir.path()),
+        [("Delivered".to_string(), 50), ("Pending".to_string(), 50)]
+    );
+    let newer = Snapshot::load(dir.path()).unwrap();
+    assert_eq!(store.collect_garbage(store::GARBAGE_GRACE).unwrap(), 0);
+    let clone = reader.clone();
+    drop(reader);
+    assert_eq!(
+        store.collect_garbage(store::GARBAGE_GRACE).unwrap(),
+        0,
+        "a clone of the snapshot holds the lease"
+    );
+    drop(clone);
+    assert_eq!(store.collect_garbage(store::GARBAGE_GRACE).unwrap(), 3);
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+    // Without a reader of an older generation, a publish removes what it replaces at once.
+    drop(newer);
+    let before = referenced_files(dir.path());
+    ingest(&mut store, numbered(50..100, Status::Delivered));
+    assert_ne!(before, referenced_files(dir.path()));
+    assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
+    let leases: Vec<_> = std::fs::read_dir(dir.path().join(store::leases::LEASES_DIR))
+        .unwrap()
+        .collect();
+    assert!(leases.is_empty(), "a collection removes released leases");
 }
 
 #[test]
@@ -1766,9 +1831,20 @@ fn a_replaced_file_waits_the_grace_from_when_it_left_the_catalog_not_from_when_i
     let written = referenced_files(dir.path());
     // Written two hours ago.
     written_ago(dir.path(), &written, Duration::from_secs(7_200));
-    // Replaced now (half its rows settle: rewritten). The commit collects garbage, but a
-    // query that loaded the previous catalog may be reading these files: they stay.
+    // Replaced now (half its rows settle: rewritten) while a reader of the previous
+    // catalog holds its lease: the files stay.
+    let reader = mailscope_engine::exec::Snapshot::load(dir.path()).unwrap();
     ingest(&mut store, numbered(0..50, Status::Delivered));
+    drop(reader);
+    // As a version before leases recorded them: when they left, not at which generation.
+    // A reader without a lease may be reading them: they wait the grace.
+    let record_path = dir.path().join("RETIRED");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    assert_eq!(record["generations"].as_object().unwrap().len(), 3);
+    record["version"] = serde_json::json!(1);
+    record.as_object_mut().unwrap().remove("generations");
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
     let now_referenced = referenced_files(dir.path());
     let replaced: Vec<&PathBuf> = written.difference(&now_referenced).collect();
     assert_eq!(
@@ -1785,7 +1861,6 @@ fn a_replaced_file_waits_the_grace_from_when_it_left_the_catalog_not_from_when_i
     );
     // Once they left longer ago than the grace, the next collection removes them, and
     // forgets them.
-    let record_path = dir.path().join("RETIRED");
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
     for file in &replaced {
