@@ -61,6 +61,7 @@ impl App {
         let engine = Engine::with_memory_limit(memory.query_pool())
             .context("cannot set up the query engine's memory pool")?
             .with_max_result_rows(MAX_RESULT_ROWS);
+        let memory_gate = engine.memory_gate();
         let query_runtime = mailscope_service::query_runtime()?;
         let metrics = Arc::new(http::Metrics::default());
         let service = QueryService::new(
@@ -94,6 +95,7 @@ impl App {
                 max_ingest_bytes: config.max_ingest_bytes,
                 source_category: config.source_category,
                 queries: Arc::new(service),
+                memory: memory_gate,
                 metrics,
             },
             _query_runtime: query_runtime,

@@ -179,6 +179,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         // background as `serve` does.
         let compaction = crate::serve::spawn_compaction(
             store.clone(),
+            state.memory.clone(),
             std::time::Duration::from_secs(DEMO_COMPACT_INTERVAL_SECS),
             shutdown.clone(),
         );

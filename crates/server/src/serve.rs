@@ -66,6 +66,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         let compaction = (args.compact_interval_secs > 0).then(|| {
             spawn_compaction(
                 state.store.clone(),
+                state.memory.clone(),
                 std::time::Duration::from_secs(args.compact_interval_secs),
                 stopped.clone(),
             )
@@ -149,13 +150,43 @@ fn spawn_retention(
 /// A day with this many segments (appends, polls) is compacted in the background.
 pub(crate) const COMPACT_MIN_SEGMENTS: usize = 4;
 
-/// Compacts, every `every` until shutdown, the days before today that appends left in many
-/// segments or with many deleted rows ([`Store::compaction_candidate`]): one day per pass
-/// under the store's lock, so a collector's append waits for at most one day's merge, and
-/// the next pass a second later while days remain. Queries reading the replaced files keep
-/// them for the grace period.
+/// What a background compaction holds per row of the day it merges, beyond a fixed part:
+/// the day's key run (21 bytes a row), its rollup's groups and the Parquet writer's
+/// buffers. Measured: `store compact` of the 100 M store of BENCHMARKS.md (days of up to
+/// 4.5 M rows in ten segments) peaked at 1.13 GB, ~235 bytes a row of the largest day.
+const COMPACTION_BYTES_PER_ROW: u64 = 240;
+/// The part that does not grow with the day: decoded row groups of the inputs and the
+/// writer's buffers.
+const COMPACTION_FIXED_BYTES: u64 = 64 << 20;
+
+/// The memory a background compaction of a day of `rows` rows holds from the queries' pool.
+fn compaction_memory(rows: u64) -> usize {
+    usize::try_from(
+        COMPACTION_FIXED_BYTES.saturating_add(rows.saturating_mul(COMPACTION_BYTES_PER_ROW)),
+    )
+    .unwrap_or(usize::MAX)
+}
+
+/// What one background compaction pass did.
+enum Pass {
+    Compacted(
+        String,
+        mailscope_engine::store::Compacted,
+        std::time::Duration,
+    ),
+    /// No day needs it.
+    Idle,
+    /// The queries' pool cannot spare the memory now (why).
+    Waiting(String),
+}
+
+/// Compacts crowded past days in the background, one day per pass, every `every` (a second
+/// apart while such days remain). A pass holds its memory in the queries' pool (`gate`)
+/// for as long as it merges, so queries spill sooner rather than the process outgrowing its
+/// budget; when the pool cannot spare it the pass waits for a later one.
 pub(crate) fn spawn_compaction(
     store: Arc<Mutex<Store>>,
+    gate: mailscope_engine::exec::MemoryGate,
     every: std::time::Duration,
     mut stopped: mailscope_collect::Shutdown,
 ) -> tokio::task::JoinHandle<()> {
@@ -167,22 +198,34 @@ pub(crate) fn spawn_compaction(
                 _ = stopped.requested() => return,
             }
             let store = store.clone();
-            let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let gate = gate.clone();
+            let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<Pass> {
                 let mut store = store
                     .lock()
                     .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
                 let today = chrono::Utc::now().date_naive();
                 let Some(day) = store.compaction_candidate(today, COMPACT_MIN_SEGMENTS) else {
-                    return Ok(None);
+                    return Ok(Pass::Idle);
+                };
+                let rows: u64 = store
+                    .catalog()
+                    .segments
+                    .iter()
+                    .filter(|s| s.day == day)
+                    .map(|s| s.rows)
+                    .sum();
+                let _held = match gate.hold("background compaction", compaction_memory(rows)) {
+                    Ok(held) => held,
+                    Err(error) => return Ok(Pass::Waiting(error.to_string())),
                 };
                 let started = std::time::Instant::now();
                 let mut done = mailscope_engine::store::Compacted::default();
                 store.compact_day(&day, &mut done)?;
-                Ok(Some((day, done, started.elapsed())))
+                Ok(Pass::Compacted(day, done, started.elapsed()))
             })
             .await;
             pause = match pass {
-                Ok(Ok(Some((day, done, took)))) => {
+                Ok(Ok(Pass::Compacted(day, done, took))) => {
                     tracing::info!(
                         %day,
                         deleted_rows_dropped = done.deleted_rows_dropped,
@@ -192,7 +235,11 @@ pub(crate) fn spawn_compaction(
                     );
                     std::time::Duration::from_secs(1)
                 }
-                Ok(Ok(None)) => every,
+                Ok(Ok(Pass::Idle)) => every,
+                Ok(Ok(Pass::Waiting(why))) => {
+                    tracing::info!(%why, "background compaction waits for memory");
+                    every.min(std::time::Duration::from_secs(30))
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "background compaction failed");
                     every

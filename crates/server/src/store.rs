@@ -47,7 +47,7 @@ fn stats(args: &StoreReadArgs) -> Result<ExitCode> {
     println!("{table}");
     println!(
         "generation {}: {} rows in {} segments, {} live ({:.1} bytes a row); {} in {} files \
-         no catalog names (removed after the grace period, or by `mailscope store vacuum`)",
+         no catalog names (removed once no query reads them, or by `mailscope store vacuum`)",
         stats.generation,
         stats.rows,
         stats.segments,
@@ -102,7 +102,8 @@ fn compact(args: &StoreCompactArgs) -> Result<ExitCode> {
     let done = store.compact()?;
     println!(
         "compacted {} days: {} segments before, {} after; {} deleted rows dropped; {} written. \
-         The replaced files are removed after the grace period (or by `mailscope store vacuum`)",
+         Replaced files that a running query still reads are removed when it ends (or by \
+         `mailscope store vacuum`)",
         done.days,
         done.segments_before,
         done.segments_after,

@@ -1,15 +1,16 @@
 //! One memory budget for a server process, and how it is shared.
 //!
 //! `--memory` is the whole process's budget. What the process holds before its first query
-//! (the binary, the geolocation, ASN and threat databases: its resident size at start) is
+//! (the binary, the ASN ranges, the threat indexes: its resident size at start; the
+//! geolocation database is read through its index on disk, see `mailscope_engine::geo`) is
 //! taken off first; the rest is split once:
 //!
 //! | share of the rest | what | bound by |
 //! |---|---|---|
-//! | ½ | operators of running queries (hash tables of aggregations, sorts, joins) | DataFusion's fair spill pool: beyond it they spill to temporary files, or the query fails naming the budget |
+//! | ½ | operators of running queries (hash tables of aggregations, sorts, joins) and background compaction (held for each day it merges) | DataFusion's fair spill pool: beyond it they spill to temporary files, or the query fails naming the budget |
 //! | ¼ | decoded columns kept between queries | the column cache's LRU budget |
 //! | 1⁄16, at most 256 MiB | finished results kept for paging | the result cache's LRU bound |
-//! | the rest | what no pool counts: batches in flight in scans, the geolocation and threat databases, HTTP buffers | admission: only `max_running` queries run at once, the others wait |
+//! | the rest | what no pool counts: batches in flight in scans, the caches of geolocation answers, HTTP buffers, appends | admission: only `max_running` queries run at once, the others wait |
 //!
 //! The default is half of the machine's memory (`MemTotal`), so a server shares the machine.
 
@@ -18,7 +19,7 @@ use std::str::FromStr;
 /// The largest result cache, whatever the budget.
 const MAX_RESULT_CACHE: usize = 256 << 20;
 /// The smallest budget a server accepts: below it the fixed part of the process (the
-/// geolocation database alone is ~130 MB mapped) leaves the shares nothing.
+/// program, the ASN ranges and threat indexes) leaves the shares nothing.
 const MIN_BUDGET: usize = 64 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -164,6 +164,49 @@ pub struct MemoryStats {
     pub spilled_bytes: u64,
 }
 
+/// Reserves memory in an engine's pool for work that is not a query: the queries' operators
+/// then spill sooner, and the work waits when the pool cannot spare it.
+#[derive(Clone)]
+pub struct MemoryGate {
+    runtime: Arc<RuntimeEnv>,
+    limit: Option<usize>,
+}
+
+impl std::fmt::Debug for MemoryGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryGate")
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+/// Memory held in the pool until dropped.
+#[derive(Debug)]
+pub struct MemoryHold {
+    _reservation: datafusion::execution::memory_pool::MemoryReservation,
+}
+
+impl MemoryGate {
+    /// Holds `bytes` for `name` (it cannot spill); an error naming the budget when the pool
+    /// cannot spare them now.
+    pub fn hold(&self, name: &str, bytes: usize) -> Result<MemoryHold> {
+        let reservation = datafusion::execution::memory_pool::MemoryConsumer::new(name)
+            .register(&self.runtime.memory_pool);
+        reservation.try_grow(bytes).map_err(|e| {
+            Error::Query(format!(
+                "{name} needs {} MiB, which the memory budget's pool for queries and background \
+                 work ({} MiB) cannot spare now: {}",
+                bytes >> 20,
+                self.limit.map_or(0, |l| l >> 20),
+                e.find_root()
+            ))
+        })?;
+        Ok(MemoryHold {
+            _reservation: reservation,
+        })
+    }
+}
+
 impl Default for Engine {
     /// An engine without a memory limit (one-shot commands, tests).
     fn default() -> Engine {
@@ -223,6 +266,15 @@ impl Engine {
         Engine {
             max_result_rows: Some(rows),
             ..self
+        }
+    }
+
+    /// A handle on this engine's memory pool for work outside queries (background
+    /// compaction, ingest) that must share the queries' budget.
+    pub fn memory_gate(&self) -> MemoryGate {
+        MemoryGate {
+            runtime: Arc::clone(&self.runtime),
+            limit: self.memory_limit,
         }
     }
 
@@ -981,5 +1033,27 @@ fn scope_filter(scope: &Scope) -> Option<Expr> {
         Scope::Not(inner) => Some(not(
             scope_filter(inner).unwrap_or(datafusion::logical_expr::lit(true))
         )),
+    }
+}
+
+#[cfg(test)]
+mod memory_gate_tests {
+    use super::Engine;
+
+    #[test]
+    fn work_outside_queries_holds_memory_from_the_pool_and_gives_it_back() {
+        let engine = Engine::with_memory_limit(100 << 20).unwrap();
+        let gate = engine.memory_gate();
+        let first = gate.hold("compaction", 60 << 20).unwrap();
+        assert_eq!(engine.memory().reserved_bytes, 60 << 20);
+        let refused = gate.hold("another compaction", 60 << 20).unwrap_err();
+        let message = refused.to_string();
+        assert!(
+            message.contains("another compaction needs 60 MiB") && message.contains("100 MiB"),
+            "{message}"
+        );
+        drop(first);
+        assert_eq!(engine.memory().reserved_bytes, 0);
+        assert!(gate.hold("another compaction", 60 << 20).is_ok());
     }
 }

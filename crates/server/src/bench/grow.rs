@@ -209,7 +209,7 @@ pub fn run(args: &BenchArgs, tenants: u32) -> Result<ExitCode> {
     }
     println!("{after}");
     println!(
-        "store: {} rows, {} live ({:.1} bytes a row), {} garbage waiting for the grace period",
+        "store: {} rows, {} live ({:.1} bytes a row), {} garbage (files no catalog names, left for readers of older generations)",
         super::group_thousands(stats.rows),
         gb(Some(stats.live_bytes)),
         stats.live_bytes as f64 / stats.rows.max(1) as f64,

@@ -60,6 +60,8 @@ pub struct AppState {
     pub threat: Option<Arc<mailscope_threat::ThreatStore>>,
     /// Runs queries off the HTTP runtime, with their cache, limit and cancellation.
     pub queries: Arc<QueryService>,
+    /// The queries' memory pool, for background work that shares their budget (compaction).
+    pub memory: mailscope_engine::exec::MemoryGate,
     pub metrics: Arc<Metrics>,
 }
 

@@ -12,11 +12,32 @@ const TOKEN: &str = "s3cret-token-for-tests";
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The lines the server printed to standard error after its address.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `within` for a line of the server's log holding `text`.
+    pub fn wait_for_log(&self, text: &str, within: std::time::Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            let found = self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .find(|line| line.contains(text))
+                .cloned();
+            if found.is_some() {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
     }
 }
 
@@ -65,8 +86,14 @@ pub fn serve_with(
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().expect("log").push(line);
+        }
+    });
+    Server { child, base, log }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

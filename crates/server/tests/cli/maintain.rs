@@ -368,3 +368,34 @@ fn a_server_compacts_crowded_past_days_in_the_background() {
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+/// Background compaction holds its memory in the queries' pool: under a budget whose pool
+/// cannot spare a day's merge it waits (and says so) instead of outgrowing the budget.
+#[test]
+fn background_compaction_waits_when_the_memory_budget_cannot_spare_a_day() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    for seed in ["21", "22", "23", "24"] {
+        ingest(&data, &generate(dir.path(), seed, "300"));
+    }
+    let before = segments_per_day(&data);
+    assert!(before.values().any(|n| *n >= 4), "{before:?}");
+    let server = crate::http::serve_with(
+        &data,
+        None,
+        &[
+            "--compact-interval-secs".as_ref(),
+            "1".as_ref(),
+            "--memory".as_ref(),
+            "100MiB".as_ref(),
+        ],
+    );
+    let waited = server
+        .wait_for_log(
+            "background compaction waits for memory",
+            std::time::Duration::from_secs(60),
+        )
+        .expect("the compaction said it waits");
+    assert!(waited.contains("memory budget"), "{waited}");
+    assert_eq!(segments_per_day(&data), before);
+}
