@@ -62,8 +62,9 @@ pub enum StoreCommand {
     Verify(StoreReadArgs),
     /// Drops whole days older than the retention, in one publish.
     Retain(StoreRetainArgs),
-    /// Merges each day with more than one segment or with deleted rows into one segment of
-    /// its live rows (queries then read each day's partial aggregates again). Needs the
+    /// Merges each day with more than one small segment or with deleted rows into one
+    /// segment of its live rows, or several of at most 4 M rows for a larger day (queries
+    /// then read each day's partial aggregates again). Needs the
     /// store's write lock: run it when no ingest or collector runs.
     Compact(StoreCompactArgs),
     /// Removes files no catalog names: replaced ones no running query reads (by their

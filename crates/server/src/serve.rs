@@ -207,13 +207,16 @@ pub(crate) fn spawn_compaction(
                 let Some(day) = store.compaction_candidate(today, COMPACT_MIN_SEGMENTS) else {
                     return Ok(Pass::Idle);
                 };
+                // A compaction writes at most this many rows into one segment; what it
+                // holds grows with one segment's rows, not with the day's.
                 let rows: u64 = store
                     .catalog()
                     .segments
                     .iter()
                     .filter(|s| s.day == day)
                     .map(|s| s.rows)
-                    .sum();
+                    .sum::<u64>()
+                    .min(mailscope_engine::store::COMPACTED_SEGMENT_ROWS);
                 let _held = match gate.hold("background compaction", compaction_memory(rows)) {
                     Ok(held) => held,
                     Err(error) => return Ok(Pass::Waiting(error.to_string())),

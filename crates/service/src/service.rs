@@ -19,7 +19,8 @@ use crate::table::Table;
 /// How a service runs its queries.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// The longest a query may take, waiting for admission included; `None`: no limit.
+    /// The longest a query may run once admitted (waiting for a turn does not count);
+    /// `None`: no limit.
     pub timeout: Option<Duration>,
     /// Memory for finished results kept for paging and repeated dashboard loads (0: none).
     pub cache_bytes: usize,
@@ -260,6 +261,7 @@ impl QueryService {
         let cache = self.cache.clone();
         let admission = self.admission.clone();
         let queued = self.queued.clone();
+        let limit = self.config.timeout;
         let use_cache = self.config.cache_bytes > 0;
         let span = tracing::info_span!(
             "query",
@@ -291,6 +293,7 @@ impl QueryService {
                 admitted(
                     &admission,
                     &queued,
+                    limit,
                     || backend.execute(&snapshot, &compiled, &options),
                     observer.as_ref(),
                 )
@@ -325,11 +328,13 @@ impl QueryService {
         let observer = self.observer.clone();
         let admission = self.admission.clone();
         let queued = self.queued.clone();
+        let limit = self.config.timeout;
         let work = async move {
             let snapshot = backend.snapshot().await?;
             let plan = admitted(
                 &admission,
                 &queued,
+                limit,
                 || backend.explain(&snapshot, &compiled, &options),
                 observer.as_ref(),
             )
@@ -378,17 +383,9 @@ impl QueryService {
             id: id.map(str::to_owned),
             abort: task.abort_handle(),
         };
-        let finished = match self.config.timeout {
-            Some(limit) => match tokio::time::timeout(limit, task).await {
-                Ok(finished) => finished,
-                Err(_) => {
-                    self.observer.query_timed_out();
-                    return Err(QueryError::TimedOut(limit));
-                }
-            },
-            None => task.await,
-        };
-        match finished {
+        // The time limit is on running (see `admitted`), not on waiting for a turn: under
+        // load a request waits rather than fails, for as long as its client waits.
+        match task.await {
             Ok(answer) => answer,
             Err(join) if join.is_cancelled() && cancelled.load(Ordering::SeqCst) => {
                 self.observer.query_cancelled();
@@ -403,6 +400,7 @@ impl QueryService {
 async fn admitted<T, F, Fut>(
     admission: &Semaphore,
     queued: &AtomicUsize,
+    limit: Option<std::time::Duration>,
     work: F,
     observer: &dyn Observer,
 ) -> Result<T, QueryError>
@@ -419,7 +417,16 @@ where
     let span = tracing::Span::current();
     span.record("waited_ms", waiting.elapsed().as_millis() as u64);
     let started = Instant::now();
-    let result = work().await;
+    let result = match limit {
+        Some(limit) => match tokio::time::timeout(limit, work()).await {
+            Ok(result) => result,
+            Err(_) => {
+                observer.query_timed_out();
+                return Err(QueryError::TimedOut(limit));
+            }
+        },
+        None => work().await,
+    };
     let elapsed = started.elapsed();
     span.record("ran_ms", elapsed.as_millis() as u64);
     observer.query_ran(elapsed);
@@ -488,6 +495,85 @@ mod tests {
             cache_key(&request(Some(index)))
         );
         assert_ne!(cache_key(&request(None)), first);
+    }
+
+    /// A back end whose every query runs for `run_for`, then fails with "ran".
+    struct Sleepy {
+        run_for: Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Sleepy {
+        fn name(&self) -> &'static str {
+            "sleepy"
+        }
+        async fn snapshot(&self) -> mailscope_engine::Result<crate::Snapshot> {
+            Ok(crate::Snapshot {
+                data_dir: std::path::PathBuf::new(),
+                catalog: mailscope_engine::store::Catalog::default(),
+                lease: None,
+            })
+        }
+        async fn execute(
+            &self,
+            _: &crate::Snapshot,
+            _: &mailscope_query::ir::Query,
+            _: &QueryOptions,
+        ) -> mailscope_engine::Result<mailscope_engine::exec::QueryResult> {
+            tokio::time::sleep(self.run_for).await;
+            Err(mailscope_engine::Error::Query("ran".into()))
+        }
+        async fn explain(
+            &self,
+            _: &crate::Snapshot,
+            _: &mailscope_query::ir::Query,
+            _: &QueryOptions,
+        ) -> mailscope_engine::Result<String> {
+            Ok(String::new())
+        }
+        fn memory(&self) -> mailscope_engine::exec::MemoryStats {
+            mailscope_engine::exec::MemoryStats::default()
+        }
+    }
+
+    /// The time limit is on running: queries queued behind others wait as long as they must
+    /// and then run; one that runs past the limit is cancelled.
+    #[test]
+    fn waiting_for_a_turn_does_not_count_towards_the_time_limit() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let service = |run_for: Duration| {
+            QueryService::new(
+                runtime.handle().clone(),
+                Arc::new(Sleepy { run_for }),
+                ServiceConfig {
+                    timeout: Some(Duration::from_millis(400)),
+                    cache_bytes: 0,
+                    max_raw_rows: 10,
+                    max_running: 1,
+                },
+                Arc::new(()),
+            )
+        };
+        let quick = service(Duration::from_millis(150));
+        let started = Instant::now();
+        let answers = runtime.block_on(async {
+            let run = || quick.run(QueryRequest::new("* | count", options(None)));
+            tokio::join!(run(), run(), run(), run())
+        });
+        // One at a time: the last waited ~450 ms, longer than the limit, then ran 150 ms.
+        assert!(started.elapsed() >= Duration::from_millis(600));
+        for answer in [answers.0, answers.1, answers.2, answers.3] {
+            let error = answer.unwrap_err();
+            assert!(matches!(error, QueryError::Failed(_)), "{error}");
+            assert_eq!(error.to_string(), "ran");
+        }
+        let slow = service(Duration::from_millis(800));
+        let answer = runtime.block_on(slow.run(QueryRequest::new("* | count", options(None))));
+        assert!(matches!(answer, Err(QueryError::TimedOut(_))), "{answer:?}");
     }
 
     #[test]

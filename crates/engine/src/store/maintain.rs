@@ -369,11 +369,70 @@ pub struct Dropped {
     pub rows: u64,
 }
 
+/// The most rows a compaction writes into one segment: ~1 GB of key run, rollup groups and
+/// writer buffers at ~235 bytes a row (BENCHMARKS.md). A larger day is written as several
+/// segments.
+pub const COMPACTED_SEGMENT_ROWS: u64 = 1 << 22;
+
+/// Where a compaction's merge writes: a segment at a time, the next one started once the
+/// open one holds `max_rows` (it may exceed that by one merge batch).
+struct SplitSink<'a> {
+    dir: &'a Path,
+    catalog: &'a Catalog,
+    day: &'a str,
+    generation: u64,
+    max_rows: u64,
+    open: Option<(super::SegmentMeta, segment::SegmentWriter)>,
+    written: Vec<(super::SegmentMeta, segment::Written)>,
+}
+
+impl SplitSink<'_> {
+    fn close(&mut self) -> Result<()> {
+        if let Some((meta, writer)) = self.open.take() {
+            self.written.push((meta, writer.finish()?));
+        }
+        Ok(())
+    }
+
+    /// The segments written, in `Received` order.
+    fn finish(mut self) -> Result<Vec<(super::SegmentMeta, segment::Written)>> {
+        self.close()?;
+        Ok(self.written)
+    }
+}
+
+impl segment::BatchSink for SplitSink<'_> {
+    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(_, writer)| writer.rows() >= self.max_rows)
+        {
+            self.close()?;
+        }
+        if self.open.is_none() {
+            let number = u32::try_from(self.written.len())
+                .map_err(|_| Error::Query("a day compacted into too many segments".into()))?;
+            let meta = super::SegmentMeta::to_write(self.day, self.generation, number);
+            let writer =
+                segment::SegmentWriter::create(&self.catalog.segment_path(self.dir, &meta))?;
+            self.open = Some((meta, writer));
+        }
+        match &mut self.open {
+            Some((_, writer)) => writer.write(batch),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Store {
-    /// Rewrites every day that has more than one segment, or deleted rows, as one segment of
-    /// its live rows (a streaming merge: memory is a batch per segment). Each day is published
-    /// on its own, so an interrupted compaction keeps the days it finished; what it replaced
-    /// is garbage after the grace period. Readers see the same rows before and after.
+    /// Rewrites every day that has more than one small segment, or deleted rows, as segments
+    /// of its live rows (see [`Store::compact_day`]). Each day is published on its own, so an
+    /// interrupted compaction keeps the days it finished. Readers see the same rows before
+    /// and after.
     pub fn compact(&mut self) -> Result<Compacted> {
         let mut days: Vec<String> = self
             .catalog
@@ -395,15 +454,16 @@ impl Store {
     }
 
     /// The day most in need of compaction, when one needs it: a day before `today` with at
-    /// least `min_segments` segments, or whose deleted rows are at least a tenth of its rows
-    /// (the most segments first, then the most deleted rows, then the oldest). `today` is left
-    /// alone: appends still arrive there.
+    /// least `min_segments` small segments (fewer rows than half the most a compaction writes
+    /// into one), or whose deleted rows are at least a tenth of its rows (the most small
+    /// segments first, then the most deleted rows, then the oldest). `today` is left alone:
+    /// appends still arrive there.
     pub fn compaction_candidate(&self, today: NaiveDate, min_segments: usize) -> Option<String> {
         let today = today.format("%Y-%m-%d").to_string();
         let mut by_day: BTreeMap<&str, (usize, u64, u64)> = BTreeMap::new();
         for segment in &self.catalog.segments {
             let entry = by_day.entry(segment.day.as_str()).or_default();
-            entry.0 += 1;
+            entry.0 += usize::from(self.is_small(segment));
             entry.1 += segment.rows;
             entry.2 += segment.deletes.as_ref().map_or(0, |d| d.rows);
         }
@@ -419,8 +479,24 @@ impl Store {
             .map(|(day, _)| day.to_owned())
     }
 
-    /// Rewrites `day` as one segment of its live rows, when it has more than one segment or
-    /// deleted rows, and publishes it; adds what it did to `done`.
+    /// Whether a segment is small enough that merging it with others pays: fewer rows than
+    /// half the most a compaction writes into one.
+    fn is_small(&self, segment: &super::SegmentMeta) -> bool {
+        segment.rows < self.compacted_segment_rows / 2
+    }
+
+    /// The most rows a compaction writes into one segment (default
+    /// [`COMPACTED_SEGMENT_ROWS`]; tests set a small one).
+    pub fn set_compacted_segment_rows(&mut self, rows: u64) {
+        self.compacted_segment_rows = rows.max(1);
+    }
+
+    /// Rewrites `day` as segments of its live rows, when it has more than one small segment
+    /// or deleted rows, and publishes it; adds what it did to `done`. A streaming merge
+    /// (memory: a batch per input) into segments of at most
+    /// [`COMPACTED_SEGMENT_ROWS`] rows (consecutive `Received` ranges): what a segment's
+    /// writing holds whole — its key run, its rollup's groups — is bounded by that, not by
+    /// the day's size.
     pub fn compact_day(&mut self, day: &str, done: &mut Compacted) -> Result<()> {
         let segments: Vec<super::SegmentMeta> = self
             .catalog
@@ -429,7 +505,8 @@ impl Store {
             .filter(|s| s.day == day)
             .cloned()
             .collect();
-        if segments.len() < 2 && segments.iter().all(|s| s.deletes.is_none()) {
+        let small = segments.iter().filter(|s| self.is_small(s)).count();
+        if small < 2 && segments.iter().all(|s| s.deletes.is_none()) {
             return Ok(());
         }
         let generation = self.catalog.generation + 1;
@@ -442,12 +519,17 @@ impl Store {
             done.deleted_rows_dropped += deleted.len();
             inputs.push((self.catalog.segment_path(&self.dir, segment), deleted));
         }
-        let mut meta = super::SegmentMeta::to_write(day, generation, 0);
-        let path = self.catalog.segment_path(&self.dir, &meta);
-        let mut writer = segment::SegmentWriter::create(&path)?;
-        super::merge::merge(&inputs, &mut writer)?;
-        let written = writer.finish()?;
-        done.bytes_written += written.bytes_with_companions;
+        let mut sink = SplitSink {
+            dir: &self.dir,
+            catalog: &self.catalog,
+            day,
+            generation,
+            max_rows: self.compacted_segment_rows,
+            open: None,
+            written: Vec::new(),
+        };
+        super::merge::merge(&inputs, &mut sink)?;
+        let written = sink.finish()?;
         let mut kept: Vec<super::SegmentMeta> = self
             .catalog
             .segments
@@ -455,11 +537,15 @@ impl Store {
             .filter(|s| s.day != day)
             .cloned()
             .collect();
-        if written.rows > 0 {
-            super::ingest::fill(&mut meta, &written);
+        if let Some((first, _)) = written.first() {
+            let path = self.catalog.segment_path(&self.dir, first);
             if let Some(parent) = path.parent() {
                 super::catalog::sync_dir(parent)?;
             }
+        }
+        for (mut meta, written) in written {
+            done.bytes_written += written.bytes_with_companions;
+            super::ingest::fill(&mut meta, &written);
             kept.push(meta);
         }
         let catalog = Catalog {

@@ -28,7 +28,10 @@ use fs2::FileExt;
 pub(crate) use catalog::sync_dir;
 pub use catalog::{CATALOG_FILE, CATALOG_VERSION, Catalog, DeletesMeta, SegmentMeta};
 pub use ingest::{Ingest, IngestReport};
-pub use maintain::{Compacted, DayStats, Dropped, Problem, StoreStats, Verified, stats, verify};
+pub use maintain::{
+    COMPACTED_SEGMENT_ROWS, Compacted, DayStats, Dropped, Problem, StoreStats, Verified, stats,
+    verify,
+};
 
 use crate::error::{Error, Result};
 
@@ -62,6 +65,8 @@ pub struct Store {
     dir: PathBuf,
     _lock: File,
     catalog: Catalog,
+    /// The most rows a compaction writes into one segment.
+    compacted_segment_rows: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -89,6 +94,7 @@ impl Store {
             dir: dir.to_path_buf(),
             _lock: lock,
             catalog,
+            compacted_segment_rows: maintain::COMPACTED_SEGMENT_ROWS,
         };
         store.collect_garbage(GARBAGE_GRACE)?;
         Ok(store)

@@ -1709,6 +1709,68 @@ fn compaction_leaves_one_segment_a_day_without_deleted_rows_and_the_same_rows() 
     assert_eq!(segment_files(dir.path()), referenced_files(dir.path()));
 }
 
+/// A day larger than the most a compaction writes into one segment is written as several,
+/// in consecutive `Received` ranges, each within the bound (plus one merge batch): the
+/// rows are the same, the store verifies, and a second compaction leaves the day alone.
+#[test]
+fn a_day_larger_than_a_compacted_segment_is_compacted_into_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.set_compacted_segment_rows(40_000);
+    // Six appends of 15,000 rows each (small: under half the bound), interleaved in time.
+    let row = |i: u32, status: Status| {
+        record(
+            &format!("00000000-0000-0000-0001-{i:012}"),
+            &format!("user{i}@fabrikam.example"),
+            status,
+            day_start() + TimeDelta::milliseconds(i64::from(i) * 500),
+        )
+    };
+    for k in 0..6u32 {
+        ingest(
+            &mut store,
+            (0..15_000u32).map(|n| row(n * 6 + k, Status::Pending)),
+        );
+    }
+    // A thousand rows settle: their pending rows are deleted (a deletion vector), the
+    // delivered ones stored in a seventh segment.
+    ingest(
+        &mut store,
+        (0..1_000u32).map(|n| row(n * 6, Status::Delivered)),
+    );
+    let before = counted_by_status(dir.path());
+    assert_eq!(
+        before,
+        [
+            ("Delivered".to_string(), 1_000),
+            ("Pending".to_string(), 89_000)
+        ]
+    );
+    assert_eq!(store.catalog().segments.len(), 7);
+    let done = store.compact().unwrap();
+    assert_eq!(done.days, 1);
+    let segments = store.catalog().segments.clone();
+    assert_eq!(segments.len(), 3, "{segments:?}");
+    assert_eq!(segments.iter().map(|s| s.rows).sum::<u64>(), 90_000);
+    assert!(segments.iter().all(|s| s.deletes.is_none()));
+    for pair in segments.windows(2) {
+        assert!(pair[0].max_received <= pair[1].min_received, "{pair:?}");
+    }
+    for segment in &segments {
+        assert!(segment.rows <= 40_000 + 8_192, "{segment:?}");
+        assert_eq!(segment.day, "2026-03-02");
+    }
+    assert_eq!(counted_by_status(dir.path()), before);
+    let verified = mailscope_engine::store::verify(dir.path()).unwrap();
+    assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+    // Two full segments and a small remainder: nothing left to merge.
+    assert_eq!(store.compact().unwrap().days, 0);
+    assert_eq!(
+        store.compaction_candidate(chrono::NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), 2),
+        None
+    );
+}
+
 /// Sets the modification time of `files` (relative to `dir`) to `age` ago.
 fn written_ago<'a>(dir: &Path, files: impl IntoIterator<Item = &'a PathBuf>, age: Duration) {
     let then = std::time::SystemTime::now() - age;
