@@ -85,6 +85,8 @@ pub struct ColumnCache {
 #[derive(Default)]
 struct Inner {
     slots: HashMap<Key, Entry>,
+    /// Estimated decoded bytes of columns not (yet) held, from the files' metadata.
+    estimates: HashMap<Key, usize>,
     used: usize,
     tick: u64,
     hits: u64,
@@ -201,12 +203,46 @@ impl ColumnCache {
         }
     }
 
+    /// Whether a segment's projected columns are read from the cache: each one held already
+    /// or estimated at most an eighth of the budget. A larger column is read as a stream of
+    /// batches instead, never decoded whole: at a small budget a 4 M-row segment's text
+    /// column alone is several times the cache, and decoding it to decide not to keep it
+    /// took the process far over its budget.
+    fn serves(&self, segment: &SegmentFile, schema: &SchemaRef, projection: &[usize]) -> bool {
+        let limit = self.budget / 8;
+        projection.iter().all(|&index| {
+            let key = (segment.clone(), index);
+            let known = {
+                let inner = self.lock();
+                if inner.slots.get(&key).is_some_and(|e| e.bytes > 0) {
+                    return true;
+                }
+                inner.estimates.get(&key).copied()
+            };
+            let estimate = match known {
+                Some(estimate) => estimate,
+                None => {
+                    // An unreadable file is not decided here: the load reports it.
+                    let Ok(estimate) = estimate_column(&segment.path, schema, index) else {
+                        return true;
+                    };
+                    self.lock().estimates.insert(key, estimate);
+                    estimate
+                }
+            };
+            estimate <= limit
+        })
+    }
+
     /// Forgets the columns of segments under `data_dir` that are not in `live` (replaced or
     /// removed by the store since they were loaded).
     pub fn retain(&self, data_dir: &Path, live: &[SegmentFile]) {
         let live: std::collections::HashSet<&SegmentFile> = live.iter().collect();
         let mut inner = self.lock();
         inner.slots.retain(|(segment, _), _| {
+            !segment.path.starts_with(data_dir) || live.contains(segment)
+        });
+        inner.estimates.retain(|(segment, _), _| {
             !segment.path.starts_with(data_dir) || live.contains(segment)
         });
         inner.used = inner.slots.values().map(|e| e.bytes).sum();
@@ -249,6 +285,120 @@ fn read_column(path: &Path, schema: &SchemaRef, index: usize) -> Result<ArrayRef
     } else {
         Ok(arrow::compute::cast(&array, field.data_type())?)
     }
+}
+
+/// The decoded size of a column of a segment, estimated from the file's metadata: a slot per
+/// row of the scan type (16 bytes for text, as views) plus the column's uncompressed bytes for
+/// text.
+fn estimate_column(path: &Path, schema: &SchemaRef, index: usize) -> Result<usize> {
+    let field = schema.field(index);
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| Error::Query(format!("{}: {e}", path.display())))?;
+    let rows = usize::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+    let width = field.data_type().primitive_width().unwrap_or(16);
+    let column = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts().first().map(String::as_str) == Some(field.name()));
+    let text = match column {
+        Some(column) if field.data_type().primitive_width().is_none() => metadata
+            .row_groups()
+            .iter()
+            .map(|g| usize::try_from(g.column(column).uncompressed_size()).unwrap_or(0))
+            .sum(),
+        _ => 0,
+    };
+    Ok(rows.saturating_mul(width).saturating_add(text))
+}
+
+/// A segment's projected columns as a stream of batches of its live rows, read from the file
+/// (not the cache), each cast to the scan type.
+fn stream_segment(
+    segment: &CachedSegment,
+    schema: &SchemaRef,
+    projection: &[usize],
+    projected: &SchemaRef,
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
+    stream_segment_in(segment, schema, projection, projected, BATCH_ROWS)
+}
+
+fn stream_segment_in(
+    segment: &CachedSegment,
+    schema: &SchemaRef,
+    projection: &[usize],
+    projected: &SchemaRef,
+    batch_rows: usize,
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
+    let path = &segment.file.path;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let roots: Vec<Option<usize>> = projection
+        .iter()
+        .map(|&index| {
+            let name = schema.field(index).name();
+            builder
+                .parquet_schema()
+                .root_schema()
+                .get_fields()
+                .iter()
+                .position(|f| f.name() == name)
+        })
+        .collect();
+    let mut present: Vec<usize> = roots.iter().flatten().copied().collect();
+    present.sort_unstable();
+    present.dedup();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), present.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(batch_rows)
+        .build()?;
+    let file_schema = arrow::array::RecordBatchReader::schema(&reader);
+    let (keep, projected) = (segment.keep.clone(), Arc::clone(projected));
+    let names: Vec<String> = projection
+        .iter()
+        .map(|&index| schema.field(index).name().clone())
+        .collect();
+    let shown = path.display().to_string();
+    let mut offset = 0usize;
+    Ok(Box::new(reader.map(move |batch| {
+        let batch = batch?;
+        let rows = batch.num_rows();
+        let columns = names
+            .iter()
+            .zip(projected.fields())
+            .map(|(name, field)| match file_schema.index_of(name) {
+                Ok(at) => {
+                    let column = batch.column(at);
+                    if column.data_type() == field.data_type() {
+                        Ok(Arc::clone(column))
+                    } else {
+                        Ok(arrow::compute::cast(column, field.data_type())?)
+                    }
+                }
+                Err(_) => Ok(new_null_array(field.data_type(), rows)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+        let out = RecordBatch::try_new_with_options(Arc::clone(&projected), columns, &options)?;
+        let out = match &keep {
+            Some(keep) => {
+                if offset + rows > keep.len() {
+                    return Err(Error::Query(format!(
+                        "segment {shown}: its deletion vector covers {} rows, the file has more",
+                        keep.len()
+                    )));
+                }
+                arrow::compute::filter_record_batch(&out, &keep.slice(offset, rows))?
+            }
+            None => out,
+        };
+        offset += rows;
+        Ok(out)
+    })))
 }
 
 /// The stored rows of some segments, served from the cache.
@@ -309,6 +459,12 @@ fn segment_batch(
         Some(keep) => Ok(arrow::compute::filter_record_batch(&batch, keep)?),
         None => Ok(batch),
     }
+}
+
+/// A segment's rows as a scan reads them: whole from the cache, or streamed from the file.
+enum Loaded {
+    Whole(RecordBatch),
+    Stream(Box<dyn Iterator<Item = Result<RecordBatch>> + Send>),
 }
 
 /// The scan of a [`CachedTable`]: partition `p` reads segments `p`, `p + n`, … one at a time
@@ -392,6 +548,9 @@ impl ExecutionPlan for CachedScanExec {
             Arc::clone(&self.projection),
             Arc::clone(&self.projected),
         );
+        let external = |e: Error| datafusion::error::DataFusionError::External(Box::new(e));
+        let joined =
+            |e: tokio::task::JoinError| datafusion::error::DataFusionError::External(Box::new(e));
         let loads = futures::stream::iter(mine).then(move |i| {
             let (segments, table_schema, projection, projected) = (
                 Arc::clone(&segments),
@@ -400,26 +559,50 @@ impl ExecutionPlan for CachedScanExec {
                 Arc::clone(&projected),
             );
             async move {
-                // Decoding a column is blocking work: off the runtime's worker threads.
-                tokio::task::spawn_blocking(move || {
-                    segment_batch(cache, &segments[i], &table_schema, &projection, &projected)
+                // Decoding is blocking work: off the runtime's worker threads.
+                tokio::task::spawn_blocking(move || -> Result<Loaded> {
+                    let segment = &segments[i];
+                    if cache.serves(&segment.file, &table_schema, &projection) {
+                        segment_batch(cache, segment, &table_schema, &projection, &projected)
+                            .map(Loaded::Whole)
+                    } else {
+                        stream_segment(segment, &table_schema, &projection, &projected)
+                            .map(Loaded::Stream)
+                    }
                 })
                 .await
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+                .map_err(joined)?
+                .map_err(external)
             }
         });
-        let slices = loads.flat_map(|loaded| {
-            let batches: Vec<datafusion::error::Result<RecordBatch>> = match loaded {
-                Ok(batch) => (0..batch.num_rows())
-                    .step_by(BATCH_ROWS)
-                    .map(
-                        |offset| Ok(batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset))),
-                    )
-                    .collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(batches)
+        let slices = loads.flat_map(move |loaded| -> futures::stream::BoxStream<'static, _> {
+            match loaded {
+                Ok(Loaded::Whole(batch)) => {
+                    let batches: Vec<datafusion::error::Result<RecordBatch>> = (0..batch
+                        .num_rows())
+                        .step_by(BATCH_ROWS)
+                        .map(|offset| {
+                            Ok(batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset)))
+                        })
+                        .collect();
+                    Box::pin(futures::stream::iter(batches))
+                }
+                // Each batch decoded off the runtime's threads, one at a time.
+                Ok(Loaded::Stream(batches)) => Box::pin(futures::stream::unfold(
+                    Some(batches),
+                    move |state| async move {
+                        let mut batches = state?;
+                        let (next, batches) = tokio::task::spawn_blocking(move || {
+                            let next = batches.next();
+                            (next, batches)
+                        })
+                        .await
+                        .ok()?;
+                        next.map(|batch| (batch.map_err(external), Some(batches)))
+                    },
+                )),
+                Err(e) => Box::pin(futures::stream::iter([Err(e)])),
+            }
         });
         Ok(Box::pin(
             datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
@@ -580,6 +763,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("deletion vector covers 5 rows"), "{error}");
+    }
+
+    #[test]
+    fn a_column_too_large_for_the_cache_is_streamed_with_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, scan) = segment(dir.path());
+        let deleted: roaring::RoaringBitmap = [0u32, 7, 4_096, 4_097, 9_999].into_iter().collect();
+        let segment = CachedSegment {
+            file: file.clone(),
+            keep: Some(Arc::new(crate::store::deletes::keep_mask(&deleted, 10_000))),
+        };
+        // Text, an integer and a column the file lacks, in another order than the file's.
+        let projection = [1, 0, 3];
+        let projected = Arc::new(scan.project(&projection).unwrap());
+        // An eighth of this budget is less than any of the columns.
+        let small = ColumnCache::new(10_000 * 8);
+        assert!(!small.serves(&file, &scan, &projection));
+        assert!(!small.serves(&file, &scan, &[0]));
+        let streamed: Vec<RecordBatch> =
+            stream_segment_in(&segment, &scan, &projection, &projected, 4_096)
+                .unwrap()
+                .collect::<Result<_>>()
+                .unwrap();
+        assert_eq!(streamed.len(), 3, "three batches, the mask sliced for each");
+        let streamed = arrow::compute::concat_batches(&projected, &streamed).unwrap();
+        assert_eq!(small.stats().columns, 0, "nothing was decoded whole");
+        let large = ColumnCache::new(1 << 26);
+        assert!(large.serves(&file, &scan, &projection));
+        let whole = segment_batch(&large, &segment, &scan, &projection, &projected).unwrap();
+        assert_eq!(streamed.num_rows(), 9_995);
+        assert_eq!(streamed, whole);
+        // A held column is served whatever its estimate.
+        let tiny = ColumnCache::new(1);
+        tiny.column(&file, &scan, 0).unwrap();
+        assert!(tiny.serves(&file, &scan, &[0]));
+        // A mask too short for the file is damage, named.
+        let wrong = CachedSegment {
+            file,
+            keep: Some(Arc::new(crate::store::deletes::keep_mask(&deleted, 5_000))),
+        };
+        let error = stream_segment_in(&wrong, &scan, &projection, &projected, 4_096)
+            .unwrap()
+            .find_map(|b| b.err())
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("deletion vector covers 5000 rows"),
+            "{error}"
+        );
     }
 
     #[test]
