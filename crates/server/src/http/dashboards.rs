@@ -26,7 +26,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
     blocking(move || {
         let (summaries, problems) = apps::list_dashboards(&library)?;
         for problem in problems {
-            eprintln!("mailscope: dashboard skipped: {problem}");
+            tracing::warn!(%problem, "dashboard skipped");
         }
         Ok(axum::Json(summaries).into_response())
     })

@@ -8,6 +8,7 @@ mod dashboards;
 mod ingest;
 pub mod metrics;
 mod query;
+mod request_id;
 mod web;
 
 use std::net::SocketAddr;
@@ -116,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 
@@ -316,7 +318,7 @@ fn library_error(e: LibraryError) -> Response {
         // or remove it.
         e @ LibraryError::Corrupt { .. } => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         e @ LibraryError::Io { .. } => {
-            eprintln!("mailscope: dashboard library: {e}");
+            tracing::error!(error = %e, "dashboard library");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the dashboard library could not be read or written (see the server log)",

@@ -303,3 +303,56 @@ fn listening_beyond_loopback_needs_a_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("without an access token"), "{stderr}");
 }
+
+/// Every answer names its request: the client's plain id is kept, anything else replaced;
+/// a failure of ours (5xx) carries the id in its body and in the server's log line.
+#[test]
+fn every_answer_carries_a_request_id_and_a_failure_is_logged_with_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve(dir.path(), None);
+    let client = reqwest::Client::new();
+    let health = format!("{}/api/v1/health", server.base);
+    runtime().block_on(async {
+        let plain = client.get(&health).send().await.expect("health");
+        assert_eq!(plain.status(), 200);
+        let made = plain.headers()["x-request-id"]
+            .to_str()
+            .expect("id")
+            .to_owned();
+        assert!(!made.is_empty());
+        let kept = client
+            .get(&health)
+            .header("x-request-id", "client-42.a_b")
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(kept.headers()["x-request-id"], "client-42.a_b");
+        let replaced = client
+            .get(&health)
+            .header("x-request-id", "<script>alert(1)</script>")
+            .send()
+            .await
+            .expect("health");
+        let id = replaced.headers()["x-request-id"].to_str().expect("id");
+        assert!(!id.contains('<') && id != made, "{id}");
+
+        // A catalog that cannot be read: the health endpoint fails (500).
+        std::fs::write(dir.path().join("CATALOG"), b"{ damaged").expect("damage");
+        let failed = client
+            .get(&health)
+            .header("x-request-id", "report-7")
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(failed.status(), 500);
+        assert_eq!(failed.headers()["x-request-id"], "report-7");
+        let body: Value = failed.json().await.expect("json");
+        assert_eq!(body["request_id"], "report-7", "{body}");
+        assert_eq!(body["error"], "the store's catalog is unreadable", "{body}");
+    });
+    let logged = server
+        .wait_for_log("report-7", std::time::Duration::from_secs(10))
+        .expect("the failure is in the log with its id");
+    assert!(logged.contains("request failed"), "{logged}");
+    assert!(logged.contains("500"), "{logged}");
+}
