@@ -15,17 +15,33 @@ use tokio::task::JoinHandle;
 
 use crate::cli::CollectArgs;
 use crate::geodb;
+use mailscope_engine::exec::MemoryGate;
+
+/// A collected record's size in memory, roughly, for the append's estimate.
+const RECORD_BYTES: usize = 1 << 10;
 
 /// A [`Sink`] over the store (shared with the HTTP server when both run in one process).
 pub struct StoreSink {
     store: Arc<Mutex<Store>>,
     geo: Option<Arc<GeoDatabase>>,
     meta: SourceMeta,
+    /// Inside a server: the queries' pool, which each commit holds its memory in.
+    memory: Option<MemoryGate>,
 }
 
 impl StoreSink {
     pub fn new(store: Arc<Mutex<Store>>, geo: Option<Arc<GeoDatabase>>, meta: SourceMeta) -> Self {
-        StoreSink { store, geo, meta }
+        StoreSink {
+            store,
+            geo,
+            meta,
+            memory: None,
+        }
+    }
+
+    /// Each commit holds its memory in `memory` (waiting for running queries to let go).
+    pub fn with_memory(self, memory: Option<MemoryGate>) -> Self {
+        StoreSink { memory, ..self }
     }
 
     fn store(&self) -> std::result::Result<std::sync::MutexGuard<'_, Store>, SinkError> {
@@ -51,6 +67,21 @@ impl Sink for StoreSink {
     ) -> std::result::Result<CommitStats, SinkError> {
         let received = records.len() as u64;
         let (geo, meta) = (self.geo.clone(), self.meta.clone());
+        // Held before the store's lock, so waiting for memory never blocks other writers.
+        let _held = match &self.memory {
+            Some(gate) => Some(
+                gate.hold_waiting(
+                    "a collector's append",
+                    crate::serve::append_memory(
+                        records.len().saturating_mul(RECORD_BYTES),
+                        gate.limit(),
+                    ),
+                    crate::serve::APPEND_WAIT,
+                )
+                .map_err(|e| SinkError::new(e.to_string()))?,
+            ),
+            None => None,
+        };
         let mut store = self.store()?;
         let mut ingest = store.ingest(geo, meta);
         for record in records {
@@ -76,6 +107,7 @@ pub fn spawn_all(
     config: &Config,
     store: Arc<Mutex<Store>>,
     geo: Option<Arc<GeoDatabase>>,
+    memory: Option<MemoryGate>,
     shutdown: &Shutdown,
     once: bool,
 ) -> Vec<JoinHandle<mailscope_collect::Result<RunReport>>> {
@@ -88,7 +120,7 @@ pub fn spawn_all(
                 source: tenant.name.clone(),
                 collector: "mailscope-collect".into(),
             };
-            let sink = StoreSink::new(store.clone(), geo.clone(), meta);
+            let sink = StoreSink::new(store.clone(), geo.clone(), meta).with_memory(memory.clone());
             let (tenant, shutdown) = (tenant.clone(), shutdown.clone());
             tokio::spawn(async move {
                 if once {
@@ -167,7 +199,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             let _ = tokio::signal::ctrl_c().await;
             trigger.shutdown();
         });
-        join_all(spawn_all(&config, store, geo, &shutdown, args.once)).await
+        join_all(spawn_all(&config, store, geo, None, &shutdown, args.once)).await
     })?;
     for report in &reports {
         eprintln!("{}", summary(report));

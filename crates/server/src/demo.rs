@@ -149,6 +149,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             &config,
             store.clone(),
             geo.clone(),
+            None,
             &shutdown,
             true,
         ))
@@ -183,7 +184,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             std::time::Duration::from_secs(DEMO_COMPACT_INTERVAL_SECS),
             shutdown.clone(),
         );
-        let polling = collect::spawn_all(&config, store, geo, &shutdown, false);
+        let polling = collect::spawn_all(
+            &config,
+            store,
+            geo,
+            Some(state.memory.clone()),
+            &shutdown,
+            false,
+        );
         let mut stop = shutdown.clone();
         let refresh = threat::spawn_refresh(threat, async move { stop.requested().await });
         eprintln!(

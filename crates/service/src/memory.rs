@@ -7,10 +7,10 @@
 //!
 //! | share of the rest | what | bound by |
 //! |---|---|---|
-//! | ½ | operators of running queries (hash tables of aggregations, sorts, joins) and background compaction (held for each day it merges) | DataFusion's fair spill pool: beyond it they spill to temporary files, or the query fails naming the budget |
+//! | ½ | operators of running queries (hash tables of aggregations, sorts, joins), background compaction (held for each day it merges) and appends (HTTP ingest and in-process collectors: 32 MiB plus their input, at most 512 MiB and half the pool; they wait for queries to let go) | DataFusion's fair spill pool: beyond it they spill to temporary files, or the query fails naming the budget |
 //! | ¼ | decoded columns kept between queries | the column cache's LRU budget |
 //! | 1⁄16, at most 256 MiB | finished results kept for paging | the result cache's LRU bound |
-//! | the rest | what no pool counts: batches in flight in scans, the caches of geolocation answers, HTTP buffers, appends | admission: only `max_running` queries run at once, the others wait |
+//! | the rest | what no pool counts: batches in flight in scans, the caches of geolocation answers, HTTP buffers, the allocator's retention | admission: only `max_running` queries run at once, the others wait |
 //!
 //! The default is half of the machine's memory (`MemTotal`), so a server shares the machine.
 

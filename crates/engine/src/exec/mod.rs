@@ -205,6 +205,30 @@ impl MemoryGate {
             _reservation: reservation,
         })
     }
+
+    /// [`MemoryGate::hold`], waiting up to `wait` for the pool to spare the bytes: work that
+    /// must happen (an append) waits for running queries to let go rather than failing at
+    /// once. Blocks the thread: call it off the async runtime.
+    pub fn hold_waiting(
+        &self,
+        name: &str,
+        bytes: usize,
+        wait: std::time::Duration,
+    ) -> Result<MemoryHold> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.hold(name, bytes) {
+                Ok(held) => return Ok(held),
+                Err(error) if started.elapsed() >= wait => return Err(error),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// The pool's size; `None` when unbounded.
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
 }
 
 impl Default for Engine {
@@ -1055,5 +1079,28 @@ mod memory_gate_tests {
         drop(first);
         assert_eq!(engine.memory().reserved_bytes, 0);
         assert!(gate.hold("another compaction", 60 << 20).is_ok());
+    }
+
+    #[test]
+    fn an_append_waits_for_the_memory_a_query_lets_go() {
+        let engine = Engine::with_memory_limit(100 << 20).unwrap();
+        let gate = engine.memory_gate();
+        assert_eq!(gate.limit(), Some(100 << 20));
+        let query = gate.hold("a query", 80 << 20).unwrap();
+        let waiting = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                gate.hold_waiting("append", 50 << 20, std::time::Duration::from_secs(30))
+                    .map(|_| ())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(query);
+        assert!(waiting.join().unwrap().is_ok());
+        let _query = gate.hold("a query", 80 << 20).unwrap();
+        let error = gate
+            .hold_waiting("append", 50 << 20, std::time::Duration::from_millis(200))
+            .unwrap_err();
+        assert!(error.to_string().contains("append needs 50 MiB"), "{error}");
     }
 }

@@ -57,6 +57,7 @@ pub async fn run(
         organization: params.organization,
         ..ReadOptions::default()
     };
+    let body_bytes = body.len();
     let task = tokio::task::spawn_blocking(move || {
         let input = Box::new(Cursor::new(body));
         let reader = match format {
@@ -66,6 +67,22 @@ pub async fn run(
         let reader = match reader {
             Ok(reader) => reader,
             Err(e) => return Ok(error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        };
+        // Held before the store's lock, so waiting for memory never blocks other writers.
+        let _held = match state.memory.hold_waiting(
+            "an ingest",
+            crate::serve::append_memory(body_bytes, state.memory.limit()),
+            crate::serve::APPEND_WAIT,
+        ) {
+            Ok(held) => held,
+            Err(e) => {
+                let mut busy = error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                busy.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("30"),
+                );
+                return Ok(busy);
+            }
         };
         let mut store = state
             .store

@@ -356,3 +356,29 @@ fn every_answer_carries_a_request_id_and_a_failure_is_logged_with_it() {
     assert!(logged.contains("request failed"), "{logged}");
     assert!(logged.contains("500"), "{logged}");
 }
+
+/// An ingest holds its memory in the queries' pool, at most half of it: under a small budget
+/// an ingest is still admitted when no query runs.
+#[test]
+fn an_ingest_under_a_small_memory_budget_is_admitted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve_with(
+        dir.path(),
+        Some(TOKEN),
+        &["--memory".as_ref(), "100MiB".as_ref()],
+    );
+    let client = reqwest::Client::new();
+    runtime().block_on(async {
+        let url = format!("{}/api/v1/ingest?source_category=posted/trace", server.base);
+        let response = client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .body(GOOD)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        let report: Value = response.json().await.expect("json report");
+        assert_eq!(report["added"], 2, "{report}");
+    });
+}
