@@ -262,6 +262,7 @@ impl QueryService {
         let admission = self.admission.clone();
         let queued = self.queued.clone();
         let limit = self.config.timeout;
+        let places = u32::try_from(self.config.max_running.max(1)).unwrap_or(u32::MAX);
         let use_cache = self.config.cache_bytes > 0;
         let span = tracing::info_span!(
             "query",
@@ -292,6 +293,7 @@ impl QueryService {
             let table = Arc::new(Table::new(
                 admitted(
                     &admission,
+                    places,
                     &queued,
                     limit,
                     || backend.execute(&snapshot, &compiled, &options),
@@ -329,10 +331,12 @@ impl QueryService {
         let admission = self.admission.clone();
         let queued = self.queued.clone();
         let limit = self.config.timeout;
+        let places = u32::try_from(self.config.max_running.max(1)).unwrap_or(u32::MAX);
         let work = async move {
             let snapshot = backend.snapshot().await?;
             let plan = admitted(
                 &admission,
+                places,
                 &queued,
                 limit,
                 || backend.explain(&snapshot, &compiled, &options),
@@ -396,37 +400,56 @@ impl QueryService {
     }
 }
 
-/// Runs `work` once one of the service's places is free, counting the wait.
+/// Runs `work` once one of the service's `places` is free (counting the wait), under the
+/// time limit. A query that runs out of memory while others run beside it is run again
+/// alone, once every place is free: the pool is shared fairly, so what failed beside others
+/// (a distinct count, which cannot spill) often fits with the pool to itself. The request
+/// waits rather than fails, as it does for admission.
 async fn admitted<T, F, Fut>(
     admission: &Semaphore,
+    places: u32,
     queued: &AtomicUsize,
     limit: Option<std::time::Duration>,
     work: F,
     observer: &dyn Observer,
 ) -> Result<T, QueryError>
 where
-    F: FnOnce() -> Fut,
+    F: Fn() -> Fut,
     Fut: std::future::Future<Output = mailscope_engine::Result<T>>,
 {
+    let closed = || QueryError::Internal("the admission queue is closed".into());
     let waiting = Instant::now();
     queued.fetch_add(1, Ordering::Relaxed);
     let permit = admission.acquire().await;
     queued.fetch_sub(1, Ordering::Relaxed);
-    let _permit =
-        permit.map_err(|_| QueryError::Internal("the admission queue is closed".into()))?;
+    let permit = permit.map_err(|_| closed())?;
     let span = tracing::Span::current();
     span.record("waited_ms", waiting.elapsed().as_millis() as u64);
     let started = Instant::now();
-    let result = match limit {
-        Some(limit) => match tokio::time::timeout(limit, work()).await {
-            Ok(result) => result,
-            Err(_) => {
-                observer.query_timed_out();
-                return Err(QueryError::TimedOut(limit));
-            }
-        },
-        None => work().await,
+    let run = || async {
+        match limit {
+            Some(limit) => match tokio::time::timeout(limit, work()).await {
+                Ok(result) => Ok(result),
+                Err(_) => {
+                    observer.query_timed_out();
+                    Err(QueryError::TimedOut(limit))
+                }
+            },
+            None => Ok(work().await),
+        }
     };
+    // Whether another query holds a place (this one holds one of its own).
+    let others = || admission.available_permits() + 1 < places as usize;
+    let beside_others = others();
+    let mut result = run().await?;
+    if matches!(result, Err(mailscope_engine::Error::MemoryBudget { .. }))
+        && (beside_others || others())
+    {
+        drop(permit);
+        tracing::info!("the query ran out of memory beside others; running it again alone");
+        let _alone = admission.acquire_many(places).await.map_err(|_| closed())?;
+        result = run().await?;
+    }
     let elapsed = started.elapsed();
     span.record("ran_ms", elapsed.as_millis() as u64);
     observer.query_ran(elapsed);
@@ -574,6 +597,116 @@ mod tests {
         let slow = service(Duration::from_millis(800));
         let answer = runtime.block_on(slow.run(QueryRequest::new("* | count", options(None))));
         assert!(matches!(answer, Err(QueryError::TimedOut(_))), "{answer:?}");
+    }
+
+    /// A back end whose queries run out of memory when another runs beside them, and answer
+    /// "ran" when alone.
+    struct Crowded {
+        running: std::sync::atomic::AtomicUsize,
+        runs: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Crowded {
+        fn name(&self) -> &'static str {
+            "crowded"
+        }
+        async fn snapshot(&self) -> mailscope_engine::Result<crate::Snapshot> {
+            Sleepy {
+                run_for: Duration::ZERO,
+            }
+            .snapshot()
+            .await
+        }
+        async fn execute(
+            &self,
+            _: &crate::Snapshot,
+            _: &mailscope_query::ir::Query,
+            _: &QueryOptions,
+        ) -> mailscope_engine::Result<mailscope_engine::exec::QueryResult> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            let alone_at_start = self.running.fetch_add(1, Ordering::SeqCst) == 0;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let alone = alone_at_start && self.running.load(Ordering::SeqCst) == 1;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if alone {
+                Err(mailscope_engine::Error::Query("ran".into()))
+            } else {
+                Err(mailscope_engine::Error::MemoryBudget {
+                    limit_bytes: 1 << 20,
+                    detail: "Resources exhausted".into(),
+                })
+            }
+        }
+        async fn explain(
+            &self,
+            _: &crate::Snapshot,
+            _: &mailscope_query::ir::Query,
+            _: &QueryOptions,
+        ) -> mailscope_engine::Result<String> {
+            Ok(String::new())
+        }
+        fn memory(&self) -> mailscope_engine::exec::MemoryStats {
+            mailscope_engine::exec::MemoryStats::default()
+        }
+    }
+
+    /// Queries that run out of memory beside each other are run again alone, and answer.
+    #[test]
+    fn a_query_out_of_memory_beside_others_runs_again_alone() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let backend = Arc::new(Crowded {
+            running: Default::default(),
+            runs: Default::default(),
+        });
+        let service = QueryService::new(
+            runtime.handle().clone(),
+            backend.clone(),
+            ServiceConfig {
+                timeout: None,
+                cache_bytes: 0,
+                max_raw_rows: 10,
+                max_running: 2,
+            },
+            Arc::new(()),
+        );
+        let answers = runtime.block_on(async {
+            let run = || service.run(QueryRequest::new("* | count", options(None)));
+            tokio::join!(run(), run(), run())
+        });
+        for answer in [answers.0, answers.1, answers.2] {
+            assert_eq!(answer.unwrap_err().to_string(), "ran");
+        }
+        assert!(backend.runs.load(Ordering::SeqCst) >= 4, "some ran twice");
+        // Alone from the start, a query out of memory is not run again.
+        let single = QueryService::new(
+            runtime.handle().clone(),
+            Arc::new(Crowded {
+                running: std::sync::atomic::AtomicUsize::new(1),
+                runs: Default::default(),
+            }),
+            ServiceConfig {
+                timeout: None,
+                cache_bytes: 0,
+                max_raw_rows: 10,
+                max_running: 2,
+            },
+            Arc::new(()),
+        );
+        let answer = runtime.block_on(single.run(QueryRequest::new("* | count", options(None))));
+        assert!(
+            matches!(
+                answer,
+                Err(QueryError::Failed(
+                    mailscope_engine::Error::MemoryBudget { .. }
+                ))
+            ),
+            "{answer:?}"
+        );
     }
 
     #[test]
