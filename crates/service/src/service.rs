@@ -135,6 +135,8 @@ pub struct QueryService {
     admission: Arc<Semaphore>,
     queued: Arc<AtomicUsize>,
     observer: Arc<dyn Observer>,
+    /// `config.max_running`, as the admission semaphore counts its permits.
+    places: u32,
 }
 
 impl std::fmt::Debug for QueryService {
@@ -215,6 +217,7 @@ impl QueryService {
             },
             running: Mutex::new(HashMap::new()),
             observer,
+            places: u32::try_from(max_running).unwrap_or(u32::MAX),
         }
     }
 
@@ -262,7 +265,7 @@ impl QueryService {
         let admission = self.admission.clone();
         let queued = self.queued.clone();
         let limit = self.config.timeout;
-        let places = u32::try_from(self.config.max_running.max(1)).unwrap_or(u32::MAX);
+        let places = self.places;
         let use_cache = self.config.cache_bytes > 0;
         let span = tracing::info_span!(
             "query",
@@ -331,7 +334,7 @@ impl QueryService {
         let admission = self.admission.clone();
         let queued = self.queued.clone();
         let limit = self.config.timeout;
-        let places = u32::try_from(self.config.max_running.max(1)).unwrap_or(u32::MAX);
+        let places = self.places;
         let work = async move {
             let snapshot = backend.snapshot().await?;
             let plan = admitted(
@@ -520,15 +523,20 @@ mod tests {
         assert_ne!(cache_key(&request(None)), first);
     }
 
-    /// A back end whose every query runs for `run_for`, then fails with "ran".
-    struct Sleepy {
+    /// A back end whose every query runs for `run_for`, then fails with "ran"; when
+    /// `crowded`, with the budget error instead if another query ran beside it.
+    #[derive(Default)]
+    struct Mock {
         run_for: Duration,
+        crowded: bool,
+        running: AtomicUsize,
+        runs: AtomicUsize,
     }
 
     #[async_trait::async_trait]
-    impl Backend for Sleepy {
+    impl Backend for Mock {
         fn name(&self) -> &'static str {
-            "sleepy"
+            "mock"
         }
         async fn snapshot(&self) -> mailscope_engine::Result<crate::Snapshot> {
             Ok(crate::Snapshot {
@@ -543,8 +551,19 @@ mod tests {
             _: &mailscope_query::ir::Query,
             _: &QueryOptions,
         ) -> mailscope_engine::Result<mailscope_engine::exec::QueryResult> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            let alone_at_start = self.running.fetch_add(1, Ordering::SeqCst) == 0;
             tokio::time::sleep(self.run_for).await;
-            Err(mailscope_engine::Error::Query("ran".into()))
+            let alone = alone_at_start && self.running.load(Ordering::SeqCst) == 1;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if self.crowded && !alone {
+                Err(mailscope_engine::Error::MemoryBudget {
+                    limit_bytes: 1 << 20,
+                    detail: "Resources exhausted".into(),
+                })
+            } else {
+                Err(mailscope_engine::Error::Query("ran".into()))
+            }
         }
         async fn explain(
             &self,
@@ -556,6 +575,15 @@ mod tests {
         }
         fn memory(&self) -> mailscope_engine::exec::MemoryStats {
             mailscope_engine::exec::MemoryStats::default()
+        }
+    }
+
+    fn config(timeout: Option<Duration>, max_running: usize) -> ServiceConfig {
+        ServiceConfig {
+            timeout,
+            cache_bytes: 0,
+            max_raw_rows: 10,
+            max_running,
         }
     }
 
@@ -571,13 +599,11 @@ mod tests {
         let service = |run_for: Duration| {
             QueryService::new(
                 runtime.handle().clone(),
-                Arc::new(Sleepy { run_for }),
-                ServiceConfig {
-                    timeout: Some(Duration::from_millis(400)),
-                    cache_bytes: 0,
-                    max_raw_rows: 10,
-                    max_running: 1,
-                },
+                Arc::new(Mock {
+                    run_for,
+                    ..Mock::default()
+                }),
+                config(Some(Duration::from_millis(400)), 1),
                 Arc::new(()),
             )
         };
@@ -599,58 +625,6 @@ mod tests {
         assert!(matches!(answer, Err(QueryError::TimedOut(_))), "{answer:?}");
     }
 
-    /// A back end whose queries run out of memory when another runs beside them, and answer
-    /// "ran" when alone.
-    struct Crowded {
-        running: std::sync::atomic::AtomicUsize,
-        runs: std::sync::atomic::AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl Backend for Crowded {
-        fn name(&self) -> &'static str {
-            "crowded"
-        }
-        async fn snapshot(&self) -> mailscope_engine::Result<crate::Snapshot> {
-            Sleepy {
-                run_for: Duration::ZERO,
-            }
-            .snapshot()
-            .await
-        }
-        async fn execute(
-            &self,
-            _: &crate::Snapshot,
-            _: &mailscope_query::ir::Query,
-            _: &QueryOptions,
-        ) -> mailscope_engine::Result<mailscope_engine::exec::QueryResult> {
-            self.runs.fetch_add(1, Ordering::SeqCst);
-            let alone_at_start = self.running.fetch_add(1, Ordering::SeqCst) == 0;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let alone = alone_at_start && self.running.load(Ordering::SeqCst) == 1;
-            self.running.fetch_sub(1, Ordering::SeqCst);
-            if alone {
-                Err(mailscope_engine::Error::Query("ran".into()))
-            } else {
-                Err(mailscope_engine::Error::MemoryBudget {
-                    limit_bytes: 1 << 20,
-                    detail: "Resources exhausted".into(),
-                })
-            }
-        }
-        async fn explain(
-            &self,
-            _: &crate::Snapshot,
-            _: &mailscope_query::ir::Query,
-            _: &QueryOptions,
-        ) -> mailscope_engine::Result<String> {
-            Ok(String::new())
-        }
-        fn memory(&self) -> mailscope_engine::exec::MemoryStats {
-            mailscope_engine::exec::MemoryStats::default()
-        }
-    }
-
     /// Queries that run out of memory beside each other are run again alone, and answer.
     #[test]
     fn a_query_out_of_memory_beside_others_runs_again_alone() {
@@ -659,19 +633,16 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let backend = Arc::new(Crowded {
-            running: Default::default(),
-            runs: Default::default(),
-        });
+        let crowded = || Mock {
+            run_for: Duration::from_millis(100),
+            crowded: true,
+            ..Mock::default()
+        };
+        let backend = Arc::new(crowded());
         let service = QueryService::new(
             runtime.handle().clone(),
             backend.clone(),
-            ServiceConfig {
-                timeout: None,
-                cache_bytes: 0,
-                max_raw_rows: 10,
-                max_running: 2,
-            },
+            config(None, 2),
             Arc::new(()),
         );
         let answers = runtime.block_on(async {
@@ -685,16 +656,11 @@ mod tests {
         // Alone from the start, a query out of memory is not run again.
         let single = QueryService::new(
             runtime.handle().clone(),
-            Arc::new(Crowded {
-                running: std::sync::atomic::AtomicUsize::new(1),
-                runs: Default::default(),
+            Arc::new(Mock {
+                running: AtomicUsize::new(1),
+                ..crowded()
             }),
-            ServiceConfig {
-                timeout: None,
-                cache_bytes: 0,
-                max_raw_rows: 10,
-                max_running: 2,
-            },
+            config(None, 2),
             Arc::new(()),
         );
         let answer = runtime.block_on(single.run(QueryRequest::new("* | count", options(None))));

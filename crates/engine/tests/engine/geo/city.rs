@@ -266,38 +266,29 @@ fn probes() -> Vec<std::net::IpAddr> {
     for network in networks.iter().chain(&HIDDEN_V4).chain(&HIDDEN_V6) {
         let (address, prefix) = network.split_once('/').unwrap();
         let prefix: u32 = prefix.parse().unwrap();
-        match address.parse::<std::net::IpAddr>().unwrap() {
-            std::net::IpAddr::V4(v4) => {
-                let first = u32::from(v4);
-                let last = first | (u32::MAX.checked_shr(prefix).unwrap_or(0));
-                for a in [
-                    first.wrapping_sub(1),
-                    first,
-                    first / 2 + last / 2,
-                    last,
-                    last.wrapping_add(1),
-                ] {
-                    probes.push(std::net::IpAddr::V4(a.into()));
-                    // The same IPv4 address as an IPv4-mapped and an IPv4-compatible IPv6.
-                    probes.push(std::net::IpAddr::V6(
-                        std::net::Ipv4Addr::from(a).to_ipv6_mapped(),
-                    ));
-                    probes.push(std::net::IpAddr::V6(u128::from(a).into()));
-                }
+        let (first, bits) = match address.parse::<std::net::IpAddr>().unwrap() {
+            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+        };
+        let space = u128::MAX >> (128 - bits);
+        let last = first | space.checked_shr(prefix).unwrap_or(0);
+        let edges = [
+            first.wrapping_sub(1),
+            first,
+            first / 2 + last / 2,
+            last,
+            last.wrapping_add(1),
+        ];
+        for a in edges.map(|a| a & space) {
+            if bits == 128 {
+                probes.push(std::net::IpAddr::V6(a.into()));
+                continue;
             }
-            std::net::IpAddr::V6(v6) => {
-                let first = u128::from(v6);
-                let last = first | (u128::MAX.checked_shr(prefix).unwrap_or(0));
-                for a in [
-                    first.wrapping_sub(1),
-                    first,
-                    first / 2 + last / 2,
-                    last,
-                    last.wrapping_add(1),
-                ] {
-                    probes.push(std::net::IpAddr::V6(a.into()));
-                }
-            }
+            let v4 = std::net::Ipv4Addr::from(a as u32);
+            probes.push(std::net::IpAddr::V4(v4));
+            // The same IPv4 address as an IPv4-mapped and an IPv4-compatible IPv6.
+            probes.push(std::net::IpAddr::V6(v4.to_ipv6_mapped()));
+            probes.push(std::net::IpAddr::V6(a.into()));
         }
     }
     probes
