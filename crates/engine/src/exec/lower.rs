@@ -55,6 +55,9 @@ pub struct Relation {
     /// The hidden column counting the rows each row stands for, when the input mixes rows
     /// and partial aggregates (`rollup.rs`); the aggregation adds weights instead of counting.
     pub weight: Option<String>,
+    /// Whether a stage assigned `_raw`: until one does, `_raw` is the stored row as JSON,
+    /// which the final shape computes only for the rows it keeps.
+    pub raw_assigned: bool,
 }
 
 impl Relation {
@@ -68,6 +71,7 @@ impl Relation {
             aggregated: false,
             order: Vec::new(),
             weight: None,
+            raw_assigned: false,
         }
     }
 
@@ -87,6 +91,7 @@ impl Relation {
             aggregated: true,
             order: Vec::new(),
             weight: None,
+            raw_assigned: false,
         }
     }
 
@@ -143,6 +148,9 @@ impl Relation {
             exprs.push(expr.clone().alias(name));
         }
         self.builder = self.builder.clone().project(exprs)?;
+        self.raw_assigned |= assignments
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("_raw"));
         for name in &replaced {
             self.visible.retain(|v| v != name);
             self.origins.remove(&name.to_ascii_lowercase());

@@ -140,6 +140,9 @@ pub struct Engine {
     /// Rows of a range above which an aggregation by timeslice is computed a part of the
     /// range at a time (`parts.rs`); `None`: always in one go.
     rows_per_part: Option<u64>,
+    /// Rows of a range above which a query for messages reads it a part at a time, newest
+    /// first (`parts.rs`); `None`: always in one go.
+    message_rows_per_part: Option<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -149,6 +152,7 @@ impl std::fmt::Debug for Engine {
             .field("partitions", &self.partitions)
             .field("partial_aggregates", &self.partial_aggregates)
             .field("rows_per_part", &self.rows_per_part)
+            .field("message_rows_per_part", &self.message_rows_per_part)
             .finish()
     }
 }
@@ -241,6 +245,7 @@ impl Default for Engine {
             max_result_rows: None,
             partial_aggregates: partial_aggregates_by_default(),
             rows_per_part: Some(parts::DEFAULT_ROWS_PER_PART),
+            message_rows_per_part: Some(parts::MESSAGE_ROWS_PER_PART),
         }
     }
 }
@@ -263,6 +268,7 @@ impl Engine {
             max_result_rows: None,
             partial_aggregates: partial_aggregates_by_default(),
             rows_per_part: Some(parts::DEFAULT_ROWS_PER_PART),
+            message_rows_per_part: Some(parts::MESSAGE_ROWS_PER_PART),
         })
     }
 
@@ -280,6 +286,15 @@ impl Engine {
     pub fn with_rows_per_part(self, rows: Option<u64>) -> Engine {
         Engine {
             rows_per_part: rows,
+            ..self
+        }
+    }
+
+    /// Reads the range of a query for messages a part at a time, newest first, when it holds
+    /// more than `rows` rows (`parts.rs`); `None`: always in one go.
+    pub fn with_message_rows_per_part(self, rows: Option<u64>) -> Engine {
+        Engine {
+            message_rows_per_part: rows,
             ..self
         }
     }
@@ -318,10 +333,65 @@ impl Engine {
         options: &QueryOptions,
     ) -> Result<QueryResult> {
         let run = async {
+            if let Some(ranges) = self.newest_first(snapshot, query, options) {
+                return self
+                    .messages_newest_first(snapshot, query, options, &ranges)
+                    .await;
+            }
             let pipeline = self.run(snapshot, query, options, false).await?;
             pipeline.finish().await
         };
         run.await.map_err(|e| self.name_budget(e))
+    }
+
+    /// The parts a query for messages reads, newest first (`parts.rs`); `None`: one go.
+    fn newest_first(
+        &self,
+        snapshot: &Snapshot,
+        query: &ir::Query,
+        options: &QueryOptions,
+    ) -> Option<Vec<(i64, i64)>> {
+        let rows = self.message_rows_per_part?;
+        parts::newest_first(query, options, &snapshot.catalog, rows)
+    }
+
+    /// A query for messages over `ranges` (newest first): each part gives its newest
+    /// messages, up to the number still wanted, until the cap is reached. The parts do not
+    /// overlap in time, so their concatenation is the whole range's newest messages in order.
+    async fn messages_newest_first(
+        &self,
+        snapshot: &Snapshot,
+        query: &ir::Query,
+        options: &QueryOptions,
+        ranges: &[(i64, i64)],
+    ) -> Result<QueryResult> {
+        let max_rows = options.max_raw_rows;
+        let mut result: Option<QueryResult> = None;
+        for range in ranges {
+            let have = result.as_ref().map_or(0, |r| r.rows.len());
+            if have >= max_rows {
+                break;
+            }
+            let mut pipeline = Pipeline::start(self, snapshot, query, options, *range)?;
+            pipeline.stages(&query.stages).await?;
+            let part = pipeline.messages(max_rows - have).await?;
+            match &mut result {
+                None => result = Some(part),
+                Some(result) => {
+                    result.rows.extend(part.rows);
+                    for warning in part.warnings {
+                        if !result.warnings.contains(&warning) {
+                            result.warnings.push(warning);
+                        }
+                    }
+                }
+            }
+        }
+        let mut result = result.ok_or_else(|| Error::Query("no parts".into()))?;
+        if result.rows.len() >= max_rows {
+            result.warnings.push(messages_capped(max_rows));
+        }
+        Ok(result)
     }
 
     /// Runs the stages of `query`: in one go, or its aggregation by timeslice a part of the
@@ -420,7 +490,20 @@ impl Engine {
         options: &QueryOptions,
     ) -> Result<String> {
         let run = async {
-            let mut pipeline = self.run(snapshot, query, options, true).await?;
+            let mut pipeline = match self.newest_first(snapshot, query, options) {
+                Some(ranges) => {
+                    let mut pipeline = Pipeline::start(self, snapshot, query, options, ranges[0])?;
+                    pipeline.explain = Some(format!(
+                        "== input: {}; messages read newest first, in up to {} parts of the \
+                         range, until the cap is reached (the newest part shown) ==\n\n",
+                        pipeline.path,
+                        ranges.len()
+                    ));
+                    pipeline.stages(&query.stages).await?;
+                    pipeline
+                }
+                None => self.run(snapshot, query, options, true).await?,
+            };
             let raw_query = !pipeline.relation.aggregated;
             output_shape(&mut pipeline.relation, options.max_raw_rows)?;
             pipeline
@@ -665,10 +748,7 @@ impl<'a> Pipeline<'a> {
             }
         };
         tracing::debug!(path = %path, "query input");
-        let raw_inputs: Vec<Expr> = RECORD_FIELDS.iter().map(|f| Relation::column(f)).collect();
-        let raw = udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect())
-            .call(raw_inputs);
-        let mut projection = lower::base_projection(raw);
+        let mut projection = lower::base_projection(stored_raw_from(str::to_owned));
         if split.is_some() {
             let weight = crate::store::rollup::WEIGHT;
             projection.push(Relation::column(weight).alias(lower::hidden(weight)));
@@ -877,6 +957,20 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
+    /// The newest `max_rows` messages of a query without aggregation, without the warning
+    /// that the cap was reached (the caller, reading parts, knows).
+    async fn messages(mut self, max_rows: usize) -> Result<QueryResult> {
+        let warnings = std::mem::take(&mut self.lowering.warnings);
+        output_shape(&mut self.relation, max_rows)?;
+        let batch = materialize(&self.ctx, &mut self.relation).await?;
+        Ok(QueryResult {
+            columns: self.relation.visible.clone(),
+            rows: result::rows(&batch)?,
+            warnings: once_each(warnings),
+            input: self.input,
+        })
+    }
+
     async fn finish(mut self) -> Result<QueryResult> {
         let mut warnings = std::mem::take(&mut self.lowering.warnings);
         let raw_query = !self.relation.aggregated;
@@ -889,9 +983,7 @@ impl<'a> Pipeline<'a> {
         }
         let mut batch = materialize(&self.ctx, &mut self.relation).await?;
         if raw_query && batch.num_rows() >= max_rows {
-            warnings.push(format!(
-                "showing the first {max_rows} messages; aggregate or add a limit to see everything"
-            ));
+            warnings.push(messages_capped(max_rows));
         }
         if let Some(cap) = cap
             && batch.num_rows() > cap
@@ -901,16 +993,24 @@ impl<'a> Pipeline<'a> {
                 "showing the first {cap} rows of the result; narrow the query, or add a sort and a limit, to see the rest"
             ));
         }
-        // Each warning once, in first-seen order (a field read by two stages is missing once).
-        let mut seen = std::collections::HashSet::new();
-        warnings.retain(|warning| seen.insert(warning.clone()));
         Ok(QueryResult {
             columns: self.relation.visible.clone(),
             rows: result::rows(&batch)?,
-            warnings,
+            warnings: once_each(warnings),
             input: self.input,
         })
     }
+}
+
+/// Each warning once, in first-seen order (a field read by two stages is missing once).
+fn once_each(mut warnings: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    warnings.retain(|warning| seen.insert(warning.clone()));
+    warnings
+}
+
+fn messages_capped(max_rows: usize) -> String {
+    format!("showing the newest {max_rows} messages; aggregate or add a limit to see everything")
 }
 
 /// Most keys `json auto` extracts (Sumo's limit).
@@ -971,13 +1071,36 @@ async fn materialize(ctx: &SessionContext, relation: &mut Relation) -> Result<Re
     relation.project_visible(visible)?;
     let plan = relation.builder.clone().build()?;
     let schema = Arc::new(plan.schema().as_arrow().clone());
-    let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+    let mut state = ctx.state();
+    if !relation.order.is_empty() {
+        // Rows in order: DataFusion spreads the batches after a sort over partitions to
+        // compute later expressions in parallel, and gathering them loses the order.
+        state
+            .config_mut()
+            .options_mut()
+            .optimizer
+            .enable_round_robin_repartition = false;
+    }
+    let batches = datafusion::dataframe::DataFrame::new(state, plan)
+        .collect()
+        .await?;
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
 }
 
 /// The final result's shape: for a query without aggregation, `_messagetime` then the
-/// fields the query made (or `_raw` when it made none), capped at `max_rows`.
+/// fields the query made (or `_raw` when it made none), capped at `max_rows`; an aggregation
+/// no `sort` ordered, in time order then by every field.
 fn output_shape(relation: &mut Relation, max_rows: usize) -> Result<()> {
+    if relation.aggregated && relation.order.is_empty() {
+        // A result no `sort` ordered still comes back in one order (time first, then every
+        // field ascending), the same on every run: a hash aggregation's groups arrive in the
+        // order its partitions finish, and a result read a page at a time must not move rows
+        // between pages when it is computed again.
+        let keys = window::order_keys(relation, window::TimeOrder::Ascending);
+        if !keys.is_empty() {
+            relation.builder = relation.builder.clone().sort(window::sort_exprs(&keys))?;
+        }
+    }
     if !relation.aggregated {
         let made: Vec<String> = relation
             .visible
@@ -990,10 +1113,66 @@ fn output_shape(relation: &mut Relation, max_rows: usize) -> Result<()> {
             columns.push("_raw".into());
         }
         columns.extend(made);
-        relation.project_visible(columns)?;
-        relation.builder = relation.builder.clone().limit(0, Some(max_rows))?;
+        newest_first(relation, &columns, max_rows)?;
     }
     Ok(())
+}
+
+/// Messages newest first, Sumo's order, capped at `max_rows`, in one order on every run:
+/// the last `sort` when there is one; else `_messagetime` descending, ties broken by the
+/// row's identity (`MessageTraceId`, `RecipientAddress`) while the stored columns are there,
+/// else by every other field. The stored row's `_raw` is computed after the cap, for the
+/// rows kept only.
+fn newest_first(relation: &mut Relation, columns: &[String], max_rows: usize) -> Result<()> {
+    let lazy_raw = relation.stored && !relation.raw_assigned && columns.iter().any(|c| c == "_raw");
+    let keys: Vec<datafusion::logical_expr::SortExpr> = if !relation.order.is_empty() {
+        Vec::new()
+    } else if relation.stored {
+        let time = Relation::column("_messagetime").sort(false, false);
+        let identity = [schema::MESSAGE_TRACE_ID, schema::RECIPIENT_ADDRESS]
+            .map(|field| Relation::column(&lower::hidden(field)).sort(true, false));
+        std::iter::once(time).chain(identity).collect()
+    } else {
+        let mut keys = window::order_keys(relation, window::TimeOrder::Descending);
+        if relation.resolve("_raw").is_some() {
+            keys.push(("_raw".into(), false));
+        }
+        window::sort_exprs(&keys)
+    };
+    if !keys.is_empty() {
+        let builder = relation.builder.clone();
+        relation.builder = builder.sort_with_limit(keys, Some(max_rows))?;
+        relation.set_order(vec![("_messagetime".into(), true)]);
+    }
+    relation.builder = relation.builder.clone().limit(0, Some(max_rows))?;
+    if lazy_raw {
+        let exprs: Vec<Expr> = columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "_raw" => stored_raw().alias("_raw"),
+                _ => Relation::column(c),
+            })
+            .collect();
+        relation.builder = relation.builder.clone().project(exprs)?;
+        relation.visible = columns.to_vec();
+        relation.stored = false;
+        return Ok(());
+    }
+    relation.project_visible(columns.to_vec())
+}
+
+/// `_raw` of a stored row: its record as JSON, from the stored columns (under their hidden
+/// names once the base projection ran, under their own names before).
+fn stored_raw_from(names: impl Fn(&str) -> String) -> Expr {
+    let inputs: Vec<Expr> = RECORD_FIELDS
+        .iter()
+        .map(|f| Relation::column(&names(f)))
+        .collect();
+    udf::RawJson::udf(RECORD_FIELDS.iter().map(|s| s.to_string()).collect()).call(inputs)
+}
+
+fn stored_raw() -> Expr {
+    stored_raw_from(lower::hidden)
 }
 
 /// A materialised result as the input of the next plan segment. A table scan qualifies its

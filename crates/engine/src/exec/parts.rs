@@ -129,6 +129,42 @@ impl Slicing {
     }
 }
 
+/// Rows of the range above which a query for messages (no aggregation) reads the range a
+/// part at a time, newest part first, until it has its messages: the newest 10 000 of a
+/// 100 M-record month are then read from the last hours, not sorted out of all of it.
+pub const MESSAGE_ROWS_PER_PART: u64 = 1_000_000;
+
+/// The parts to read a query for messages in, newest first, when every stage works row by
+/// row and the rows of the range exceed `rows_per_part`; `None`: one go. Parts end at hour
+/// starts (UTC); segments hold rows in `Received` order, so a part reads its row groups only.
+pub fn newest_first(
+    query: &ir::Query,
+    options: &QueryOptions,
+    catalog: &Catalog,
+    rows_per_part: u64,
+) -> Option<Vec<(i64, i64)>> {
+    if options.max_raw_rows == 0 || !query.stages.iter().all(|s| writes(&s.kind).is_some()) {
+        return None;
+    }
+    const HOUR: i64 = 3_600 * 1_000_000_000;
+    let (from, to) = (nanos(options.from), nanos(options.to));
+    let segments: Vec<&SegmentMeta> = catalog.segments_overlapping(from, to).collect();
+    let first = from.div_euclid(HOUR).checked_add(1)?.checked_mul(HOUR)?;
+    let cuts: Vec<i64> = (0..)
+        .map_while(|i: i64| first.checked_add(i.checked_mul(HOUR)?).filter(|&c| c < to))
+        .collect();
+    let mut ranges = cut(
+        &segments,
+        &|s| s.live_rows(),
+        from,
+        to,
+        &cuts,
+        rows_per_part,
+    );
+    ranges.reverse();
+    (ranges.len() > 1).then_some(ranges)
+}
+
 /// The fields a row-by-row stage writes; `None` for a stage that looks at more than one row
 /// (sorts, limits, windows, aggregations, shaping) or whose fields depend on the data
 /// (`json auto`).

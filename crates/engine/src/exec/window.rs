@@ -74,7 +74,7 @@ fn sortable(data_type: &DataType) -> bool {
         )
 }
 
-fn sort_exprs(keys: &[(String, bool)]) -> Vec<SortExpr> {
+pub fn sort_exprs(keys: &[(String, bool)]) -> Vec<SortExpr> {
     keys.iter()
         .map(|(field, descending)| Relation::column(field).sort(!descending, false))
         .collect()

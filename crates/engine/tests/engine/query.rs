@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use mailscope_engine::exec::{QueryOptions, QueryResult, Value, execute};
+use mailscope_engine::exec::{Engine, QueryOptions, QueryResult, Snapshot, Value, execute};
 use mailscope_engine::geo::GeoDatabase;
 use mailscope_engine::schema::SourceMeta;
 use mailscope_engine::store::Store;
@@ -284,4 +284,158 @@ fn fillmissing_then_transpose_fills_zero_counts_and_orders_columns() {
             vec![int(1), int(0), int(0)],
         ]
     );
+}
+
+/// A result read a page at a time is computed again for each page when it is not cached:
+/// it must come back in the same order every time, or rows move between pages.
+#[test]
+fn an_aggregation_without_a_sort_comes_back_in_one_order_time_first_then_by_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    four_days(dir.path());
+    // Independently: the recipients are user0 … user1199, each once; text order.
+    let mut recipients: Vec<String> = (0..1200)
+        .map(|n| format!("user{n}@contoso.example"))
+        .collect();
+    recipients.sort();
+    let by_recipient =
+        format!("{JSON} | json \"RecipientAddress\" as recipient | count by recipient");
+    let first = run(dir.path(), &by_recipient, "UTC", None);
+    let keys: Vec<Value> = first.rows.iter().map(|row| row[0].clone()).collect();
+    assert_eq!(
+        keys,
+        recipients.into_iter().map(Value::Text).collect::<Vec<_>>()
+    );
+    for _ in 0..4 {
+        assert_eq!(run(dir.path(), &by_recipient, "UTC", None).rows, first.rows);
+    }
+    // With a timeslice: buckets ascending, then the other keys ascending within a bucket.
+    let by_hour = format!("{JSON} | timeslice 1h | count by status, _timeslice");
+    let result = run(dir.path(), &by_hour, "UTC", None);
+    let slice = result
+        .columns
+        .iter()
+        .position(|c| c == "_timeslice")
+        .unwrap();
+    let status = result.columns.iter().position(|c| c == "status").unwrap();
+    let order: Vec<(i64, String)> = result
+        .rows
+        .iter()
+        .map(|row| match (&row[slice], &row[status]) {
+            (Value::Time(t), Value::Text(s)) => (*t, s.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut expected = order.clone();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(order, expected, "ascending and each group once");
+    assert_eq!(
+        order.len(),
+        4 * 24 * 3,
+        "every (day, hour) has every status"
+    );
+}
+
+fn run_on(dir: &Path, query: &str, engine: &Engine, max_raw_rows: usize) -> QueryResult {
+    let compiled = mailscope_query::compile(query).unwrap_or_else(|d| panic!("{d:?}"));
+    let options = QueryOptions {
+        from: at("2026-10-24T00:00:00Z"),
+        to: at("2026-10-28T00:00:00Z"),
+        time_zone: chrono_tz::UTC,
+        geo: None,
+        asn: None,
+        threat: None,
+        max_raw_rows,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let snapshot = Snapshot::load(dir).unwrap();
+    runtime
+        .block_on(engine.execute(&snapshot, &compiled, &options))
+        .unwrap()
+}
+
+/// Four days of records over three appends, many received at the same instant.
+fn four_days(dir: &Path) -> Vec<Record> {
+    let statuses = [Status::Delivered, Status::Failed, Status::Pending];
+    let mut all = Vec::new();
+    for part in 0..3u32 {
+        let records: Vec<Record> = (0..400u32)
+            .map(|i| {
+                let n = part * 400 + i;
+                let received = format!("2026-10-{:02}T{:02}:17:00Z", 24 + n / 24 % 4, n % 24);
+                record(n, statuses[(n / 96 % 3) as usize].clone(), &received, None)
+            })
+            .collect();
+        all.extend(records.iter().cloned());
+        store_with(dir, records, None);
+    }
+    all
+}
+
+#[test]
+fn messages_come_newest_first_the_same_read_in_parts_or_in_one_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = four_days(dir.path());
+    let one_go = Engine::default().with_message_rows_per_part(None);
+    let in_parts = Engine::default().with_message_rows_per_part(Some(100));
+    // Independently: the newest 250 receive times.
+    let mut times: Vec<i64> = records
+        .iter()
+        .map(|r| r.received.timestamp_millis())
+        .collect();
+    times.sort_by(|a, b| b.cmp(a));
+    let newest: Vec<Value> = times[..250].iter().map(|t| Value::Time(*t)).collect();
+    for query in [
+        "*",
+        "_sourceCategory=labs* | json \"Status\" as status | where status != \"x\"",
+    ] {
+        let whole = run_on(dir.path(), query, &one_go, 250);
+        let parted = run_on(dir.path(), query, &in_parts, 250);
+        let first: Vec<Value> = whole.rows.iter().map(|r| r[0].clone()).collect();
+        assert_eq!(first, newest, "{query}");
+        assert_eq!(
+            parted.rows, whole.rows,
+            "{query}: the same rows in the same order"
+        );
+        assert_eq!(parted.columns, whole.columns);
+        assert_eq!(parted.warnings, whole.warnings);
+        assert!(
+            whole
+                .warnings
+                .iter()
+                .any(|w| w.contains("newest 250 messages")),
+            "{:?}",
+            whole.warnings
+        );
+        assert_eq!(run_on(dir.path(), query, &in_parts, 250).rows, parted.rows);
+    }
+    // Each message's `_raw` is its own record's, whether it is computed for the rows kept
+    // (the stored row) or before (after `fields`).
+    let kept = run_on(dir.path(), "*", &in_parts, 5_000);
+    let before = run_on(dir.path(), "* | fields _messagetime, _raw", &one_go, 5_000);
+    assert_eq!(kept.rows.len(), records.len());
+    let sorted = |result: &QueryResult| {
+        let mut raws: Vec<String> = result
+            .rows
+            .iter()
+            .map(|r| match &r[1] {
+                Value::Text(raw) => raw.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        raws.sort();
+        raws
+    };
+    assert_eq!(sorted(&kept), sorted(&before));
+    let ids: std::collections::BTreeSet<String> = sorted(&kept)
+        .iter()
+        .map(|raw| {
+            let value: serde_json::Value = serde_json::from_str(raw).unwrap();
+            value["MessageTraceId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), records.len(), "every record once");
 }

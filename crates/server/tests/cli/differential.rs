@@ -250,7 +250,9 @@ impl Backend for OneShot<'_> {
         let snapshot = exec::Snapshot::load(self.data).map_err(|e| e.to_string())?;
         let mut engine = exec::Engine::default().without_partial_aggregates();
         if let Some(rows) = self.rows_per_part {
-            engine = engine.with_rows_per_part(Some(rows));
+            engine = engine
+                .with_rows_per_part(Some(rows))
+                .with_message_rows_per_part(Some(rows));
         }
         let result = self
             .runtime
@@ -627,7 +629,7 @@ fn run_differential(seed: u64, messages: u64, generated: usize) {
     let one_shot_chunked = OneShot {
         tenant: &tenant,
         data: &tenant.chunked,
-        name: "one-shot over many appends (merge on read, rows, aggregations by timeslice in parts of a few thousand rows)",
+        name: "one-shot over many appends (merge on read, rows, aggregations by timeslice and messages newest first in parts of a few thousand rows)",
         geo: db,
         rows_per_part: Some(PARTS_OF_ROWS),
         runtime: runtime(),
