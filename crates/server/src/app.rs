@@ -49,11 +49,12 @@ pub struct App {
 
 impl App {
     pub fn build(config: AppConfig) -> Result<App> {
-        // What is loaded by now (reference data included) comes off the budget first.
+        // What is loaded by now (reference data included) and the program's code that
+        // queries will page in come off the budget first.
         let memory = match MemoryBudget::resident_now() {
             Some(held) => config
                 .memory
-                .with_baseline(held)
+                .with_baseline(held + MemoryBudget::code_not_yet_resident().unwrap_or(0))
                 .map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
             None => config.memory,
         };
@@ -71,12 +72,12 @@ impl App {
                 timeout: Some(config.query_timeout),
                 cache_bytes: memory.result_cache(),
                 max_raw_rows: MAX_RAW_ROWS,
-                max_running: max_running(),
+                max_running: max_running(&memory),
             },
             metrics.clone(),
         );
         eprintln!(
-            "mailscope: memory budget {memory}, {} MiB held at start: {} MiB for running queries \
+            "mailscope: memory budget {memory}, {} MiB held at start or by code: {} MiB for running queries \
              (at most {} at once), {} MiB of decoded columns, {} MiB of results",
             memory.baseline() >> 20,
             memory.query_pool() >> 20,
@@ -116,12 +117,15 @@ pub fn one_shot_service(runtime: &tokio::runtime::Runtime, data_dir: &Path) -> Q
 
 /// Queries that run at once: `MAILSCOPE_MAX_QUERIES`, else one per core. Each runs on
 /// every core already (DataFusion partitions its scan), so more at once mostly adds memory.
-fn max_running() -> usize {
+/// `MAILSCOPE_MAX_QUERIES`, else one a core, fewer when the budget is small.
+fn max_running(memory: &MemoryBudget) -> usize {
     std::env::var("MAILSCOPE_MAX_QUERIES")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .unwrap_or_else(|| {
+            memory.running_queries(std::thread::available_parallelism().map_or(2, usize::from))
+        })
 }
 
 /// Turns the column cache on with `budget` bytes (the first budget of the process stays).

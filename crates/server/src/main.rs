@@ -1,6 +1,7 @@
 //! `mailscope`: the command line and HTTP server over the engine, the readers, the collectors
 //! and the simulator. Glue only: argument parsing, configuration, printing, HTTP.
 
+mod allocator;
 mod app;
 mod apps;
 mod bench;
@@ -27,6 +28,12 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Serve(_) | Command::Demo(_) | Command::Collect(_)
+    ) {
+        allocator::run_tuned();
+    }
     let result = match cli.command {
         Command::Generate(args) => generate::run(&args),
         Command::Ingest(args) => ingest::run(&args),

@@ -2,8 +2,9 @@
 //!
 //! `--memory` is the whole process's budget. What the process holds before its first query
 //! (the binary, the ASN ranges, the threat indexes: its resident size at start; the
-//! geolocation database is read through its index on disk, see `mailscope_engine::geo`) is
-//! taken off first; the rest is split once:
+//! geolocation database is read through its index on disk, see `mailscope_engine::geo`) and
+//! the part of its code not yet resident, which queries page in, are taken off first; the
+//! rest is split once:
 //!
 //! | share of the rest | what | bound by |
 //! |---|---|---|
@@ -18,9 +19,13 @@ use std::str::FromStr;
 
 /// The largest result cache, whatever the budget.
 const MAX_RESULT_CACHE: usize = 256 << 20;
+/// What a running query holds that no pool counts: the batches in flight in its scans and
+/// repartitions, the partial states its aggregations pass on, the allocator's slack around
+/// them (measured: about 30 MB for a panel over 2 M records).
+const QUERY_OUTSIDE_POOL: usize = 48 << 20;
 /// The smallest budget a server accepts: below it the fixed part of the process (the
 /// program, the ASN ranges and threat indexes) leaves the shares nothing.
-const MIN_BUDGET: usize = 64 << 20;
+const MIN_BUDGET: usize = 32 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryBudget {
@@ -62,6 +67,16 @@ impl MemoryBudget {
         usize::try_from(process_status_bytes("VmRSS")?).ok()
     }
 
+    /// What the process will hold once its queries ran, beyond what it holds now: the part of
+    /// its program's code not yet resident (`/proc/self/smaps`), which queries page in as they
+    /// run (about 50 MB of a 67 MB code segment for the dashboards' panels) and which counts
+    /// in its resident size like any other page. `None` where the system does not say.
+    pub fn code_not_yet_resident() -> Option<usize> {
+        let program = std::env::current_exe().ok()?;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        Some(code_not_resident_in(&smaps, &program.to_string_lossy()))
+    }
+
     /// Half of this machine's memory (4 GiB when it cannot be read).
     pub fn machine_default() -> MemoryBudget {
         let total = std::fs::read_to_string("/proc/meminfo")
@@ -96,6 +111,13 @@ impl MemoryBudget {
         self.total.saturating_sub(self.baseline)
     }
 
+    /// How many queries may run at once, at most `cores`: each holds about
+    /// [`QUERY_OUTSIDE_POOL`] that no pool counts, so a small budget runs one at a time (the
+    /// others wait their turn) rather than exceed itself.
+    pub fn running_queries(&self, cores: usize) -> usize {
+        (self.available() / QUERY_OUTSIDE_POOL).clamp(1, cores.max(1))
+    }
+
     /// For the operators of all running queries together.
     pub fn query_pool(&self) -> usize {
         self.available() / 2
@@ -125,6 +147,34 @@ pub fn process_status_bytes(field: &str) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib.saturating_mul(1024))
+}
+
+/// Bytes of the executable mappings of `program` in `smaps` (the text of
+/// `/proc/<pid>/smaps`) that are not resident.
+fn code_not_resident_in(smaps: &str, program: &str) -> usize {
+    let (mut size, mut resident) = (0usize, 0usize);
+    let mut code = false;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let permissions = words.next().unwrap_or_default();
+            let path = words.nth(3).unwrap_or_default();
+            code = permissions.contains('x') && path == program;
+            continue;
+        }
+        let kib = |rest: Option<&str>| -> usize {
+            rest.and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
+                .saturating_mul(1024)
+        };
+        match first {
+            "Size:" if code => size += kib(words.next()),
+            "Rss:" if code => resident += kib(words.next()),
+            _ => {}
+        }
+    }
+    size.saturating_sub(resident)
 }
 
 impl FromStr for MemoryBudget {
@@ -188,10 +238,45 @@ mod tests {
         assert_eq!(held.query_pool(), 128 << 20);
         assert_eq!(held.column_cache(), 64 << 20);
         let error = budget
-            .with_baseline(480 << 20)
+            .with_baseline(490 << 20)
             .expect_err("leaves too little");
         assert!(error.contains("before its first query"), "{error}");
         assert!(MemoryBudget::resident_now().is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn the_code_not_yet_resident_is_what_the_executable_mappings_miss() {
+        let smaps = "\
+55d0a0000000-55d0a1000000 r--p 00000000 fe:00 42 /opt/mailscope
+Size:              16384 kB
+Rss:                1024 kB
+55d0a1000000-55d0a5000000 r-xp 01000000 fe:00 42 /opt/mailscope
+Size:              65536 kB
+Rss:                8192 kB
+7f0000000000-7f0000100000 r-xp 00000000 fe:00 7 /usr/lib/libc.so.6
+Size:               1024 kB
+Rss:                 512 kB
+7f0000200000-7f0000300000 rw-p 00000000 00:00 0
+Size:               1024 kB
+Rss:                1024 kB
+";
+        assert_eq!(
+            code_not_resident_in(smaps, "/opt/mailscope"),
+            (65536 - 8192) << 10
+        );
+        assert_eq!(code_not_resident_in(smaps, "/elsewhere"), 0);
+        assert_eq!(code_not_resident_in("", "/opt/mailscope"), 0);
+        assert!(MemoryBudget::code_not_yet_resident().is_some());
+    }
+
+    #[test]
+    fn a_small_budget_runs_one_query_at_a_time() {
+        let small: MemoryBudget = "128MiB".parse().expect("parses");
+        let small = small.with_baseline(75 << 20).expect("leaves enough");
+        assert_eq!(small.running_queries(2), 1);
+        let large: MemoryBudget = "4GiB".parse().expect("parses");
+        assert_eq!(large.running_queries(2), 2);
+        assert_eq!(large.running_queries(0), 1);
     }
 
     #[test]

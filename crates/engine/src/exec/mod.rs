@@ -254,6 +254,7 @@ impl Engine {
     /// An engine whose queries together hold at most `limit` bytes in their operators,
     /// spilling to the system's temporary directory beyond it. The pool is fair: each
     /// spilling operator gets an equal share, so one large query cannot starve the others.
+    /// Aggregations by timeslice are computed in parts sized to the pool (`parts.rs`).
     pub fn with_memory_limit(limit: usize) -> Result<Engine> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
@@ -267,7 +268,7 @@ impl Engine {
             partitions: cores(),
             max_result_rows: None,
             partial_aggregates: partial_aggregates_by_default(),
-            rows_per_part: Some(parts::DEFAULT_ROWS_PER_PART),
+            rows_per_part: Some(parts::rows_per_part_for_pool(limit)),
             message_rows_per_part: Some(parts::MESSAGE_ROWS_PER_PART),
         })
     }

@@ -22,6 +22,22 @@ use crate::store::{Catalog, SegmentMeta};
 /// a 100 M-record month (~3.3 M rows) is one part.
 pub const DEFAULT_ROWS_PER_PART: u64 = 4_000_000;
 
+/// Pool bytes a part's row may take: a distinct count's state is about 50 bytes a row and is
+/// held several times over (the partial aggregation's output, a repartition's buffer, the
+/// final set), and the pool is shared by the queries running beside it.
+const POOL_BYTES_PER_PART_ROW: u64 = 512;
+
+/// Fewest rows in a part, whatever the pool: below it a part's fixed cost dominates.
+const MIN_ROWS_PER_PART: u64 = 50_000;
+
+/// The rows of a part for a memory pool of `pool` bytes: [`DEFAULT_ROWS_PER_PART`] when the
+/// pool is large, fewer when a part's distinct counts would not fit in it (a 128 MiB server,
+/// with a 54 MiB pool, computes about 110 000 rows at a time).
+pub fn rows_per_part_for_pool(pool: usize) -> u64 {
+    (u64::try_from(pool).unwrap_or(u64::MAX) / POOL_BYTES_PER_PART_ROW)
+        .clamp(MIN_ROWS_PER_PART, DEFAULT_ROWS_PER_PART)
+}
+
 /// Most parts a range is cut into (the bound on rows is raised instead), so that a fine
 /// timeslice over a long range does not turn into thousands of plans.
 const MAX_PARTS: usize = 128;
