@@ -365,7 +365,7 @@ fn an_ingest_under_a_small_memory_budget_is_admitted() {
     let server = serve_with(
         dir.path(),
         Some(TOKEN),
-        &["--memory".as_ref(), "100MiB".as_ref()],
+        &["--memory".as_ref(), "128MiB".as_ref()],
     );
     let client = reqwest::Client::new();
     runtime().block_on(async {

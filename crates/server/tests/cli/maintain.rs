@@ -387,7 +387,7 @@ fn background_compaction_waits_when_the_memory_budget_cannot_spare_a_day() {
             "--compact-interval-secs".as_ref(),
             "1".as_ref(),
             "--memory".as_ref(),
-            "100MiB".as_ref(),
+            "128MiB".as_ref(),
         ],
     );
     let waited = server
