@@ -147,8 +147,9 @@ impl Slicing {
 
 /// Rows of the range above which a query for messages (no aggregation) reads the range a
 /// part at a time, newest part first, until it has its messages: the newest 10 000 of a
-/// 100 M-record month are then read from the last hours, not sorted out of all of it.
-pub const MESSAGE_ROWS_PER_PART: u64 = 1_000_000;
+/// 100 M-record month are then read from the last hours, not sorted out of all of it, and a
+/// search over a demo-sized store reads about its newest day.
+pub const MESSAGE_ROWS_PER_PART: u64 = 250_000;
 
 /// The parts to read a query for messages in, newest first, when every stage works row by
 /// row and the rows of the range exceed `rows_per_part`; `None`: one go. Parts end at hour
