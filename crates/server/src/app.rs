@@ -76,7 +76,7 @@ impl App {
             },
             metrics.clone(),
         );
-        eprintln!(
+        crate::logging::notice(format!(
             "mailscope: memory budget {memory}, {} MiB held at start or by code: {} MiB for running queries \
              (at most {} at once), {} MiB of decoded columns, {} MiB of results",
             memory.baseline() >> 20,
@@ -84,7 +84,7 @@ impl App {
             service.config().max_running,
             config.column_cache_bytes.unwrap_or(memory.column_cache()) >> 20,
             memory.result_cache() >> 20
-        );
+        ));
         Ok(App {
             state: AppState {
                 data_dir: config.data_dir,

@@ -282,6 +282,10 @@ pub struct ExplainArgs {
 pub struct ServeArgs {
     #[arg(long)]
     pub data_dir: PathBuf,
+    /// How logs are written to standard error: `text` for a person, `json` (one object a
+    /// line) for a log collector.
+    #[arg(long, value_enum, default_value_t, env = "MAILSCOPE_LOG_FORMAT")]
+    pub log_format: crate::logging::LogFormat,
     /// Address to listen on. Anything but loopback needs an access token.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
@@ -341,6 +345,10 @@ pub struct CollectArgs {
     /// The store; overrides the configuration's `data_dir`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// How logs are written to standard error: `text` for a person, `json` (one object a
+    /// line) for a log collector.
+    #[arg(long, value_enum, default_value_t, env = "MAILSCOPE_LOG_FORMAT")]
+    pub log_format: crate::logging::LogFormat,
     /// Collect until every tenant has caught up, then exit.
     #[arg(long)]
     pub once: bool,

@@ -162,19 +162,9 @@ pub fn summary(report: &RunReport) -> String {
 }
 
 /// Logs to standard error, `info` unless `RUST_LOG` says otherwise.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// `mailscope collect --config FILE`.
 pub fn run(args: &CollectArgs) -> Result<ExitCode> {
-    init_logging();
+    crate::logging::init(args.log_format);
     let config = Config::load(&args.config).map_err(|e| anyhow!("{e}"))?;
     let data_dir = args
         .data_dir
@@ -202,7 +192,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         join_all(spawn_all(&config, store, geo, None, &shutdown, args.once)).await
     })?;
     for report in &reports {
-        eprintln!("{}", summary(report));
+        crate::logging::notice(summary(report));
     }
     Ok(ExitCode::SUCCESS)
 }

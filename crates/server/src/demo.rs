@@ -66,7 +66,7 @@ const PANELS: [(&str, &str); 6] = [
 ];
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
-    collect::init_logging();
+    crate::logging::init(crate::logging::LogFormat::Text);
     let geo = geodb::open(args.geoip.path())?;
     match &geo {
         Some(geo) => eprintln!("{}", geodb::describe(geo)),

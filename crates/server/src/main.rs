@@ -13,6 +13,7 @@ mod generate;
 mod geodb;
 mod http;
 mod ingest;
+mod logging;
 mod progress;
 mod query;
 mod serve;

@@ -15,17 +15,17 @@ use mailscope_collect::Secret;
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     // Logs (queries, retention, collectors) to standard error; RUST_LOG filters them.
-    collect::init_logging();
+    crate::logging::init(args.log_format);
     let token = read_token(args.token_file.as_deref())?;
     http::check_listen(&args.listen, token.as_ref())?;
     let geo = geodb::open(args.geoip.path())?;
     if let Some(geo) = &geo {
-        eprintln!("mailscope: {}", geodb::describe(geo));
+        crate::logging::notice(format!("mailscope: {}", geodb::describe(geo)));
     }
     let asn = geodb::open_asn(args.asn.path())?;
     let threat = threat::open(&args.data_dir, args.threat_config.as_deref())?;
     if let Some(threat) = &threat {
-        eprintln!("mailscope: {}", threat::describe(threat));
+        crate::logging::notice(format!("mailscope: {}", threat::describe(threat)));
     }
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open store {}", args.data_dir.display()))?;
@@ -50,11 +50,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        eprintln!(
+        crate::logging::notice(format!(
             "mailscope: serving {} on http://{}/",
             args.data_dir.display(),
             listener.local_addr()?
-        );
+        ));
         let (trigger, stopped) = mailscope_collect::Shutdown::channel();
         let refresh = threat.map(|threat| {
             let mut stop = stopped.clone();
@@ -92,7 +92,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         };
         http::serve(listener, state, shutdown).await?;
         for report in collect::join_all(collectors).await? {
-            eprintln!("{}", collect::summary(&report));
+            crate::logging::notice(collect::summary(&report));
         }
         if let Some(refresh) = refresh {
             let _ = refresh.await;

@@ -12,7 +12,7 @@ const TOKEN: &str = "s3cret-token-for-tests";
 pub struct Server {
     child: Child,
     pub base: String,
-    /// The lines the server printed to standard error after its address.
+    /// The lines the server printed to standard error.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -76,17 +76,24 @@ pub fn serve_with(
     let mut child = command.spawn().expect("start mailscope serve");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
+    let mut before = Vec::new();
     let base = loop {
         let line = lines
             .next()
             .expect("server printed its address")
             .expect("read stderr");
-        if let Some((_, url)) = line.split_once(" on http://") {
+        // A line of text, or with `--log-format json` an object whose message is that text.
+        let text = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|event| event["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| line.clone());
+        before.push(line);
+        if let Some((_, url)) = text.split_once(" on http://") {
             break format!("http://{}", url.trim_end_matches('/'));
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::new(std::sync::Mutex::new(before));
     let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
@@ -355,6 +362,51 @@ fn every_answer_carries_a_request_id_and_a_failure_is_logged_with_it() {
         .expect("the failure is in the log with its id");
     assert!(logged.contains("request failed"), "{logged}");
     assert!(logged.contains("500"), "{logged}");
+}
+
+/// `--log-format json`: every line the server writes is one JSON object, its own messages
+/// included, and a failed request's event carries the request's id in its span.
+#[test]
+fn json_logs_are_one_object_a_line_and_a_failure_carries_its_request_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve_with(
+        dir.path(),
+        None,
+        &["--log-format".as_ref(), "json".as_ref()],
+    );
+    let client = reqwest::Client::new();
+    let health = format!("{}/api/v1/health", server.base);
+    runtime().block_on(async {
+        std::fs::write(dir.path().join("CATALOG"), b"{ damaged").expect("damage");
+        let failed = client
+            .get(&health)
+            .header("x-request-id", "json-7")
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(failed.status(), 500);
+    });
+    let logged = server
+        .wait_for_log("request failed", std::time::Duration::from_secs(10))
+        .expect("the failure is in the log");
+    let event: Value = serde_json::from_str(&logged).expect("a JSON object");
+    assert_eq!(event["level"], "ERROR", "{event}");
+    assert_eq!(event["message"], "request failed", "{event}");
+    assert_eq!(event["status"], 500, "{event}");
+    assert_eq!(event["span"]["request_id"], "json-7", "{event}");
+    let lines = server.log.lock().expect("log").clone();
+    assert!(
+        lines.iter().any(|line| line.contains("memory budget")),
+        "the server's own messages are logged: {lines:?}"
+    );
+    for line in &lines {
+        let event: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{line}"
+        );
+    }
 }
 
 /// An ingest holds its memory in the queries' pool, at most half of it: under a small budget
