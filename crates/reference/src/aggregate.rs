@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 use mailscope_query::ir::{self, AggregateFunction};
 
 use crate::relation::{Column, Context, Relation, Row, compare_rows};
-use crate::stages::{limit, sort};
 use crate::value::{Key, Kind, Value};
 
 pub fn aggregate(
@@ -251,9 +250,8 @@ pub fn count_frequent(context: &Context, relation: &mut Relation, fields: &[Stri
         alias: "_approxcount".into(),
     };
     aggregate(context, relation, &[count], fields);
-    sort(
+    relation.sort_by_fields(
         context,
-        relation,
         &[ir::SortKey {
             field: "_approxcount".into(),
             descending: true,
@@ -285,8 +283,8 @@ pub fn top(
             }
         }
     };
-    sort(context, relation, std::slice::from_ref(&key));
-    limit(relation, n);
+    relation.sort_by_fields(context, std::slice::from_ref(&key));
+    relation.keep_first(n);
     let mut keep: Vec<usize> = fields.iter().filter_map(|f| relation.resolve(f)).collect();
     if let Some(k) = relation.resolve(&key.field)
         && !keep.contains(&k)

@@ -288,6 +288,32 @@ impl Relation {
         keys
     }
 
+    /// `sort by a, +b`: by the keys that exist (nulls last either way); a sort by no existing
+    /// field changes nothing.
+    pub fn sort_by_fields(&mut self, context: &Context, keys: &[ir::SortKey]) {
+        let resolved: Vec<(usize, bool)> = keys
+            .iter()
+            .filter_map(|k| self.resolve(&k.field).map(|i| (i, k.descending)))
+            .collect();
+        if resolved.is_empty() {
+            return;
+        }
+        // Ties: every other field but `_raw`, ascending, so the order is total.
+        let mut total = resolved.clone();
+        for (i, column) in self.columns.iter().enumerate() {
+            if column.name != "_raw" && !total.iter().any(|(k, _)| *k == i) {
+                total.push((i, false));
+            }
+        }
+        self.sort(context, &total);
+        self.set_order(&resolved);
+    }
+
+    /// `limit n`: the first `n` rows.
+    pub fn keep_first(&mut self, n: u64) {
+        self.rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+
     /// Sorts the rows by `keys` (stable; nulls last in either direction).
     pub fn sort(&mut self, context: &Context, keys: &[(usize, bool)]) {
         if keys.iter().any(|(i, _)| self.columns[*i].name == "_raw") {

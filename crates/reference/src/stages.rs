@@ -86,11 +86,11 @@ pub fn run(context: &Context, relation: &mut Relation, stage: &StageKind) -> Res
             Ok(())
         }
         StageKind::Sort { keys } => {
-            sort(context, relation, keys);
+            relation.sort_by_fields(context, keys);
             Ok(())
         }
         StageKind::Limit(n) => {
-            limit(relation, *n);
+            relation.keep_first(*n);
             Ok(())
         }
         StageKind::Fields { mode, names } => {
@@ -222,33 +222,6 @@ fn timeslice(context: &Context, relation: &mut Relation, span: TimesliceSpan, al
         }],
         values,
     );
-}
-
-/// `sort by a, +b`: by the keys that exist (nulls last either way); a sort by no existing
-/// field changes nothing.
-pub fn sort(context: &Context, relation: &mut Relation, keys: &[ir::SortKey]) {
-    let resolved: Vec<(usize, bool)> = keys
-        .iter()
-        .filter_map(|k| relation.resolve(&k.field).map(|i| (i, k.descending)))
-        .collect();
-    if resolved.is_empty() {
-        return;
-    }
-    // Ties: every other field but `_raw`, ascending, so the order is total.
-    let mut total = resolved.clone();
-    for (i, column) in relation.columns.iter().enumerate() {
-        if column.name != "_raw" && !total.iter().any(|(k, _)| *k == i) {
-            total.push((i, false));
-        }
-    }
-    relation.sort(context, &total);
-    relation.set_order(&resolved);
-}
-
-pub fn limit(relation: &mut Relation, n: u64) {
-    relation
-        .rows
-        .truncate(usize::try_from(n).unwrap_or(usize::MAX));
 }
 
 /// `fields a, b` keeps the listed fields (and the hidden `_` fields an aggregation made, or

@@ -132,13 +132,3 @@ fn max_running(memory: &MemoryBudget) -> usize {
 pub fn configure_column_cache(budget: usize) {
     mailscope_engine::exec::cache::configure(budget);
 }
-
-/// The memory budget of `--memory`, else half of the machine's.
-pub fn memory_budget(flag: Option<&str>) -> Result<MemoryBudget> {
-    match flag {
-        Some(text) => text
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--memory {e}")),
-        None => Ok(MemoryBudget::machine_default()),
-    }
-}

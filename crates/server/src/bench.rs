@@ -5,7 +5,7 @@
 //! time the seed query (one cold run, then warm runs), run the DuckDB side in a `python3`
 //! subprocess, and check that both agree on the deduplicated counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -1057,4 +1057,29 @@ fn to_json(args: &BenchArgs, machine: &Machine, results: &[SizeRun]) -> Json {
                         "drop_caches": args.drop_caches },
         "sizes": sizes,
     })
+}
+
+/// The files under a store's `segments/` folder with their sizes.
+fn store_files(store: &Path) -> Result<BTreeSet<(PathBuf, u64)>> {
+    let mut files = BTreeSet::new();
+    let root = store.join("segments");
+    for day in std::fs::read_dir(&root)
+        .with_context(|| format!("cannot read {}", root.display()))?
+        .flatten()
+    {
+        for file in std::fs::read_dir(day.path())?.flatten() {
+            files.insert((file.path(), file.metadata()?.len()));
+        }
+    }
+    Ok(files)
+}
+
+/// Bytes the store's catalog counts for `day`.
+fn day_bytes(store: &Path, day: &str) -> Result<u64> {
+    let stats = mailscope_engine::store::stats(store)?;
+    Ok(stats
+        .days
+        .iter()
+        .find(|d| d.day == day)
+        .map_or(0, |d| d.bytes))
 }

@@ -489,7 +489,12 @@ pub struct MemoryArgs {
 impl MemoryArgs {
     /// The budget of `--memory`, else half of the machine's.
     pub fn budget(&self) -> anyhow::Result<mailscope_service::MemoryBudget> {
-        crate::app::memory_budget(self.memory.as_deref())
+        match self.memory.as_deref() {
+            Some(text) => text
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--memory {e}")),
+            None => Ok(mailscope_service::MemoryBudget::machine_default()),
+        }
     }
 
     /// `--cache-mib` in bytes, when given.

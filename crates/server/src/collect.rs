@@ -72,11 +72,11 @@ impl Sink for StoreSink {
             Some(gate) => Some(
                 gate.hold_waiting(
                     "a collector's append",
-                    crate::serve::append_memory(
+                    crate::append::append_memory(
                         records.len().saturating_mul(RECORD_BYTES),
                         gate.limit(),
                     ),
-                    crate::serve::APPEND_WAIT,
+                    crate::append::APPEND_WAIT,
                 )
                 .map_err(|e| SinkError::new(e.to_string()))?,
             ),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use mailscope_engine::schema::SourceMeta;
 use mailscope_engine::store::{Ingest, Store};
-use mailscope_record::{ReadError, ReadOptions, RecordReader, open_reader};
+use mailscope_record::{ReadOptions, RecordReader, open_reader};
 
 use crate::cli::IngestArgs;
 use crate::geodb;
@@ -103,32 +103,9 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
 /// Pushes every good record of `reader` into `ingest`; prints the first `shown` bad ones
 /// (and any fatal one) and returns how many were read and how many were bad.
 pub fn push_all(ingest: &mut Ingest<'_>, reader: RecordReader, shown: u64) -> Result<(u64, u64)> {
-    push_reporting(ingest, reader, |error, bad| {
+    crate::append::push_reporting(ingest, reader, |error, bad| {
         if bad <= shown || error.fatal {
             eprintln!("{error}");
         }
     })
-}
-
-/// Pushes every good record of `reader` into `ingest` and hands each bad one to `report`
-/// with its number among the bad ones (1-based); returns how many were read and were bad.
-pub fn push_reporting(
-    ingest: &mut Ingest<'_>,
-    reader: RecordReader,
-    mut report: impl FnMut(&ReadError, u64),
-) -> Result<(u64, u64)> {
-    let (mut read, mut bad) = (0u64, 0u64);
-    for item in reader {
-        match item {
-            Ok(record) => {
-                read += 1;
-                ingest.push(record)?;
-            }
-            Err(error) => {
-                bad += 1;
-                report(&error, bad);
-            }
-        }
-    }
-    Ok((read, bad))
 }

@@ -3,6 +3,7 @@
 
 mod allocator;
 mod app;
+mod append;
 mod apps;
 mod bench;
 mod cli;

@@ -168,24 +168,6 @@ fn compaction_memory(rows: u64) -> usize {
     .unwrap_or(usize::MAX)
 }
 
-/// What an append holds of the queries' pool beyond its input: its buffer of encoded rows
-/// (32 MiB), then the day merges and key filters; measured appends of 10 M records peaked at
-/// 409–466 MiB whole-process (BENCHMARKS.md, run F), a poll of 1,000 at 37 MiB.
-const APPEND_FIXED_BYTES: usize = 32 << 20;
-const APPEND_MAX_BYTES: usize = 512 << 20;
-/// How long an append waits for running queries to let go of the pool before it fails
-/// (an HTTP ingest then answers 503, a collector's poll is retried at the next one).
-pub(crate) const APPEND_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The memory an append of `input_bytes` holds from the queries' pool while it runs: at
-/// most half the pool, so an append is always admitted once queries let go.
-pub(crate) fn append_memory(input_bytes: usize, pool: Option<usize>) -> usize {
-    APPEND_FIXED_BYTES
-        .saturating_add(input_bytes)
-        .min(APPEND_MAX_BYTES)
-        .min(pool.map_or(usize::MAX, |pool| pool / 2))
-}
-
 /// What one background compaction pass did.
 enum Pass {
     Compacted(

@@ -16,6 +16,7 @@ use std::time::Duration;
 use maxminddb::{Reader, geoip2};
 use serde::Serialize;
 
+pub use super::asn_csv::Asn;
 use super::asn_csv::{AsnTable, read_tables};
 use super::maxmind::build_date;
 use super::reload::Reloading;
@@ -29,13 +30,6 @@ pub const ASN_COLUMNS: [&str; 2] = ["asn", "as_org"];
 const CSV_FILES: [&str; 2] = ["asn-ipv4.csv", "asn-ipv6.csv"];
 /// MaxMind DB ASN file names found in a folder when there is no CSV pair.
 const MMDB_FILES: [&str; 3] = ["GeoLite2-ASN.mmdb", "GeoIP2-ASN.mmdb", "dbip-asn-lite.mmdb"];
-
-/// One autonomous system.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Asn {
-    pub number: u32,
-    pub organization: Option<Arc<str>>,
-}
 
 /// What is known about an ASN database, for the health endpoint and start-up logs.
 #[derive(Debug, Clone, PartialEq, Serialize)]

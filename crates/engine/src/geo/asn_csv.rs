@@ -9,7 +9,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::asn::Asn;
+/// One autonomous system, as either reader (these tables or a MaxMind DB) answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Asn {
+    pub number: u32,
+    pub organization: Option<Arc<str>>,
+}
 
 /// How many malformed lines are kept word for word (all are counted and logged).
 const KEPT_MALFORMED: usize = 20;

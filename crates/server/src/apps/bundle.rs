@@ -24,18 +24,6 @@ pub struct BundleVersion {
     pub dashboards: Vec<Dashboard>,
 }
 
-/// Every bundled app.
-pub fn bundles() -> Vec<Bundle> {
-    vec![super::exchange::bundle()]
-}
-
-pub fn find(id: &str) -> Result<Bundle, Error> {
-    bundles()
-        .into_iter()
-        .find(|b| b.id == id)
-        .ok_or_else(|| Error::NotFound(format!("no app {:?}", super::dashboard::truncate(id, 80))))
-}
-
 impl Bundle {
     pub fn latest(&self) -> &BundleVersion {
         // Every bundle has at least one version (checked by a test).
@@ -137,54 +125,5 @@ mod tests {
         );
         assert_eq!(rebind("* | count", "x"), "* | count");
         assert_eq!(rebind("_source=x | count", "y"), "_source=x | count");
-    }
-
-    #[test]
-    fn every_bundled_query_compiles_bound_to_another_category() {
-        let mut checked = 0;
-        for bundle in bundles() {
-            assert!(!bundle.versions.is_empty());
-            for version in &bundle.versions {
-                for dashboard in version.bind("o365/message trace") {
-                    dashboard
-                        .validate()
-                        .unwrap_or_else(|e| panic!("{} {}: {e}", version.version, dashboard.title));
-                    for panel in &dashboard.panels {
-                        assert!(
-                            panel
-                                .query
-                                .contains("_sourceCategory=\"o365/message trace\""),
-                            "{}",
-                            panel.id
-                        );
-                        assert!(
-                            !panel.query.contains("_sourceCategory=Labs/"),
-                            "{}",
-                            panel.id
-                        );
-                        checked += 1;
-                    }
-                }
-            }
-        }
-        assert!(checked >= 36, "{checked}");
-    }
-
-    #[test]
-    fn the_exchange_app_has_the_original_panels_and_the_additions() {
-        let bundle = find("microsoft-exchange-trace-logs").expect("bundled");
-        assert_eq!(bundle.version_names(), ["1.0.0", "1.1.0"]);
-        let count = |v: &BundleVersion| -> Vec<usize> {
-            v.dashboards.iter().map(|d| d.panels.len()).collect()
-        };
-        assert_eq!(count(&bundle.versions[0]), [9, 9]);
-        assert_eq!(count(&bundle.versions[1]), [11, 10]);
-        let sparklines = bundle.versions[1]
-            .dashboards
-            .iter()
-            .flat_map(|d| &d.panels)
-            .filter(|p| p.visualization.options.contains_key("sparkline_query"))
-            .count();
-        assert_eq!(sparklines, 8);
     }
 }

@@ -394,3 +394,26 @@ fn monitoring(version: &str, extended: bool) -> Dashboard {
         panels,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exchange_app_has_the_original_panels_and_the_additions() {
+        let bundle = bundle();
+        assert_eq!(bundle.version_names(), ["1.0.0", "1.1.0"]);
+        let count = |v: &BundleVersion| -> Vec<usize> {
+            v.dashboards.iter().map(|d| d.panels.len()).collect()
+        };
+        assert_eq!(count(&bundle.versions[0]), [9, 9]);
+        assert_eq!(count(&bundle.versions[1]), [11, 10]);
+        let sparklines = bundle.versions[1]
+            .dashboards
+            .iter()
+            .flat_map(|d| &d.panels)
+            .filter(|p| p.visualization.options.contains_key("sparkline_query"))
+            .count();
+        assert_eq!(sparklines, 8);
+    }
+}

@@ -24,6 +24,19 @@ use bundle::Bundle;
 use dashboard::{AppRef, Dashboard, check_source_category};
 use library::{InstalledApp, InstalledDashboard, Library, Locked, fingerprint_text};
 
+/// Every bundled app.
+pub fn bundles() -> Vec<Bundle> {
+    vec![exchange::bundle()]
+}
+
+/// The bundled app `id`.
+pub fn find(id: &str) -> Result<Bundle, Error> {
+    bundles()
+        .into_iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| Error::NotFound(format!("no app {:?}", dashboard::truncate(id, 80))))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -228,7 +241,7 @@ pub fn list_apps(library: &Library) -> Result<Vec<AppEntry>, Error> {
     } else {
         library::AppsState::default()
     };
-    Ok(bundle::bundles()
+    Ok(bundles()
         .iter()
         .map(|b| entry(b, state.apps.get(b.id)))
         .collect())
@@ -240,7 +253,7 @@ pub fn install(
     source_category: &str,
     version: Option<&str>,
 ) -> Result<AppEntry, Error> {
-    let bundle = bundle::find(app_id)?;
+    let bundle = find(app_id)?;
     let version = bundle.version(version)?;
     check_source_category(source_category)?;
     library.locked(|l| {
@@ -280,7 +293,7 @@ pub fn upgrade(
     app_id: &str,
     version: Option<&str>,
 ) -> Result<UpgradeReport, Error> {
-    let bundle = bundle::find(app_id)?;
+    let bundle = find(app_id)?;
     let target = bundle.version(version)?;
     library.locked(|l| {
         let mut state = l.apps()?;
@@ -392,7 +405,7 @@ pub fn upgrade(
 }
 
 pub fn uninstall(library: &Library, app_id: &str) -> Result<UninstallReport, Error> {
-    let bundle = bundle::find(app_id)?;
+    let bundle = find(app_id)?;
     library.locked(|l| {
         let mut state = l.apps()?;
         let Some(installed) = state.apps.get(bundle.id).cloned() else {
@@ -507,4 +520,40 @@ fn new_id(locked: &Locked<'_>, title: &str) -> Result<String, Error> {
     Err(Error::Conflict(format!(
         "no free dashboard id for {slug:?}; delete some of its copies"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_query_compiles_bound_to_another_category() {
+        let mut checked = 0;
+        for bundle in bundles() {
+            assert!(!bundle.versions.is_empty());
+            for version in &bundle.versions {
+                for dashboard in version.bind("o365/message trace") {
+                    dashboard
+                        .validate()
+                        .unwrap_or_else(|e| panic!("{} {}: {e}", version.version, dashboard.title));
+                    for panel in &dashboard.panels {
+                        assert!(
+                            panel
+                                .query
+                                .contains("_sourceCategory=\"o365/message trace\""),
+                            "{}",
+                            panel.id
+                        );
+                        assert!(
+                            !panel.query.contains("_sourceCategory=Labs/"),
+                            "{}",
+                            panel.id
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 36, "{checked}");
+    }
 }

@@ -10,7 +10,6 @@
 //! Measured for each: wall time, the child's peak memory (it reports its own `VmHWM`) and the
 //! bytes of the files it wrote, next to the bytes of the day the update touches.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,7 +67,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             if !keep_runs {
                 remove_key_runs(&copy)?;
             }
-            let day_bytes = day_bytes(&copy, &day_text)?;
+            let day_bytes = super::day_bytes(&copy, &day_text)?;
             for (label, input) in &inputs {
                 let measured = ingest(&copy, input, args.geoip.path())?;
                 eprintln!("{records} {variant}, {label}: {}", measured.summary);
@@ -211,29 +210,6 @@ fn reingest(dir: &Path, data: &Path, rows: u64) -> Result<PathBuf> {
     Ok(path)
 }
 
-pub(super) fn files(store: &Path) -> Result<BTreeSet<(PathBuf, u64)>> {
-    let mut files = BTreeSet::new();
-    let root = store.join("segments");
-    for day in std::fs::read_dir(&root)
-        .with_context(|| format!("cannot read {}", root.display()))?
-        .flatten()
-    {
-        for file in std::fs::read_dir(day.path())?.flatten() {
-            files.insert((file.path(), file.metadata()?.len()));
-        }
-    }
-    Ok(files)
-}
-
-pub(super) fn day_bytes(store: &Path, day: &str) -> Result<u64> {
-    let stats = mailscope_engine::store::stats(store)?;
-    Ok(stats
-        .days
-        .iter()
-        .find(|d| d.day == day)
-        .map_or(0, |d| d.bytes))
-}
-
 fn ingest(store: &Path, input: &Path, geo: Option<&Path>) -> Result<Measured> {
     let measured = super::grow::ingest(store, geo, |out| {
         let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(input)?);
@@ -267,7 +243,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 fn remove_key_runs(store: &Path) -> Result<()> {
-    for (path, _) in files(store)? {
+    for (path, _) in super::store_files(store)? {
         if path.extension().is_some_and(|e| e == "keys") {
             std::fs::remove_file(&path)?;
         }

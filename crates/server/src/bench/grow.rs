@@ -102,7 +102,7 @@ pub fn run(args: &BenchArgs, tenants: u32) -> Result<ExitCode> {
     let poll = ingest(&store, geo, |out| write_records(out, polled.into_iter()))?;
     let middle = (start + TimeDelta::days(i64::from(args.days) / 2)).date_naive();
     let day_text = middle.format("%Y-%m-%d").to_string();
-    let day_before = super::append::day_bytes(&store, &day_text)?;
+    let day_before = super::day_bytes(&store, &day_text)?;
     // Every tenant holds about 1/N of the day: every (100/N)th row of the last tenant's
     // day is 1 % of the day.
     let step = (100 / u64::from(tenants)).max(1);
@@ -263,7 +263,7 @@ pub(super) fn ingest(
     geo: Option<&Path>,
     feed: impl FnOnce(&mut dyn Write) -> Result<u64>,
 ) -> Result<Measured> {
-    let before = super::append::files(store).unwrap_or_default();
+    let before = super::store_files(store).unwrap_or_default();
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["ingest", "--source-category", SOURCE_CATEGORY, "--data-dir"])
@@ -299,7 +299,7 @@ pub(super) fn ingest(
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok());
-    let after = super::append::files(store)?;
+    let after = super::store_files(store)?;
     let bytes_written = after.difference(&before).map(|(_, bytes)| bytes).sum();
     Ok(Measured {
         seconds,

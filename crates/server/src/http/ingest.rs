@@ -71,8 +71,8 @@ pub async fn run(
         // Held before the store's lock, so waiting for memory never blocks other writers.
         let _held = match state.memory.hold_waiting(
             "an ingest",
-            crate::serve::append_memory(body_bytes, state.memory.limit()),
-            crate::serve::APPEND_WAIT,
+            crate::append::append_memory(body_bytes, state.memory.limit()),
+            crate::append::APPEND_WAIT,
         ) {
             Ok(held) => held,
             Err(e) => {
@@ -90,7 +90,7 @@ pub async fn run(
             .map_err(|_| anyhow::anyhow!("store lock poisoned"))?;
         let mut ingest = store.ingest(state.geo.clone(), meta);
         let mut errors = Vec::new();
-        let (read, bad) = crate::ingest::push_reporting(&mut ingest, reader, |e, bad| {
+        let (read, bad) = crate::append::push_reporting(&mut ingest, reader, |e, bad| {
             if bad <= SHOWN_ERRORS {
                 errors.push(serde_json::json!({
                     "line": e.line,
