@@ -52,27 +52,50 @@ pub fn spawn_refresh(
     tokio::spawn(async move { store.run(shutdown).await })
 }
 
-/// Senders of the tenant's spam (filtered or quarantined mail): the most frequent sender
-/// addresses and IPs and the domains of the top addresses, for the demo's feeds.
+/// Share of a sender's (or an IP's) messages that must be spam or quarantined for the demo
+/// feeds to list it: a brand that sends mostly delivered mail (`no-reply@zoom.us`, Microsoft's
+/// own relays) and now and then lands in a spam filter is not a threat actor.
+const SPAM_SHARE: f64 = 0.5;
+
+/// The tenant's spam senders as the demo feeds list them: the top 30 sender addresses and the
+/// top 60 sending IPs by messages filtered as spam or quarantined, among those whose messages
+/// are mostly that ([`SPAM_SHARE`]), and the domains of the top five addresses whose own mail
+/// is mostly that too.
 pub fn spam_senders(tenant: &mailscope_simulator::TenantConfig) -> Result<Vec<String>> {
     use std::collections::HashMap;
-    let mut addresses: HashMap<String, u64> = HashMap::new();
-    let mut ips: HashMap<String, u64> = HashMap::new();
+    // (spam or quarantined, all) per sender address and per IP.
+    let mut addresses: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut ips: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut domains: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut blocks: HashMap<String, (u64, u64)> = HashMap::new();
     for observation in mailscope_simulator::generate(tenant)? {
         let record = observation.record;
-        if !matches!(
+        let spam = u64::from(matches!(
             record.status,
             mailscope_record::Status::FilteredAsSpam | mailscope_record::Status::Quarantined
-        ) {
-            continue;
+        ));
+        if let Some((_, domain)) = record.sender_address.rsplit_once('@') {
+            let counts = domains.entry(domain.to_owned()).or_default();
+            *counts = (counts.0 + spam, counts.1 + 1);
         }
-        *addresses.entry(record.sender_address).or_default() += 1;
+        let counts = addresses.entry(record.sender_address).or_default();
+        *counts = (counts.0 + spam, counts.1 + 1);
         if let Some(ip) = record.from_ip {
-            *ips.entry(ip).or_default() += 1;
+            if let Some(block) = block_of(&ip) {
+                let counts = blocks.entry(block).or_default();
+                *counts = (counts.0 + spam, counts.1 + 1);
+            }
+            let counts = ips.entry(ip).or_default();
+            *counts = (counts.0 + spam, counts.1 + 1);
         }
     }
-    let top = |counts: HashMap<String, u64>, n: usize| {
-        let mut counted: Vec<(String, u64)> = counts.into_iter().collect();
+    let mostly_spam = |(spam, all): (u64, u64)| spam > 0 && spam as f64 >= SPAM_SHARE * all as f64;
+    let top = |counts: HashMap<String, (u64, u64)>, n: usize| {
+        let mut counted: Vec<(String, u64)> = counts
+            .into_iter()
+            .filter(|(_, counts)| mostly_spam(*counts))
+            .map(|(value, (spam, _))| (value, spam))
+            .collect();
         counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         counted
             .into_iter()
@@ -85,10 +108,40 @@ pub fn spam_senders(tenant: &mailscope_simulator::TenantConfig) -> Result<Vec<St
         .iter()
         .take(5)
         .filter_map(|a| a.rsplit_once('@').map(|(_, domain)| domain.to_owned()))
+        // A spoofed address in a domain that mostly sends good mail (the tenant's own, a
+        // partner's) does not make the domain a threat.
+        .filter(|domain| {
+            domains
+                .get(domain)
+                .is_some_and(|counts| mostly_spam(*counts))
+        })
         .collect();
+    senders.sort();
+    senders.dedup();
     senders.extend(addresses);
+    // The blocklist feed widens each address to its block, so an address is listed only when
+    // its block's mail is mostly spam too: spam relayed through a provider's shared outbound
+    // range (Exchange Online's own, 2a01:111:f400::/48) must not list the provider.
+    let ips: HashMap<String, (u64, u64)> = ips
+        .into_iter()
+        .filter(|(ip, _)| {
+            block_of(ip)
+                .and_then(|block| blocks.get(&block))
+                .is_some_and(|counts| mostly_spam(*counts))
+        })
+        .collect();
     senders.extend(top(ips, 60));
     Ok(senders)
+}
+
+/// The block a demo blocklist widens `ip` to: its /24 (IPv4) or /48 (IPv6).
+fn block_of(ip: &str) -> Option<String> {
+    let prefix = match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(_) => 24,
+        std::net::IpAddr::V6(_) => 48,
+    };
+    let net = ipnet::IpNet::new(ip.parse().ok()?, prefix).ok()?;
+    Some(net.trunc().to_string())
 }
 
 /// The demo's feeds: one small feed in every format listing `senders`, to be served by the
@@ -134,5 +187,85 @@ impl DemoFeeds {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// The demo feeds list spam sources, never a brand that mostly delivers: every listed
+    /// address, domain and IP is mostly spam or quarantined in the generated tenant itself.
+    #[test]
+    fn the_demo_feeds_list_only_senders_whose_mail_is_mostly_spam() {
+        let tenant = mailscope_simulator::TenantConfig {
+            seed: 7,
+            messages: 60_000,
+            start: "2026-11-01T00:00:00Z".parse().expect("time"),
+            days: 14,
+        };
+        let listed = spam_senders(&tenant).expect("senders");
+        // Independently: each value's (spam or quarantined, all) over the same records.
+        let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
+        for observation in mailscope_simulator::generate(&tenant).expect("tenant") {
+            let record = observation.record;
+            let spam = u64::from(matches!(
+                record.status,
+                mailscope_record::Status::FilteredAsSpam | mailscope_record::Status::Quarantined
+            ));
+            let domain = record
+                .sender_address
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_owned());
+            // The block a blocklist widens the address to, computed here by hand.
+            let block = record.from_ip.as_deref().and_then(|ip| {
+                Some(match ip.parse::<std::net::IpAddr>().ok()? {
+                    std::net::IpAddr::V4(v4) => {
+                        let [a, b, c, _] = v4.octets();
+                        format!("{a}.{b}.{c}.0/24")
+                    }
+                    std::net::IpAddr::V6(v6) => {
+                        let s = v6.segments();
+                        format!(
+                            "{}/48",
+                            std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)
+                        )
+                    }
+                })
+            });
+            let values = [Some(record.sender_address), domain, record.from_ip, block];
+            for value in values.into_iter().flatten() {
+                let entry = counts.entry(value).or_default();
+                *entry = (entry.0 + spam, entry.1 + 1);
+            }
+        }
+        assert!(listed.len() >= 20, "{listed:?}");
+        for value in &listed {
+            let (spam, all) = counts[value];
+            assert!(
+                spam * 2 >= all,
+                "{value}: {spam} of {all} messages are spam or quarantined"
+            );
+            if let Some(block) = block_of(value) {
+                let (spam, all) = counts[&block];
+                assert!(
+                    spam * 2 >= all,
+                    "{value}'s block {block}: {spam} of {all} messages are spam or quarantined"
+                );
+            }
+        }
+        // The brands the unfiltered list used to flag send mail in this tenant, mostly
+        // delivered.
+        let brands = ["no-reply@zoom.us", "no-reply@sharepointonline.com"];
+        assert!(
+            brands.iter().any(|b| counts.contains_key(*b)),
+            "the tenant's bulk senders changed: {} values",
+            counts.len()
+        );
+        for brand in brands {
+            assert!(!listed.iter().any(|v| v == brand), "{brand} listed");
+        }
     }
 }
