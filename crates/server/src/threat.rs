@@ -63,7 +63,7 @@ const SPAM_SHARE: f64 = 0.5;
 /// is mostly that too.
 pub fn spam_senders(tenant: &mailscope_simulator::TenantConfig) -> Result<Vec<String>> {
     use std::collections::HashMap;
-    // (spam or quarantined, all) per sender address and per IP.
+    // (spam or quarantined, all) per sender address, sender domain, IP and IP block.
     let mut addresses: HashMap<String, (u64, u64)> = HashMap::new();
     let mut ips: HashMap<String, (u64, u64)> = HashMap::new();
     let mut domains: HashMap<String, (u64, u64)> = HashMap::new();
@@ -74,19 +74,19 @@ pub fn spam_senders(tenant: &mailscope_simulator::TenantConfig) -> Result<Vec<St
             record.status,
             mailscope_record::Status::FilteredAsSpam | mailscope_record::Status::Quarantined
         ));
+        let tally = |counts: &mut HashMap<String, (u64, u64)>, key: String| {
+            let entry = counts.entry(key).or_default();
+            *entry = (entry.0 + spam, entry.1 + 1);
+        };
         if let Some((_, domain)) = record.sender_address.rsplit_once('@') {
-            let counts = domains.entry(domain.to_owned()).or_default();
-            *counts = (counts.0 + spam, counts.1 + 1);
+            tally(&mut domains, domain.to_owned());
         }
-        let counts = addresses.entry(record.sender_address).or_default();
-        *counts = (counts.0 + spam, counts.1 + 1);
+        tally(&mut addresses, record.sender_address);
         if let Some(ip) = record.from_ip {
             if let Some(block) = block_of(&ip) {
-                let counts = blocks.entry(block).or_default();
-                *counts = (counts.0 + spam, counts.1 + 1);
+                tally(&mut blocks, block);
             }
-            let counts = ips.entry(ip).or_default();
-            *counts = (counts.0 + spam, counts.1 + 1);
+            tally(&mut ips, ip);
         }
     }
     let mostly_spam = |(spam, all): (u64, u64)| spam > 0 && spam as f64 >= SPAM_SHARE * all as f64;

@@ -380,15 +380,12 @@ impl Engine {
                 None => result = Some(part),
                 Some(result) => {
                     result.rows.extend(part.rows);
-                    for warning in part.warnings {
-                        if !result.warnings.contains(&warning) {
-                            result.warnings.push(warning);
-                        }
-                    }
+                    result.warnings.extend(part.warnings);
                 }
             }
         }
         let mut result = result.ok_or_else(|| Error::Query("no parts".into()))?;
+        result.warnings = once_each(std::mem::take(&mut result.warnings));
         if result.rows.len() >= max_rows {
             result.warnings.push(messages_capped(max_rows));
         }
@@ -973,19 +970,22 @@ impl<'a> Pipeline<'a> {
     }
 
     async fn finish(mut self) -> Result<QueryResult> {
+        if !self.relation.aggregated {
+            let max_rows = self.options.max_raw_rows;
+            let mut result = self.messages(max_rows).await?;
+            if result.rows.len() >= max_rows {
+                result.warnings.push(messages_capped(max_rows));
+            }
+            return Ok(result);
+        }
         let mut warnings = std::mem::take(&mut self.lowering.warnings);
-        let raw_query = !self.relation.aggregated;
-        let max_rows = self.options.max_raw_rows;
-        output_shape(&mut self.relation, max_rows)?;
-        let cap = self.max_result_rows.filter(|_| !raw_query);
+        output_shape(&mut self.relation, self.options.max_raw_rows)?;
+        let cap = self.max_result_rows;
         if let Some(cap) = cap {
             // One row more than the cap tells whether anything was left out.
             self.relation.builder = self.relation.builder.clone().limit(0, Some(cap + 1))?;
         }
         let mut batch = materialize(&self.ctx, &mut self.relation).await?;
-        if raw_query && batch.num_rows() >= max_rows {
-            warnings.push(messages_capped(max_rows));
-        }
         if let Some(cap) = cap
             && batch.num_rows() > cap
         {
@@ -1141,8 +1141,8 @@ fn newest_first(relation: &mut Relation, columns: &[String], max_rows: usize) ->
         window::sort_exprs(&keys)
     };
     if !keys.is_empty() {
-        let builder = relation.builder.clone();
-        relation.builder = builder.sort_with_limit(keys, Some(max_rows))?;
+        relation.builder = relation.builder.clone().sort(keys)?;
+        // Ordered from here: `materialize` keeps the order through the projection below.
         relation.set_order(vec![("_messagetime".into(), true)]);
     }
     relation.builder = relation.builder.clone().limit(0, Some(max_rows))?;

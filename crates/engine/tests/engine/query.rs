@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use mailscope_engine::exec::{Engine, QueryOptions, QueryResult, Snapshot, Value, execute};
+use mailscope_engine::exec::{Engine, QueryOptions, QueryResult, Snapshot, Value};
 use mailscope_engine::geo::GeoDatabase;
 use mailscope_engine::schema::SourceMeta;
 use mailscope_engine::store::Store;
@@ -70,6 +70,18 @@ pub fn store_with(dir: &Path, records: Vec<Record>, geo: Option<Arc<GeoDatabase>
 }
 
 pub fn run(dir: &Path, query: &str, tz: &str, geo: Option<Arc<GeoDatabase>>) -> QueryResult {
+    run_with(dir, query, tz, geo, &Engine::default(), 1_000)
+}
+
+/// `query` over the store in `dir` from 2026-10-24 to 2026-10-28, on `engine`.
+fn run_with(
+    dir: &Path,
+    query: &str,
+    tz: &str,
+    geo: Option<Arc<GeoDatabase>>,
+    engine: &Engine,
+    max_raw_rows: usize,
+) -> QueryResult {
     let compiled = mailscope_query::compile(query).unwrap_or_else(|d| panic!("{d:?}"));
     let options = QueryOptions {
         from: at("2026-10-24T00:00:00Z"),
@@ -78,13 +90,16 @@ pub fn run(dir: &Path, query: &str, tz: &str, geo: Option<Arc<GeoDatabase>>) -> 
         geo,
         asn: None,
         threat: None,
-        max_raw_rows: 1_000,
+        max_raw_rows,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(execute(dir, &compiled, &options)).unwrap()
+    let snapshot = Snapshot::load(dir).unwrap();
+    runtime
+        .block_on(engine.execute(&snapshot, &compiled, &options))
+        .unwrap()
 }
 
 pub const JSON: &str = r#"_sourceCategory=labs/* | json "Status", "FromIP", "SenderAddress", "Subject", "Size" as status, fromIP, sender_address, subject, size nodrop"#;
@@ -337,24 +352,7 @@ fn an_aggregation_without_a_sort_comes_back_in_one_order_time_first_then_by_ever
 }
 
 fn run_on(dir: &Path, query: &str, engine: &Engine, max_raw_rows: usize) -> QueryResult {
-    let compiled = mailscope_query::compile(query).unwrap_or_else(|d| panic!("{d:?}"));
-    let options = QueryOptions {
-        from: at("2026-10-24T00:00:00Z"),
-        to: at("2026-10-28T00:00:00Z"),
-        time_zone: chrono_tz::UTC,
-        geo: None,
-        asn: None,
-        threat: None,
-        max_raw_rows,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let snapshot = Snapshot::load(dir).unwrap();
-    runtime
-        .block_on(engine.execute(&snapshot, &compiled, &options))
-        .unwrap()
+    run_with(dir, query, "UTC", None, engine, max_raw_rows)
 }
 
 /// Four days of records over three appends, many received at the same instant.
