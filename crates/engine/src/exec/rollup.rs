@@ -34,6 +34,36 @@ use crate::store::{Catalog, SegmentMeta};
 /// What the word level keeps in place of the subject: its words (a pseudo column name).
 const WORDS: &str = "__words";
 
+/// The domain of an address as the domain levels keep it (pseudo column names): what
+/// `extract field=<address> ".@(?<d>.*)"` reads of the address.
+const SENDER_DOMAIN: &str = "SenderAddress@domain";
+const RECIPIENT_DOMAIN: &str = "RecipientAddress@domain";
+
+/// The pseudo column of an address column's domain, and back.
+fn domain_column(address: &str) -> Option<&'static str> {
+    match address {
+        schema::SENDER_ADDRESS => Some(SENDER_DOMAIN),
+        schema::RECIPIENT_ADDRESS => Some(RECIPIENT_DOMAIN),
+        _ => None,
+    }
+}
+
+fn address_of_domain(column: &str) -> Option<&'static str> {
+    match column {
+        SENDER_DOMAIN => Some(schema::SENDER_ADDRESS),
+        RECIPIENT_DOMAIN => Some(schema::RECIPIENT_ADDRESS),
+        _ => None,
+    }
+}
+
+/// Whether a level keeps the value of (pseudo) column `column`.
+fn level_keeps(level: &crate::store::rollup::Level, column: &str) -> bool {
+    level.dims.iter().any(|d| d == column)
+        || (level.words && column == WORDS)
+        || address_of_domain(column)
+            .is_some_and(|a| level.domain == Some(a) || level.dims.iter().any(|d| d == a))
+}
+
 /// A query the rollups can answer: the levels that hold every value it reads (in the order
 /// to try them), and whether it reads stored geolocation (rows without it are looked up at
 /// query time from the IP, which a rollup does not keep).
@@ -126,10 +156,7 @@ pub fn coverage(query: &ir::Query, options: &QueryOptions) -> Option<Coverage> {
         .enumerate()
         .filter(|(_, level)| {
             let bucket_ms = level.bucket_ns / 1_000_000;
-            analysis
-                .needed
-                .iter()
-                .all(|c| level.dims.iter().any(|d| d == c) || (level.words && *c == WORDS))
+            analysis.needed.iter().all(|c| level_keeps(level, c))
                 && level.words == analysis.split_words
                 && analysis.timeslices.iter().all(|(span, starts)| {
                     span % bucket_ms == 0 && starts.iter().all(|s| s.rem_euclid(bucket_ms) == 0)
@@ -358,6 +385,22 @@ impl Analysis {
                 self.assign(Field::of(&groups[0], Some(BTreeSet::from([WORDS]))));
                 Ok(())
             }
+            // The domain of an address, as the domain levels keep it.
+            StageKind::ParseRegex {
+                source: Some(source),
+                regex,
+                groups,
+                nodrop,
+                multi: false,
+            } if self.domain_of(source, regex, groups).is_some() => {
+                let column = self.domain_of(source, regex, groups).ok_or(Rows)?;
+                let columns = BTreeSet::from([column]);
+                if !*nodrop {
+                    self.need(&columns);
+                }
+                self.assign(Field::of(&groups[0], Some(columns)));
+                Ok(())
+            }
             StageKind::ParseRegex {
                 source: Some(source),
                 groups: outputs,
@@ -391,6 +434,15 @@ impl Analysis {
             }
             _ => Err(Rows),
         }
+    }
+
+    /// The domain pseudo column that `extract field=<source> "<regex>"` reads, when the source
+    /// is an address column as stored and the regex captures its domain the way the domain
+    /// levels do ([`crate::store::rollup::domain_regex`]).
+    fn domain_of(&self, source: &str, regex: &str, groups: &[String]) -> Option<&'static str> {
+        let [group] = groups else { return None };
+        let column = self.resolve(source)?.plain.and_then(domain_column)?;
+        (crate::store::rollup::domain_regex(group).as_deref() == Some(regex)).then_some(column)
     }
 
     /// `parse`/`extract` from `source` into `outputs`: functions of the source. Unless every
@@ -531,13 +583,41 @@ pub struct Split<'c> {
 }
 
 impl<'c> Split<'c> {
-    /// The split for the first level of `coverage` that has whole buckets in the range and
-    /// segments with its rollup; `None`: read rows.
+    /// The split, among the levels of `coverage` that have whole buckets in the range and
+    /// segments with their rollup, that reads the fewest rows ([`Split::cost`]; the first of
+    /// equals); `None`: read rows.
     pub fn new(catalog: &'c Catalog, range: (i64, i64), coverage: &Coverage) -> Option<Split<'c>> {
         coverage
             .levels
             .iter()
-            .find_map(|&level| Split::at_level(catalog, range, level, coverage.reads_geo))
+            .filter_map(|&level| Split::at_level(catalog, range, level, coverage.reads_geo))
+            .min_by_key(|split| split.cost(range))
+    }
+
+    /// About how many rows the split reads: its rollup rows, the rows of the segments read
+    /// as rows, and the rows of the edge segments in the partial buckets (in proportion to
+    /// the part of each segment's time span they cover).
+    pub fn cost(&self, (from_ns, to_ns): (i64, i64)) -> u64 {
+        let rollup: u64 = self
+            .rolled
+            .iter()
+            .filter_map(|s| s.rollup.as_ref())
+            .map(|r| r.rows.get(self.level).copied().unwrap_or(0))
+            .sum();
+        let plain: u64 = self.plain.iter().map(|s| s.rows).sum();
+        let (first, last) = self.buckets;
+        let edges: u64 = self
+            .edges
+            .iter()
+            .map(|s| {
+                let (low, high) = (s.min_received, s.max_received.saturating_add(1));
+                let span = high.saturating_sub(low).max(1) as f64;
+                let overlap = |a: i64, b: i64| (b.min(high) - a.max(low)).max(0) as f64;
+                let outside = overlap(from_ns, first) + overlap(last, to_ns);
+                (s.rows as f64 * (outside / span).min(1.0)).ceil() as u64
+            })
+            .sum();
+        rollup + plain + edges
     }
 
     fn at_level(

@@ -13,11 +13,13 @@
 //!   geolocation columns ([`keeps_nullness`]), null throughout;
 //! - `__weight` is the number of rows, `__level` the level.
 //!
-//! Levels ([`LEVELS`]), smallest first: by quarter hour, the Sumo metadata, organization and
-//! status, then also the country of each IP; by UTC day, those and one of sender, recipient,
-//! `FromIP`, `ToIP`, subject. A query is answered from the first level whose dimensions
-//! cover it and whose buckets its timeslices are unions of. The rollup is written and synced with the segment, before any
-//! catalog names the segment, and rebuilt whenever a merge rewrites the segment.
+//! Levels ([`LEVELS`]): by quarter hour, the Sumo metadata, organization and status, then
+//! also the country of each IP; by UTC day, those and one of sender, recipient, `FromIP`,
+//! `ToIP`, the subject's words; by hour, the sender, and the domain of the sender or of the
+//! recipient. A query is answered from the level that reads the fewest rows among those whose
+//! dimensions cover it and whose buckets its timeslices are unions of. The rollup is written
+//! and synced with the segment, before any catalog names the segment, and rebuilt whenever a
+//! merge rewrites the segment.
 
 use std::collections::HashMap;
 
@@ -47,7 +49,7 @@ use crate::schema::{self, IpSide, stored_schema};
 pub const QUARTER_HOUR_NS: i64 = 15 * 60 * 1_000_000_000;
 /// Width of the coarse buckets of the levels keyed by a column with many values: a UTC day.
 pub const DAY_NS: i64 = 24 * 60 * 60 * 1_000_000_000;
-/// The buckets of the hourly sender level (hourly distinct counts).
+/// The buckets of the hourly sender and domain levels (hourly distinct counts).
 pub const HOUR_NS: i64 = 60 * 60 * 1_000_000_000;
 /// The column counting the rows a rollup row stands for.
 pub const WEIGHT: &str = "__weight";
@@ -72,6 +74,9 @@ pub struct Level {
     /// the word in `Subject`, weighted by its occurrences (and `Size` summed per occurrence).
     /// It answers only queries that split the subject into exactly those words.
     pub words: bool,
+    /// A domain level: also grouped by the domain of this address column
+    /// ([`domain_key`]), the column holding the smallest address of each group.
+    pub domain: Option<&'static str>,
 }
 
 /// The levels, in the order a query tries them (smallest first). Their numbers are part of
@@ -85,9 +90,12 @@ pub struct Level {
 ///   keyword panel from 1.3 s to 1.0 s at 10 M);
 /// - 6: the words of the subject with level 0's dimensions, by UTC day ([`Level::words`]):
 ///   the keyword panel's counts (with the countries it would be 3.4 times larger);
-/// - 7: level 0's dimensions and the sender by hour: the hourly distinct senders and sender
-///   domains of the Message Monitoring sparklines (tried after the day levels). Not the
-///   recipient: by hour it holds nearly a row per row (73 % at 1 M).
+/// - 7: level 0's dimensions and the sender by hour: the hourly distinct senders of the
+///   Message Monitoring sparklines. Not the recipient: by hour it holds nearly a row per row
+///   (73 % at 1 M);
+/// - 8 and 9 (format 2): level 0's dimensions and the domain of the sender (8) or of the
+///   recipient (9) by hour ([`Level::domain`]): the distinct domains of Message Monitoring,
+///   by hour and in all.
 pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
     let base: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
     let with = |extra: &[String]| [base.as_slice(), extra].concat();
@@ -95,6 +103,7 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         dims,
         bucket_ns,
         words,
+        domain: None,
     };
     let countries: Vec<String> = [IpSide::From, IpSide::To]
         .into_iter()
@@ -120,7 +129,46 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
         HOUR_NS,
         false,
     ));
+    for address in [schema::SENDER_ADDRESS, schema::RECIPIENT_ADDRESS] {
+        levels.push(Level {
+            domain: Some(address),
+            ..level(base.clone(), HOUR_NS, false)
+        });
+    }
     levels
+});
+
+/// What a domain level groups an address by: its domain as the language's
+/// `extract field=<address> ".@(?<domain>.*)"` finds it (the text after the first `@` that
+/// follows a character, to the end of the line), or, for an address with no such `@`, the
+/// address itself — so the domain extracted from the group's address, whether it matches,
+/// and whether it is null are those of every address of the group.
+pub fn domain_key(address: &str) -> DomainKey<'_> {
+    match DOMAIN.captures(address).and_then(|c| c.name("domain")) {
+        Some(domain) => DomainKey::Domain(domain.as_str()),
+        None => DomainKey::Address(address),
+    }
+}
+
+/// See [`domain_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DomainKey<'a> {
+    Domain(&'a str),
+    Address(&'a str),
+}
+
+/// The regex (as the language translates it) whose capture a domain level keeps, with the
+/// capture named `group`: a query's `extract` or `parse regex` with exactly this regex reads
+/// only what a domain level keeps.
+pub fn domain_regex(group: &str) -> Option<String> {
+    mailscope_query::regex::translate(&format!(".@(?<{group}>.*)"))
+        .ok()
+        .map(|t| t.pattern)
+}
+
+static DOMAIN: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(&domain_regex("domain").expect("the domain regex translates"))
+        .expect("the domain regex compiles")
 });
 
 const MAX_DIMENSIONS: usize = 10;
@@ -144,14 +192,24 @@ pub fn keeps_nullness(column: &str) -> bool {
     !FINER_GEO.iter().any(|c| c == column)
 }
 
-/// The definition of [`LEVELS`] this build writes and reads: changed whenever a level's
-/// dimensions, bucket or meaning change.
-pub const ROLLUP_FORMAT: u32 = 1;
+/// The definition of [`LEVELS`] this build writes: changed whenever levels are added (at
+/// the end) or a level's dimensions, bucket or meaning change.
+pub const ROLLUP_FORMAT: u32 = 2;
+
+/// How many of [`LEVELS`] a rollup of `format` holds, as this build defines them: format 1
+/// has the first eight, format 2 adds the domain levels. Another format is not read.
+pub fn levels_of_format(format: u32) -> usize {
+    match format {
+        1 => 8,
+        2 => 10,
+        _ => 0,
+    }
+}
 
 impl RollupMeta {
     /// Whether queries may read level `level` of this rollup.
     pub fn has_level(&self, level: usize) -> bool {
-        self.format == ROLLUP_FORMAT && self.rows.len() > level
+        level < levels_of_format(self.format) && self.rows.len() > level
     }
 }
 
@@ -159,9 +217,9 @@ impl RollupMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollupMeta {
-    /// The definition of the levels the file was built with ([`ROLLUP_FORMAT`]); a rollup
-    /// of another definition is not used (its segment answers from rows) until a merge
-    /// rewrites it.
+    /// The definition of the levels the file was built with ([`ROLLUP_FORMAT`]): queries read
+    /// the levels this build defines alike ([`levels_of_format`]), the others are answered
+    /// from rows until a merge rewrites the rollup.
     #[serde(default)]
     pub format: u32,
     /// Rows of each level, smallest level first.
@@ -223,6 +281,18 @@ impl Totals {
     }
 }
 
+/// A dimension holding an address column's [`domain_key`].
+struct DomainDimension {
+    /// Its position among the builder's dimensions, and its address dimension's.
+    position: usize,
+    address: usize,
+    /// Per code of the address dimension, the code of its key here ([`UNSEEN`]: not yet).
+    by_address: Vec<u32>,
+}
+
+/// An address code whose domain key is not yet computed.
+const UNSEEN: u32 = u32::MAX - 1;
+
 struct LevelBuilder {
     /// Positions of the level's dimensions among the builder's dimension columns.
     dims: Vec<usize>,
@@ -238,11 +308,17 @@ struct LevelBuilder {
 
 /// Builds a segment's rollup from its rows, batch by batch (stored schema).
 pub struct RollupBuilder {
-    /// Stored column indexes of every level's dimensions (each once).
+    /// The format it builds ([`levels_of_format`]).
+    format: u32,
+    /// Stored column indexes of every level's dimensions (each once, and once more for each
+    /// domain dimension: its address column).
     columns: Vec<usize>,
-    /// Per dimension column: value -> code, and the values by code.
+    /// Per dimension: value -> code (a domain dimension: key -> code), and the values by
+    /// code (a domain dimension: the smallest address of each key).
     codes: Vec<HashMap<Box<str>, u32, Fast>>,
     values: Vec<Vec<Box<str>>>,
+    /// The domain dimensions, computed from the codes of their address dimension.
+    domains: Vec<DomainDimension>,
     levels: Vec<LevelBuilder>,
     /// The words of subjects (for the word level): word -> code, and the words by code.
     word_codes: HashMap<Box<str>, u32, Fast>,
@@ -255,23 +331,56 @@ pub struct RollupBuilder {
 }
 
 impl RollupBuilder {
+    /// A builder of this build's format ([`ROLLUP_FORMAT`]).
     pub fn new() -> Result<RollupBuilder> {
+        RollupBuilder::of_format(ROLLUP_FORMAT)
+    }
+
+    /// A builder of the levels of an earlier `format` (to verify a rollup written by an
+    /// earlier version).
+    pub fn of_format(format: u32) -> Result<RollupBuilder> {
+        let count = levels_of_format(format);
+        if count == 0 {
+            return Err(Error::Query(format!("rollup: no format {format}")));
+        }
         let schema = stored_schema();
         let received = schema.index_of(schema::RECEIVED)?;
         let size = schema.index_of(schema::SIZE)?;
         let geo_version = schema.index_of(schema::GEO_VERSION)?;
         let mut columns: Vec<usize> = Vec::new();
+        let mut domains: Vec<DomainDimension> = Vec::new();
+        let plain = |columns: &mut Vec<usize>, domains: &[DomainDimension], column: usize| {
+            let is_domain = |p: usize| domains.iter().any(|d| d.position == p);
+            match (0..columns.len()).find(|&p| columns[p] == column && !is_domain(p)) {
+                Some(position) => position,
+                None => {
+                    columns.push(column);
+                    columns.len() - 1
+                }
+            }
+        };
         let mut levels = Vec::new();
-        for level in LEVELS.iter() {
+        for level in &LEVELS[..count] {
             let mut dims = Vec::new();
             let mut stored = Vec::new();
             for name in &level.dims {
                 let column = schema.index_of(name)?;
                 stored.push(column);
-                let position = match columns.iter().position(|c| *c == column) {
-                    Some(position) => position,
+                dims.push(plain(&mut columns, &domains, column));
+            }
+            if let Some(name) = level.domain {
+                let column = schema.index_of(name)?;
+                stored.push(column);
+                let address = plain(&mut columns, &domains, column);
+                let position = match domains.iter().find(|d| d.address == address) {
+                    Some(domain) => domain.position,
                     None => {
                         columns.push(column);
+                        domains.push(DomainDimension {
+                            position: columns.len() - 1,
+                            address,
+                            by_address: Vec::new(),
+                        });
                         columns.len() - 1
                     }
                 };
@@ -298,9 +407,11 @@ impl RollupBuilder {
             });
         }
         Ok(RollupBuilder {
+            format,
             codes: vec![HashMap::default(); columns.len()],
             values: vec![Vec::new(); columns.len()],
             columns,
+            domains,
             levels,
             word_codes: HashMap::default(),
             words: Vec::new(),
@@ -329,14 +440,21 @@ impl RollupBuilder {
         if columns[self.geo_version].null_count() > 0 {
             self.geo_complete = false;
         }
+        // The text of each plain dimension (none for the domain dimensions).
         let mut texts = Vec::with_capacity(self.columns.len());
-        for &c in &self.columns {
-            texts.push(columns[c].as_string_opt::<i32>().ok_or_else(|| {
-                Error::Query(format!(
-                    "rollup: dimension {} is not text",
-                    stored_schema().field(c).name()
-                ))
-            })?);
+        for (position, &c) in self.columns.iter().enumerate() {
+            if self.domains.iter().any(|d| d.position == position) {
+                texts.push(None);
+                continue;
+            }
+            texts.push(Some(columns[c].as_string_opt::<i32>().ok_or_else(
+                || {
+                    Error::Query(format!(
+                        "rollup: dimension {} is not text",
+                        stored_schema().field(c).name()
+                    ))
+                },
+            )?));
         }
         // Null bits of every row, column by column (most columns have no nulls at all).
         let rows = batch.num_rows();
@@ -361,6 +479,7 @@ impl RollupBuilder {
         for row in 0..rows {
             let nulls = nulls[row];
             for (d, text) in texts.iter().enumerate() {
+                let Some(text) = text else { continue };
                 codes[d] = if text.is_null(row) {
                     NULL_CODE
                 } else {
@@ -387,6 +506,18 @@ impl RollupBuilder {
                         }
                     }
                 };
+            }
+            for domain in &mut self.domains {
+                // Its own values apart from its address dimension's (two entries of `values`).
+                let mut smallest = std::mem::take(&mut self.values[domain.position]);
+                let code = domain.code_of(
+                    codes[domain.address],
+                    &self.values[domain.address],
+                    &mut self.codes[domain.position],
+                    &mut smallest,
+                );
+                self.values[domain.position] = smallest;
+                codes[domain.position] = code?;
             }
             let time = received.value(row);
             let size = (!size.is_null(row)).then(|| size.value(row));
@@ -491,7 +622,7 @@ impl RollupBuilder {
             )?);
         }
         Ok(RollupMeta {
-            format: ROLLUP_FORMAT,
+            format: self.format,
             rows,
             geo_complete: self.geo_complete,
         })
@@ -517,6 +648,54 @@ impl RollupBuilder {
         let file = writer.into_inner()?;
         file.sync_all().map_err(|e| Error::io(&path, e))?;
         Ok(meta)
+    }
+}
+
+impl DomainDimension {
+    /// The code of the domain key of the address with code `address` (null for null),
+    /// interning the key and keeping the smallest address of each.
+    fn code_of(
+        &mut self,
+        address: u32,
+        addresses: &[Box<str>],
+        keys: &mut HashMap<Box<str>, u32, Fast>,
+        smallest: &mut Vec<Box<str>>,
+    ) -> Result<u32> {
+        if address == NULL_CODE {
+            return Ok(NULL_CODE);
+        }
+        let index = address as usize;
+        if self.by_address.len() <= index {
+            self.by_address.resize(index + 1, UNSEEN);
+        }
+        if self.by_address[index] != UNSEEN {
+            return Ok(self.by_address[index]);
+        }
+        let text = addresses[index].as_ref();
+        // Domains and whole addresses apart: `d` or `a` before the text.
+        let key: Box<str> = match domain_key(text) {
+            DomainKey::Domain(domain) => format!("d{domain}").into(),
+            DomainKey::Address(address) => format!("a{address}").into(),
+        };
+        let code = match keys.get(&key) {
+            Some(&code) => {
+                if text < smallest[code as usize].as_ref() {
+                    smallest[code as usize] = text.into();
+                }
+                code
+            }
+            None => {
+                let code = u32::try_from(smallest.len())
+                    .ok()
+                    .filter(|c| *c < UNSEEN)
+                    .ok_or_else(|| Error::Query("rollup: too many distinct domains".into()))?;
+                keys.insert(key, code);
+                smallest.push(text.into());
+                code
+            }
+        };
+        self.by_address[index] = code;
+        Ok(code)
     }
 }
 
@@ -680,4 +859,111 @@ pub fn read(path: &Path) -> Result<Vec<RecordBatch>> {
         .with_batch_size(65_536)
         .build()?;
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key is what the language's `extract ".@(?<d>.*)"` finds (its regex compiled as the
+    /// engine compiles it), or the whole address when it finds nothing.
+    #[test]
+    fn the_domain_key_is_what_extract_finds() {
+        let extract = regex::Regex::new(&domain_regex("d").unwrap()).unwrap();
+        for (address, expected) in [
+            ("user@contoso.com", DomainKey::Domain("contoso.com")),
+            ("@lead@contoso.com", DomainKey::Domain("contoso.com")),
+            ("x@@y.org", DomainKey::Domain("@y.org")),
+            ("two@at@signs.net", DomainKey::Domain("at@signs.net")),
+            ("a@", DomainKey::Domain("")),
+            ("a@b\nc.com", DomainKey::Domain("b")),
+            ("line\n@break.com", DomainKey::Address("line\n@break.com")),
+            ("\u{2028}@sep.com", DomainKey::Address("\u{2028}@sep.com")),
+            ("no-at-sign", DomainKey::Address("no-at-sign")),
+            ("", DomainKey::Address("")),
+        ] {
+            assert_eq!(domain_key(address), expected, "{address:?}");
+            let found = extract.captures(address).and_then(|c| c.name("d"));
+            match expected {
+                DomainKey::Domain(domain) => assert_eq!(found.map(|m| m.as_str()), Some(domain)),
+                DomainKey::Address(_) => assert!(found.is_none(), "{address:?}"),
+            }
+        }
+    }
+
+    /// A domain level has a row per bucket and domain, holding the domain's smallest
+    /// address, whatever order the rows come in.
+    #[test]
+    fn a_domain_level_groups_addresses_by_domain() {
+        use arrow::array::{StringArray, TimestampNanosecondArray};
+        let schema = stored_schema();
+        let senders = ["b@x.org", "a@x.org", "c@y.org", "nodomain", "a@x.org"];
+        let build = |order: &[usize]| {
+            let columns: Vec<ArrayRef> = schema
+                .fields()
+                .iter()
+                .map(|field| -> ArrayRef {
+                    match field.name().as_str() {
+                        schema::RECEIVED => Arc::new(
+                            TimestampNanosecondArray::from(vec![HOUR_NS / 2; order.len()])
+                                .with_timezone("UTC"),
+                        ),
+                        schema::SENDER_ADDRESS => Arc::new(StringArray::from(
+                            order.iter().map(|&i| senders[i]).collect::<Vec<_>>(),
+                        )),
+                        _ if field.is_nullable() => {
+                            arrow::array::new_null_array(field.data_type(), order.len())
+                        }
+                        _ => match field.data_type() {
+                            DataType::Utf8 => Arc::new(StringArray::from(vec![""; order.len()])),
+                            DataType::Int64 => {
+                                Arc::new(arrow::array::Int64Array::from(vec![0; order.len()]))
+                            }
+                            other => panic!("{}: {other}", field.name()),
+                        },
+                    }
+                })
+                .collect();
+            let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+            let mut builder = RollupBuilder::new().unwrap();
+            builder.add(&batch).unwrap();
+            let (batches, meta) = builder.finish().unwrap();
+            let all = arrow::compute::concat_batches(&rollup_schema(), &batches).unwrap();
+            let level = LEVELS
+                .iter()
+                .position(|l| l.domain == Some(schema::SENDER_ADDRESS));
+            let level = i32::try_from(level.unwrap()).unwrap();
+            let levels = all
+                .column_by_name(LEVEL)
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int32Type>();
+            let sender = all
+                .column_by_name(schema::SENDER_ADDRESS)
+                .unwrap()
+                .as_string::<i32>();
+            let weight = all
+                .column_by_name(WEIGHT)
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            let rows: Vec<(String, i64)> = (0..all.num_rows())
+                .filter(|&r| levels.value(r) == level)
+                .map(|r| (sender.value(r).to_string(), weight.value(r)))
+                .collect();
+            (rows, meta)
+        };
+        let (rows, meta) = build(&[0, 1, 2, 3, 4]);
+        assert_eq!(
+            rows,
+            [
+                ("a@x.org".into(), 3),
+                ("c@y.org".into(), 1),
+                ("nodomain".into(), 1)
+            ]
+        );
+        assert_eq!(
+            (meta.format, meta.rows.len()),
+            (ROLLUP_FORMAT, LEVELS.len())
+        );
+        assert_eq!(build(&[3, 2, 4, 1, 0]).0, rows);
+    }
 }

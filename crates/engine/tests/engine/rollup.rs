@@ -41,6 +41,7 @@ fn fixture() -> &'static Fixture {
         .unwrap()
         .map(|o| o.record)
         .collect();
+        let records = with_odd_addresses(records);
         let mut store = Store::open(dir.path()).unwrap();
         let chunk = records.len().div_ceil(14);
         for (n, part) in records.chunks(chunk).enumerate() {
@@ -64,6 +65,46 @@ fn fixture() -> &'static Fixture {
                 .unwrap(),
         }
     })
+}
+
+/// Addresses whose domain is unusual, or that have none, as senders and recipients of copies
+/// of some generated rows: the domain levels must keep exactly what `extract` finds in them.
+const ODD_ADDRESSES: [&str; 12] = [
+    "",
+    "no-at-sign",
+    "@lead@contoso.com",
+    "a@",
+    "x@@y.org",
+    "line\n@break.com",
+    "ok@MiXeD.Example",
+    "ok@mixed.example",
+    "two@at@signs.net",
+    "üñí@コード.jp",
+    "a@b\nc.com",
+    "\u{2028}@sep.com",
+];
+
+fn with_odd_addresses(mut records: Vec<Record>) -> Vec<Record> {
+    let odd: Vec<Record> = records
+        .iter()
+        .step_by(97)
+        .take(120)
+        .enumerate()
+        .map(|(i, record)| {
+            let mut copy = record.clone();
+            copy.message_trace_id = format!("00000000-0000-4000-8000-{i:012}");
+            let pick = |n: usize| ODD_ADDRESSES[n % ODD_ADDRESSES.len()].to_string();
+            if i % 3 != 1 {
+                copy.sender_address = pick(i);
+            }
+            if i % 3 != 0 {
+                copy.recipient_address = pick(i / 2 + 5);
+            }
+            copy
+        })
+        .collect();
+    records.extend(odd);
+    records
 }
 
 const PRELUDE: &str = r#"| json "Organization", "Status", "SenderAddress", "Size", "FromIP", "ToIP", "Received", "Subject" as organization, status, sender, size, from_ip, to_ip, received, subject"#;
@@ -132,11 +173,15 @@ const KEYS: [&str; 10] = [
     "to_ip",
 ];
 
-const EXTRACTIONS: [&str; 4] = [
+const EXTRACTIONS: [&str; 7] = [
     "",
     r#"| parse field=sender "*@*" as user, domain"#,
     r#"| parse regex field=sender "@(?<domain>[^.]+)" nodrop"#,
     r#"| parse regex field=subject "(?<domain>\w+)" multi"#,
+    // The domains the domain levels keep, dropping or keeping rows without one.
+    r#"| extract field=sender ".@(?<domain>.*)""#,
+    "| json \"RecipientAddress\" as rcpt\n| extract field=rcpt \".@(?<domain>.*)\" nodrop",
+    "| json \"RecipientAddress\" as rcpt\n| parse regex field=rcpt \".@(?<domain>.*)\"",
 ];
 
 const ZONES: [&str; 5] = [
@@ -204,6 +249,7 @@ fn canonical(result: &QueryResult) -> (Vec<String>, Vec<String>) {
 
 struct Outcome {
     from_rollups: bool,
+    explained: String,
 }
 
 fn compare(text: &str, from: DateTime<Utc>, to: DateTime<Utc>, zone: &str) -> Outcome {
@@ -250,6 +296,7 @@ fn compare(text: &str, from: DateTime<Utc>, to: DateTime<Utc>, zone: &str) -> Ou
         .unwrap();
     Outcome {
         from_rollups: explained.contains("answered from partial aggregates"),
+        explained,
     }
 }
 
@@ -324,22 +371,39 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
             }
         }
     }
-    // By hour: distinct sender domains (the sparklines) — in zones whose hours are UTC's.
-    let hourly = format!(
-        "*\n{PRELUDE}\n| extract field=sender \".@(?<domain>.*)\"\n| timeslice 1h\n| count_distinct(domain) by _timeslice"
-    );
-    for (zone, expected) in [
-        ("UTC", true),
-        ("America/New_York", true),
-        ("Asia/Kolkata", false),
-        ("Australia/Adelaide", false),
+    // By hour: distinct sender and recipient domains (the sparklines), from the domain
+    // levels — in zones whose hours are UTC's.
+    for (hourly, level) in [
+        (
+            format!(
+                "*\n{PRELUDE}\n| extract field=sender \".@(?<domain>.*)\"\n| timeslice 1h\n| count_distinct(domain) by _timeslice"
+            ),
+            "level 8",
+        ),
+        (
+            format!(
+                "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| where status matches \"*\"\n| extract field=rcpt \".@(?<d>.*)\"\n| timeslice 1h\n| count_distinct(d) by _timeslice"
+            ),
+            "level 9",
+        ),
     ] {
-        for (from, to) in [whole, cut] {
-            assert_eq!(
-                compare(&hourly, from, to, zone).from_rollups,
-                expected,
-                "{hourly} in {zone}"
-            );
+        for (zone, expected) in [
+            ("UTC", true),
+            ("America/New_York", true),
+            ("Asia/Kolkata", false),
+            ("Australia/Adelaide", false),
+        ] {
+            for (from, to) in [whole, cut] {
+                let outcome = compare(&hourly, from, to, zone);
+                assert_eq!(outcome.from_rollups, expected, "{hourly} in {zone}");
+                if expected {
+                    assert!(
+                        outcome.explained.contains(level),
+                        "{hourly}: {}",
+                        outcome.explained
+                    );
+                }
+            }
         }
     }
     let rows = [
@@ -361,9 +425,17 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
         ),
         // The sender by quarter hour: its levels are by hour and by day.
         format!("*\n{PRELUDE}\n| timeslice 15m\n| count_distinct(sender) by _timeslice"),
-        // The recipient by hour: its level is by day.
+        // The recipient by hour: its level is by day (the hourly one keeps its domain only).
         format!(
             "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| timeslice 1h\n| count_distinct(rcpt) by _timeslice"
+        ),
+        // The recipient's domain by hour and its user: the user is not kept by hour.
+        format!(
+            "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| extract field=rcpt \".@(?<d>.*)\"\n| where rcpt matches \"a*\"\n| timeslice 1h\n| count_distinct(d) by _timeslice"
+        ),
+        // Another regex than the domain levels': the domain by another definition.
+        format!(
+            "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| extract field=rcpt \"@(?<d>.*)\"\n| timeslice 1h\n| count_distinct(d) by _timeslice"
         ),
         // Aggregations that are not sums of parts.
         format!("*\n{PRELUDE}\n| avg(size)"),
@@ -403,10 +475,10 @@ fn a_rollup_of_another_format_is_not_read() {
     super::query::store_with(dir.path(), records, None);
     let catalog_path = dir.path().join("CATALOG");
     let text = std::fs::read_to_string(&catalog_path).unwrap();
-    assert!(text.contains("\"format\": 1,"), "{text}");
+    assert!(text.contains("\"format\": 2,"), "{text}");
     std::fs::write(
         &catalog_path,
-        text.replace("\"format\": 1,", "\"format\": 0,"),
+        text.replace("\"format\": 2,", "\"format\": 0,"),
     )
     .unwrap();
 
@@ -439,5 +511,109 @@ fn a_rollup_of_another_format_is_not_read() {
     assert!(
         problems.iter().all(|p| p.message.contains("format 0")),
         "{problems:?}"
+    );
+}
+
+/// A rollup written by the version before the domain levels (format 1, levels 0–7) is still
+/// read for those levels and verifies; a query that only a domain level answers takes the
+/// next best path, with the same answer.
+#[test]
+fn a_rollup_of_the_format_before_the_domain_levels_is_read_for_its_levels() {
+    use mailscope_engine::store::rollup::{self, RollupBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Record> = generate(&TenantConfig {
+        seed: 5,
+        messages: 800,
+        start: start(),
+        days: 2,
+    })
+    .unwrap()
+    .map(|o| o.record)
+    .collect();
+    super::query::store_with(dir.path(), records, None);
+    // Every rollup rewritten as the earlier version wrote it, and the catalog with it.
+    let catalog_path = dir.path().join("CATALOG");
+    let mut catalog: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&catalog_path).unwrap()).unwrap();
+    for segment in catalog["segments"].as_array_mut().unwrap() {
+        let path = dir.path().join(segment["file"].as_str().unwrap());
+        let mut builder = RollupBuilder::of_format(1).unwrap();
+        for batch in mailscope_engine::store::segment::batches(&path, 4096).unwrap() {
+            builder.add(&batch.unwrap()).unwrap();
+        }
+        let meta = builder.write(&path).unwrap();
+        assert_eq!((meta.format, meta.rows.len()), (1, 8));
+        segment["rollup"] = serde_json::to_value(&meta).unwrap();
+    }
+    std::fs::write(
+        &catalog_path,
+        serde_json::to_string_pretty(&catalog).unwrap(),
+    )
+    .unwrap();
+    let problems = mailscope_engine::store::verify(dir.path())
+        .unwrap()
+        .problems;
+    assert!(problems.is_empty(), "{problems:?}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let snapshot = Snapshot::load(dir.path()).unwrap();
+    let options = QueryOptions {
+        from: start(),
+        to: start() + Duration::days(2),
+        time_zone: chrono_tz::UTC,
+        geo: None,
+        asn: None,
+        threat: None,
+        max_raw_rows: 1_000,
+    };
+    for (text, path) in [
+        (
+            format!("*\n{PRELUDE}\n| timeslice 1h\n| count by _timeslice, status"),
+            Some("level 0"),
+        ),
+        (
+            format!(
+                "*\n{PRELUDE}\n| extract field=sender \".@(?<d>.*)\"\n| timeslice 1h\n| count_distinct(d) by _timeslice"
+            ),
+            Some("level 7"),
+        ),
+        (
+            format!(
+                "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| extract field=rcpt \".@(?<d>.*)\"\n| timeslice 1h\n| count_distinct(d) by _timeslice"
+            ),
+            None,
+        ),
+    ] {
+        let query = mailscope_query::compile(&text).unwrap();
+        let explained = runtime
+            .block_on(Engine::default().explain(&snapshot, &query, &options))
+            .unwrap();
+        match path {
+            Some(level) => assert!(
+                explained.contains(&format!("answered from partial aggregates ({level},")),
+                "{text}\n{explained}"
+            ),
+            None => assert!(
+                explained.contains("== input: answered from rows =="),
+                "{text}\n{explained}"
+            ),
+        }
+        let run = |engine: Engine| {
+            runtime
+                .block_on(engine.execute(&snapshot, &query, &options))
+                .unwrap()
+        };
+        assert_eq!(
+            canonical(&run(Engine::default())),
+            canonical(&run(Engine::default().without_partial_aggregates())),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        rollup::levels_of_format(rollup::ROLLUP_FORMAT),
+        rollup::LEVELS.len()
     );
 }
