@@ -64,8 +64,9 @@ pub enum StoreCommand {
     Retain(StoreRetainArgs),
     /// Merges each day with more than one small segment or with deleted rows into one
     /// segment of its live rows, or several of at most 4 M rows for a larger day (queries
-    /// then read each day's partial aggregates again). Needs the
-    /// store's write lock: run it when no ingest or collector runs.
+    /// then read each day's partial aggregates again); also rewrites days whose partial
+    /// aggregates an earlier version wrote without some levels. Needs the store's write
+    /// lock: run it when no ingest or collector runs.
     Compact(StoreCompactArgs),
     /// Removes files no catalog names: replaced ones no running query reads (by their
     /// leases), others (leftovers of a crash) once older than the grace period.

@@ -314,6 +314,15 @@ pub fn verify(dir: &Path) -> Result<Verified> {
     Ok(verified)
 }
 
+/// Whether a segment's partial aggregates lack levels this version builds (no rollup, or one
+/// of an earlier format): compaction rewrites its day, which builds them.
+fn outdated_rollup(segment: &super::SegmentMeta) -> bool {
+    segment
+        .rollup
+        .as_ref()
+        .is_none_or(|r| r.format != rollup::ROLLUP_FORMAT)
+}
+
 /// Recomputes a segment's rollup from its rows and compares it with the file and the
 /// catalog's entry.
 fn verify_rollup(segment: &Path, expected: &rollup::RollupMeta) -> std::result::Result<(), String> {
@@ -457,26 +466,33 @@ impl Store {
 
     /// The day most in need of compaction, when one needs it: a day before `today` with at
     /// least `min_segments` small segments (fewer rows than half the most a compaction writes
-    /// into one), or whose deleted rows are at least a tenth of its rows (the most small
-    /// segments first, then the most deleted rows, then the oldest). `today` is left alone:
-    /// appends still arrive there.
+    /// into one), or whose deleted rows are at least a tenth of its rows, or with a segment
+    /// whose partial aggregates lack levels this version builds (written by an earlier
+    /// version): the most small segments first, then the most deleted rows, the most outdated
+    /// segments, the oldest. `today` is left alone: appends still arrive there.
     pub fn compaction_candidate(&self, today: NaiveDate, min_segments: usize) -> Option<String> {
         let today = today.format("%Y-%m-%d").to_string();
-        let mut by_day: BTreeMap<&str, (usize, u64, u64)> = BTreeMap::new();
+        // Per day: small segments, rows, deleted rows, segments with outdated rollups.
+        let mut by_day: BTreeMap<&str, (usize, u64, u64, usize)> = BTreeMap::new();
         for segment in &self.catalog.segments {
             let entry = by_day.entry(segment.day.as_str()).or_default();
             entry.0 += usize::from(self.is_small(segment));
             entry.1 += segment.rows;
             entry.2 += segment.deletes.as_ref().map_or(0, |d| d.rows);
+            entry.3 += usize::from(outdated_rollup(segment));
         }
         by_day
             .into_iter()
-            .filter(|(day, (segments, rows, deleted))| {
+            .filter(|(day, (segments, rows, deleted, outdated))| {
                 *day < today.as_str()
-                    && (*segments >= min_segments.max(2) || (*deleted > 0 && deleted * 10 >= *rows))
+                    && (*segments >= min_segments.max(2)
+                        || (*deleted > 0 && deleted * 10 >= *rows)
+                        || *outdated > 0)
             })
             .max_by(|(a_day, a), (b_day, b)| {
-                (a.0, a.2).cmp(&(b.0, b.2)).then_with(|| b_day.cmp(a_day))
+                (a.0, a.2, a.3)
+                    .cmp(&(b.0, b.2, b.3))
+                    .then_with(|| b_day.cmp(a_day))
             })
             .map(|(day, _)| day.to_owned())
     }
@@ -493,8 +509,8 @@ impl Store {
         self.compacted_segment_rows = rows.max(1);
     }
 
-    /// Rewrites `day` as segments of its live rows, when it has more than one small segment
-    /// or deleted rows, and publishes it; adds what it did to `done`. A streaming merge
+    /// Rewrites `day` as segments of its live rows, when it has more than one small segment,
+    /// deleted rows, or a segment whose rollup is outdated, and publishes it; adds what it did to `done`. A streaming merge
     /// (memory: a batch per input) into segments of at most
     /// [`COMPACTED_SEGMENT_ROWS`] rows (consecutive `Received` ranges): what a segment's
     /// writing holds whole — its key run, its rollup's groups — is bounded by that, not by
@@ -508,7 +524,11 @@ impl Store {
             .cloned()
             .collect();
         let small = segments.iter().filter(|s| self.is_small(s)).count();
-        if small < 2 && segments.iter().all(|s| s.deletes.is_none()) {
+        if small < 2
+            && segments
+                .iter()
+                .all(|s| s.deletes.is_none() && !outdated_rollup(s))
+        {
             return Ok(());
         }
         let generation = self.catalog.generation + 1;

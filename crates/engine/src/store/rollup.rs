@@ -15,11 +15,11 @@
 //!
 //! Levels ([`LEVELS`]): by quarter hour, the Sumo metadata, organization and status, then
 //! also the country of each IP; by UTC day, those and one of sender, recipient, `FromIP`,
-//! `ToIP`, the subject's words; by hour, the sender, and the domain of the sender or of the
-//! recipient. A query is answered from the level that reads the fewest rows among those whose
-//! dimensions cover it and whose buckets its timeslices are unions of. The rollup is written
-//! and synced with the segment, before any catalog names the segment, and rebuilt whenever a
-//! merge rewrites the segment.
+//! `ToIP`, the subject's words, `FromIP` with its country; by hour, the sender, and the
+//! domain of the sender or of the recipient. A query is answered from the level that reads
+//! the fewest rows among those whose dimensions cover it and whose buckets its timeslices are
+//! unions of. The rollup is written and synced with the segment, before any catalog names the
+//! segment, and rebuilt whenever a merge rewrites the segment.
 
 use std::collections::HashMap;
 
@@ -95,7 +95,10 @@ pub struct Level {
 ///   (73 % at 1 M);
 /// - 8 and 9 (format 2): level 0's dimensions and the domain of the sender (8) or of the
 ///   recipient (9) by hour ([`Level::domain`]): the distinct domains of Message Monitoring,
-///   by hour and in all.
+///   by hour and in all;
+/// - 10 (format 3): level 4 with the country of `FromIP` (code and name), by UTC day: counts
+///   by sender IP and its country (the sender IPs' threat table). An address has one
+///   country, so it holds about as many rows as level 4.
 pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
     let base: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
     let with = |extra: &[String]| [base.as_slice(), extra].concat();
@@ -135,6 +138,15 @@ pub static LEVELS: LazyLock<Vec<Level>> = LazyLock::new(|| {
             ..level(base.clone(), HOUR_NS, false)
         });
     }
+    let from_countries: Vec<String> = ["country_code", "country_name"]
+        .map(|column| schema::geo_column(IpSide::From, column))
+        .into_iter()
+        .collect();
+    levels.push(level(
+        with(&[[schema::FROM_IP.to_string()].as_slice(), &from_countries].concat()),
+        DAY_NS,
+        false,
+    ));
     levels
 });
 
@@ -194,14 +206,16 @@ pub fn keeps_nullness(column: &str) -> bool {
 
 /// The definition of [`LEVELS`] this build writes: changed whenever levels are added (at
 /// the end) or a level's dimensions, bucket or meaning change.
-pub const ROLLUP_FORMAT: u32 = 2;
+pub const ROLLUP_FORMAT: u32 = 3;
 
 /// How many of [`LEVELS`] a rollup of `format` holds, as this build defines them: format 1
-/// has the first eight, format 2 adds the domain levels. Another format is not read.
+/// has the first eight, format 2 adds the domain levels, format 3 the sender IP with its
+/// country. Another format is not read.
 pub fn levels_of_format(format: u32) -> usize {
     match format {
         1 => 8,
         2 => 10,
+        3 => 11,
         _ => 0,
     }
 }

@@ -406,6 +406,18 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
             }
         }
     }
+    // By sender IP and its country (the sender IPs' threat table), from their level.
+    let by_ip_and_country = format!(
+        "*\n{PRELUDE}\n| lookup country_name from geo://location on ip=from_ip\n| where country_name matches \"*\"\n| where isValidIP(from_ip) and !isPrivateIP(from_ip)\n| count as n by from_ip, country_name"
+    );
+    for (from, to) in [whole, cut] {
+        let outcome = compare(&by_ip_and_country, from, to, "UTC");
+        assert!(
+            outcome.explained.contains("(level 10,"),
+            "{}",
+            outcome.explained
+        );
+    }
     let rows = [
         // A value a rollup does not keep: the exact time, the size, the message id, the
         // subject (but its words), the words by another definition.
@@ -475,10 +487,10 @@ fn a_rollup_of_another_format_is_not_read() {
     super::query::store_with(dir.path(), records, None);
     let catalog_path = dir.path().join("CATALOG");
     let text = std::fs::read_to_string(&catalog_path).unwrap();
-    assert!(text.contains("\"format\": 2,"), "{text}");
+    assert!(text.contains("\"format\": 3,"), "{text}");
     std::fs::write(
         &catalog_path,
-        text.replace("\"format\": 2,", "\"format\": 0,"),
+        text.replace("\"format\": 3,", "\"format\": 0,"),
     )
     .unwrap();
 
@@ -616,4 +628,36 @@ fn a_rollup_of_the_format_before_the_domain_levels_is_read_for_its_levels() {
         rollup::levels_of_format(rollup::ROLLUP_FORMAT),
         rollup::LEVELS.len()
     );
+    drop(snapshot);
+
+    // Compaction rewrites the days whose rollups are outdated, oldest first, one segment or
+    // many alike; then every level is read.
+    let mut store = mailscope_engine::store::Store::open(dir.path()).unwrap();
+    let later = (start() + Duration::days(10)).date_naive();
+    let first_day = start().format("%Y-%m-%d").to_string();
+    assert_eq!(store.compaction_candidate(later, 4), Some(first_day));
+    let done = store.compact().unwrap();
+    assert_eq!(done.days, 2);
+    assert_eq!(store.compaction_candidate(later, 4), None);
+    drop(store);
+    let catalog = mailscope_engine::store::Catalog::load(dir.path()).unwrap();
+    assert!(
+        catalog
+            .segments
+            .iter()
+            .all(|s| s.rollup.as_ref().map(|r| r.format) == Some(rollup::ROLLUP_FORMAT))
+    );
+    let problems = mailscope_engine::store::verify(dir.path())
+        .unwrap()
+        .problems;
+    assert!(problems.is_empty(), "{problems:?}");
+    let snapshot = Snapshot::load(dir.path()).unwrap();
+    let text = format!(
+        "*\n{PRELUDE}\n| json \"RecipientAddress\" as rcpt\n| extract field=rcpt \".@(?<d>.*)\"\n| timeslice 1h\n| count_distinct(d) by _timeslice"
+    );
+    let query = mailscope_query::compile(&text).unwrap();
+    let explained = runtime
+        .block_on(Engine::default().explain(&snapshot, &query, &options))
+        .unwrap();
+    assert!(explained.contains("(level 9,"), "{explained}");
 }
