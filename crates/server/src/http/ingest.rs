@@ -12,7 +12,7 @@ use mailscope_engine::schema::SourceMeta;
 use mailscope_record::{Format, ReadOptions, open_reader, open_reader_as};
 use serde::Deserialize;
 
-use super::{AppState, error};
+use super::{AppState, coded_error, error};
 
 /// Bad records described in the response; the rest are counted.
 const SHOWN_ERRORS: u64 = 20;
@@ -76,7 +76,7 @@ pub async fn run(
         ) {
             Ok(held) => held,
             Err(e) => {
-                let mut busy = error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                let mut busy = coded_error(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string());
                 busy.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     axum::http::HeaderValue::from_static("30"),
@@ -130,10 +130,16 @@ pub async fn run(
     });
     match task.await {
         Ok(Ok(response)) => response,
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("ingest failed: {e:#}"),
-        ),
+        // The store failed (a write, a full disk): the details name files and go to the
+        // log, with the request id the answer carries.
+        Ok(Err(e)) => {
+            tracing::error!(error = format!("{e:#}"), "ingest failed");
+            coded_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_failed",
+                "the ingest could not be stored; the server's log has the details",
+            )
+        }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "ingest task failed"),
     }
 }

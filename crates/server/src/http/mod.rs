@@ -259,13 +259,38 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// A JSON error body: `{"error": "..."}`.
+/// A JSON error body: `{"error": "...", "code": "..."}`, the code the status's
+/// ([`code_for`]).
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    coded_error(status, code_for(status), message)
+}
+
+/// A JSON error body with a code more precise than the status's (API.md, "Errors").
+pub fn coded_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
     (
         status,
-        axum::Json(serde_json::json!({ "error": message.into() })),
+        axum::Json(serde_json::json!({ "error": message.into(), "code": code })),
     )
         .into_response()
+}
+
+/// The stable code of an error answer when nothing more precise is said: clients branch on
+/// codes, never on messages (which may change).
+pub fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "too_large",
+        422 => "unprocessable",
+        499 => "cancelled",
+        503 => "unavailable",
+        500..=599 => "internal",
+        _ => "error",
+    }
 }
 
 /// A refusal before any work: a status and the message of `{"error": ...}`.
@@ -308,6 +333,7 @@ fn library_error(e: LibraryError) -> Response {
         } => (
             StatusCode::BAD_REQUEST,
             axum::Json(serde_json::json!({
+                "code": query::QUERY_INVALID,
                 "errors": query::diagnostics_json(&text, &diagnostics),
                 "panel": panel,
                 "field": field,
@@ -316,7 +342,11 @@ fn library_error(e: LibraryError) -> Response {
             .into_response(),
         // Names a file of the library (relative to the data directory): the user can fix
         // or remove it.
-        e @ LibraryError::Corrupt { .. } => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        e @ LibraryError::Corrupt { .. } => coded_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "library_damaged",
+            e.to_string(),
+        ),
         e @ LibraryError::Io { .. } => {
             tracing::error!(error = %e, "dashboard library");
             error(

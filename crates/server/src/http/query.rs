@@ -13,7 +13,7 @@ use mailscope_engine::exec::QueryOptions;
 use mailscope_query::Diagnostic;
 use serde::Deserialize;
 
-use super::{ApiError, AppState, JsonBody, error, parse_body};
+use super::{ApiError, AppState, JsonBody, coded_error, error, parse_body};
 use mailscope_engine::exec::Value;
 use mailscope_service::{Answer, QueryError, QueryRequest};
 
@@ -132,36 +132,51 @@ fn page(answer: &Answer, offset: usize, limit: usize, elapsed: Duration) -> Resp
 }
 
 /// The response for a query that did not give a result.
+/// The code of a query that does not compile (its diagnostics in `errors`).
+pub const QUERY_INVALID: &str = "query_invalid";
+
 pub fn query_error(e: QueryError, source: &str) -> Response {
     match e {
         QueryError::Compile(diagnostics) => (
             StatusCode::BAD_REQUEST,
-            axum::Json(serde_json::json!({ "errors": diagnostics_json(source, &diagnostics) })),
+            axum::Json(serde_json::json!({
+                "code": QUERY_INVALID,
+                "errors": diagnostics_json(source, &diagnostics),
+            })),
         )
             .into_response(),
-        QueryError::DuplicateId(id) => error(
+        QueryError::DuplicateId(id) => coded_error(
             StatusCode::CONFLICT,
+            "query_id_in_use",
             format!("a query with id {id:?} is running already"),
         ),
         QueryError::Cancelled => error(cancelled_status(), "the query was cancelled"),
-        QueryError::TimedOut(limit) => error(
+        QueryError::TimedOut(limit) => coded_error(
             StatusCode::SERVICE_UNAVAILABLE,
+            "timed_out",
             format!(
                 "the query ran longer than {} and was cancelled; narrow the time range",
                 seconds(limit)
             ),
         ),
-        QueryError::Failed(mailscope_engine::Error::MemoryBudget { .. }) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }
+        QueryError::Failed(mailscope_engine::Error::MemoryBudget { .. }) => coded_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "memory_budget",
+            e.to_string(),
+        ),
         QueryError::Failed(
             failure @ (mailscope_engine::Error::Query(_) | mailscope_engine::Error::DataFusion(_)),
-        ) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
+        ) => coded_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "query_failed",
+            failure.to_string(),
+        ),
         QueryError::Failed(failure) => {
             // The store or a file failed: the details (paths) go to the log, not the client.
             tracing::error!(error = %failure, "query failed reading the store");
-            error(
+            coded_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
+                "store_failed",
                 "the store could not be read; the server's log has the details",
             )
         }

@@ -127,6 +127,8 @@ fn ingest_endpoint_needs_the_token_keeps_good_records_and_names_bad_lines() {
         let url = format!("{}/api/v1/ingest?source_category=posted/trace", server.base);
         let refused = client.post(&url).body(GOOD).send().await.expect("request");
         assert_eq!(refused.status(), 401);
+        let body: Value = refused.json().await.expect("json error");
+        assert_eq!(body["code"], "unauthorized", "{body}");
         let wrong = client
             .post(&url)
             .bearer_auth("s3cret-token-for-test")
@@ -253,6 +255,7 @@ fn query_api_returns_diagnostics_and_rejects_malformed_requests() {
         let body: Value = bad_query.json().await.expect("json");
         assert_eq!(body["errors"][0]["code"], "E0101", "{body}");
         assert_eq!(body["errors"][0]["span"]["start"], 4, "{body}");
+        assert_eq!(body["code"], "query_invalid", "{body}");
 
         for malformed in [
             "not json",
@@ -270,6 +273,7 @@ fn query_api_returns_diagnostics_and_rejects_malformed_requests() {
             assert_eq!(response.status(), 400, "{malformed}");
             let body: Value = response.json().await.expect("json error");
             assert!(body["error"].is_string(), "{body}");
+            assert_eq!(body["code"], "bad_request", "{body}");
         }
         let bad_zone = client
             .post(&url)
@@ -292,6 +296,17 @@ fn query_api_returns_diagnostics_and_rejects_malformed_requests() {
             .await
             .expect("request");
         assert_eq!(ingest.status(), 403);
+        let body: Value = ingest.json().await.expect("json error");
+        assert_eq!(body["code"], "forbidden", "{body}");
+
+        let unknown = client
+            .get(format!("{}/api/v1/no-such-thing", server.base))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(unknown.status(), 404);
+        let body: Value = unknown.json().await.expect("json error");
+        assert_eq!(body["code"], "not_found", "{body}");
     });
 }
 

@@ -166,6 +166,7 @@ fn api_cancel_stops_a_running_query_and_the_time_limit_stops_a_long_one() {
             reply.json()["error"],
             "the query ran longer than 0.3 s and was cancelled; narrow the time range"
         );
+        assert_eq!(reply.json()["code"], "timed_out");
         let metrics = server.get("/api/v1/metrics").await.text;
         assert!(
             metrics
