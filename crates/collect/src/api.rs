@@ -60,6 +60,16 @@ pub fn api_label(api: Api) -> &'static str {
     }
 }
 
+/// Headers every page request of the API carries beside the token and `Accept`. Graph sends
+/// the members of its evolvable enums added after v1.0 (`recalled` among the statuses) only
+/// to a client that asks for them; without it a recalled message reads `unknownFutureValue`.
+pub fn extra_headers(api: Api) -> &'static [(&'static str, &'static str)] {
+    match api {
+        Api::Graph => &[("Prefer", "include-unknown-enum-members")],
+        Api::Reporting => &[],
+    }
+}
+
 /// The URL of a window's first page.
 pub fn first_page_url(config: &TenantConfig, window: Window) -> Url {
     let mut url = config.api_url.clone();

@@ -275,13 +275,15 @@ impl Fetcher {
             }
         };
         self.counters.requests += 1;
-        let sent = self
+        let mut request = self
             .http
             .get(url.clone())
             .bearer_auth(token.expose())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await;
+            .header(ACCEPT, "application/json");
+        for (name, value) in api::extra_headers(self.config.api) {
+            request = request.header(*name, *value);
+        }
+        let sent = request.send().await;
         let response = sent.map_err(|error| Failure::Retry {
             message: describe_transport(&error),
             retry_after: None,

@@ -42,6 +42,10 @@ pub enum Status {
     FilteredAsSpam,
     GettingStatus,
     None,
+    /// Recalled by its sender after delivery (Graph `recalled`, which Graph sends only to a
+    /// client that asks with `Prefer: include-unknown-enum-members`; the EAC's `Recall`
+    /// event). It replaces `Delivered` and nothing replaces it ([`Finality::Recalled`]).
+    Recalled,
     Other(Box<str>),
 }
 
@@ -52,6 +56,9 @@ pub enum Finality {
     Unknown = 0,
     InProgress = 1,
     Final = 2,
+    /// Recalled: after delivery, and for good — an older observation of the delivery read
+    /// again never brings it back.
+    Recalled = 3,
 }
 
 impl Status {
@@ -84,6 +91,7 @@ impl Status {
             "filteredasspam" => Status::FilteredAsSpam,
             "gettingstatus" => Status::GettingStatus,
             "none" => Status::None,
+            "recalled" | "recall" => Status::Recalled,
             _ => Status::Other(text.into()),
         }
     }
@@ -99,6 +107,7 @@ impl Status {
             Status::FilteredAsSpam => "FilteredAsSpam",
             Status::GettingStatus => "GettingStatus",
             Status::None => "None",
+            Status::Recalled => "Recalled",
             Status::Other(text) => text,
         }
     }
@@ -122,6 +131,7 @@ impl Status {
         match self {
             Status::GettingStatus | Status::Other(_) => Finality::Unknown,
             Status::Pending => Finality::InProgress,
+            Status::Recalled => Finality::Recalled,
             _ => Finality::Final,
         }
     }
@@ -187,8 +197,16 @@ mod tests {
         assert_eq!(Status::parse("FilteredAsSpam"), Status::FilteredAsSpam);
         assert_eq!(Status::parse("Filtered as spam"), Status::FilteredAsSpam);
         assert_eq!(Status::parse("gettingStatus"), Status::GettingStatus);
-        assert_eq!(Status::parse("recalled"), Status::Other("recalled".into()));
-        for status in Status::KNOWN {
+        assert_eq!(Status::parse("recalled"), Status::Recalled);
+        assert_eq!(Status::parse("Recall"), Status::Recalled);
+        assert_eq!(Status::Recalled.as_graph_str(), "recalled");
+        // Graph's placeholder for a value the client did not ask to see is kept as it came.
+        assert_eq!(
+            Status::parse("unknownFutureValue"),
+            Status::Other("unknownFutureValue".into())
+        );
+        assert!(Status::Recalled.finality() > Status::Delivered.finality());
+        for status in Status::KNOWN.into_iter().chain([Status::Recalled]) {
             assert_eq!(Status::parse(status.as_str()), status);
             assert_eq!(Status::parse(&status.as_graph_str()), status);
         }

@@ -28,6 +28,28 @@ async fn graph_reads_every_page_with_one_token() {
     assert!(sink.stored_checkpoint("collect/mock").is_some());
 }
 
+/// Graph names a recalled message `recalled` only when asked (`Prefer:
+/// include-unknown-enum-members`); the collector asks, so recalled mail is stored as such.
+#[tokio::test]
+async fn graph_asks_for_recalled_and_stores_it() {
+    let mut rows = rows(90);
+    for row in rows.iter_mut().step_by(7) {
+        row.status = mailscope_record::Status::Recalled;
+    }
+    let mock = Mock::start(rows, 40).await;
+    let sink = MemorySink::new();
+    collect_once(mock.tenant(Api::Graph), sink.clone(), Shutdown::never())
+        .await
+        .unwrap();
+    assert_sink_matches(&sink, &mock.state.rows.lock().unwrap());
+    let recalled = sink
+        .records()
+        .iter()
+        .filter(|r| r.status == mailscope_record::Status::Recalled)
+        .count();
+    assert_eq!(recalled, 13);
+}
+
 #[tokio::test]
 async fn reporting_light_follows_relative_next_links() {
     let mock = Mock::start(rows(180), 50).await;

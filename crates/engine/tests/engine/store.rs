@@ -891,7 +891,8 @@ fn any_status() -> impl Strategy<Value = Status> {
         Just(Status::Quarantined),
         Just(Status::Expanded),
         Just(Status::None),
-        Just(Status::Other("Recalled".into())),
+        Just(Status::Recalled),
+        Just(Status::Other("unknownFutureValue".into())),
     ]
 }
 
@@ -1941,4 +1942,46 @@ fn a_replaced_file_waits_the_grace_from_when_it_left_the_catalog_not_from_when_i
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
     assert!(record["files"].as_object().unwrap().is_empty(), "{record}");
+}
+
+/// A recall replaces the delivery of the same identity, in one ingest or later, and the
+/// delivery read again (an old file, an overlapping window) never brings it back; a status
+/// Graph hides (`unknownFutureValue`) does not replace it either.
+#[test]
+fn a_recalled_message_stays_recalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let delivered = numbered(0..4, Status::Delivered);
+    let recalled: Vec<Record> = delivered[..2]
+        .iter()
+        .map(|r| Record {
+            status: Status::Recalled,
+            ..r.clone()
+        })
+        .collect();
+    ingest(&mut store, delivered.clone());
+    ingest(&mut store, recalled.clone());
+    ingest(&mut store, delivered.clone());
+    let hidden: Vec<Record> = recalled
+        .iter()
+        .map(|r| Record {
+            status: Status::Other("unknownFutureValue".into()),
+            ..r.clone()
+        })
+        .collect();
+    ingest(&mut store, hidden);
+    // In one ingest too: the recall first, then the delivery.
+    let mut both = numbered(10..11, Status::Recalled);
+    both.extend(numbered(10..11, Status::Delivered));
+    ingest(&mut store, both);
+    let statuses = stored_statuses(dir.path());
+    let of = |r: &Record| statuses[&r.identity()].clone();
+    assert_eq!(of(&delivered[0]), Status::Recalled);
+    assert_eq!(of(&delivered[1]), Status::Recalled);
+    assert_eq!(of(&delivered[2]), Status::Delivered);
+    assert_eq!(
+        of(&numbered(10..11, Status::Delivered)[0]),
+        Status::Recalled
+    );
+    assert_eq!(statuses.len(), 5);
 }

@@ -47,6 +47,7 @@ pub(crate) fn status_from_events(events: &str) -> Status {
         "expand" | "expanded" => Status::Expanded,
         "quarantine" | "quarantined" | "malware" => Status::Quarantined,
         "spam" | "spamdiversion" | "filteredasspam" => Status::FilteredAsSpam,
+        "recall" | "recalled" => Status::Recalled,
         "receive" | "submit" | "resolve" | "transfer" | "redirect" | "defer" | "pending" => {
             Status::Pending
         }
@@ -73,7 +74,7 @@ mod tests {
                 ("carol@x.com", Status::Pending),
                 ("dave@x.com", Status::GettingStatus),
                 ("erin@x.com", Status::Quarantined),
-                ("frank@x.com", Status::Other("Recall".into())),
+                ("frank@x.com", Status::Recalled),
             ]
         );
         assert_eq!(

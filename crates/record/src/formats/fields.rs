@@ -211,6 +211,7 @@ fn parse_status(text: &str) -> Status {
         "Quarantined" | "quarantined" => Status::Quarantined,
         "FilteredAsSpam" | "filteredAsSpam" => Status::FilteredAsSpam,
         "None" | "none" => Status::None,
+        "Recalled" | "recalled" => Status::Recalled,
         _ => Status::parse(text),
     }
 }

@@ -91,7 +91,8 @@ fn every_writer_round_trips_sample_records() {
     let mut records: Vec<Record> = (0..50).map(sample_record).collect();
     records[3].subject = "<img src=x onerror=alert(1)>\",\r\n\"'; DROP TABLE--\t".to_owned();
     records[4].subject = String::new();
-    records[5].status = Status::Other("recalled".into());
+    records[5].status = Status::Recalled;
+    records[6].status = Status::Other("unknownFutureValue".into());
     for format in Format::ALL {
         let expected: Vec<Record> = records.iter().map(|r| expected_after(format, r)).collect();
         assert_eq!(
@@ -184,7 +185,7 @@ fn record() -> impl Strategy<Value = Record> {
         0u32..10_000_000,
         prop::option::of("<[a-z0-9.]{1,12}@[a-z]{1,8}\\.example>"),
         "[a-z.']{1,10}@[a-z]{1,8}\\.example",
-        0usize..9,
+        0usize..10,
         prop::option::of(prop_oneof![
             "(25[0-5]|1?[0-9]?[0-9])(\\.(25[0-5]|1?[0-9]?[0-9])){3}",
             "2a01:[0-9a-f]{1,4}::[0-9a-f]{1,4}"
@@ -199,10 +200,13 @@ fn record() -> impl Strategy<Value = Record> {
                 record.received = DateTime::from_timestamp(seconds, ticks * 100).unwrap();
                 record.message_id = message_id;
                 record.recipient_address = recipient;
-                record.status = Status::KNOWN
-                    .get(status)
-                    .cloned()
-                    .unwrap_or_else(|| Status::Other("recalled".into()));
+                record.status = Status::KNOWN.get(status).cloned().unwrap_or_else(|| {
+                    if status % 2 == 0 {
+                        Status::Recalled
+                    } else {
+                        Status::Other("unknownFutureValue".into())
+                    }
+                });
                 record.from_ip = ip.clone();
                 record.to_ip = ip;
                 record.size = size;

@@ -47,6 +47,31 @@ pub(crate) struct GraphRequest<'a> {
     pub origin: &'a str,
     /// `v1.0` or `beta`.
     pub version: &'a str,
+    /// The client sent `Prefer: include-unknown-enum-members`: statuses added to the enum
+    /// after v1.0 (`recalled`) are named; otherwise they read `unknownFutureValue`.
+    pub unknown_enum_members: bool,
+}
+
+/// A status as Graph shows it: a member added to the enum after v1.0 (`recalled`) reads
+/// `unknownFutureValue` unless the client asked for such members.
+fn shown_status(status: Status, unknown_enum_members: bool) -> Status {
+    match status {
+        Status::Recalled if !unknown_enum_members => Status::Other("unknownFutureValue".into()),
+        status => status,
+    }
+}
+
+/// Whether a request's `Prefer` headers ask for the evolvable enums' later members.
+pub(crate) fn asks_for_unknown_enum_members(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            p.trim()
+                .eq_ignore_ascii_case("include-unknown-enum-members")
+        })
 }
 
 fn bad(message: impl Into<String>) -> Refusal {
@@ -104,7 +129,15 @@ pub(crate) fn handle(state: &State, request: &GraphRequest<'_>) -> Result<Render
     let query = parse_filter(filter_text, as_of)?;
     let start = cursor.map_or(Start::Offset(0), |c| c.start);
     let selected = query::select(&state.dataset, &query, as_of, start, size);
-    let rows: Vec<Record> = selected.rows.iter().map(|r| (*r).clone()).collect();
+    let rows: Vec<Record> = selected
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row = (*r).clone();
+            row.status = shown_status(row.status, request.unknown_enum_members);
+            row
+        })
+        .collect();
     let next_link = selected.next.map(|start| {
         let token = Cursor {
             as_of,
@@ -328,6 +361,30 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    /// `recalled` only to a client that sends `Prefer: include-unknown-enum-members` (among
+    /// other preferences, any case); every status Graph had at v1.0 as it is.
+    #[test]
+    fn recalled_is_named_only_to_a_client_that_asks() {
+        let mut asking = axum::http::HeaderMap::new();
+        asking.append("prefer", "odata.maxpagesize=10".parse().unwrap());
+        assert!(!asks_for_unknown_enum_members(&asking));
+        asking.append(
+            "Prefer",
+            "return=minimal, Include-Unknown-Enum-Members"
+                .parse()
+                .unwrap(),
+        );
+        assert!(asks_for_unknown_enum_members(&asking));
+        assert_eq!(shown_status(Status::Recalled, true), Status::Recalled);
+        assert_eq!(
+            shown_status(Status::Recalled, false).as_graph_str(),
+            "unknownFutureValue"
+        );
+        for status in Status::KNOWN {
+            assert_eq!(shown_status(status.clone(), false), status);
+        }
+    }
 
     #[test]
     fn filters_map_to_queries_or_errors() {

@@ -462,6 +462,7 @@ async fn data(state: &Arc<State>, request: Request, api: Api, ids: &RequestIds) 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let origin = state.origin(headers);
+    let unknown_enum_members = graph::asks_for_unknown_enum_members(headers);
     let now = Utc::now();
     let worker_state = Arc::clone(state);
     // Page selection scans and serializes: off the async workers.
@@ -482,6 +483,7 @@ async fn data(state: &Arc<State>, request: Request, api: Api, ids: &RequestIds) 
                 now,
                 origin: &origin,
                 version: if beta { "beta" } else { "v1.0" },
+                unknown_enum_members,
             },
         ),
     })
