@@ -1457,9 +1457,10 @@ fn a_status_update_to_a_few_rows_writes_a_deletion_vector_not_the_segment() {
     let deletes = kept.deletes.as_ref().expect("a deletion vector");
     assert_eq!((deletes.rows, kept.live_rows()), (500, 49_500));
     assert_eq!(catalog.rows(), 50_000);
-    // Its new rows, key run and rollup, and the vector: a few percent of the day.
+    // Its new rows, key run and rollup (eleven levels, each with at least a row group's
+    // footprint), and the vector: a few percent of the day.
     assert!(
-        report.bytes_written * 20 < bytes_before,
+        report.bytes_written * 15 < bytes_before,
         "wrote {} bytes of a {bytes_before}-byte day",
         report.bytes_written
     );
