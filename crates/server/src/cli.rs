@@ -26,6 +26,9 @@ pub enum Command {
     /// Prints how a query is understood and run: the parsed pipeline, the checked stages
     /// (IR) and, with a store, the execution plans.
     Explain(ExplainArgs),
+    /// One message's story: its recipients and their statuses, where it came from (the
+    /// sender IP's location, network and threat verdict) and the messages around it.
+    Trace(TraceArgs),
     /// Serves the web app, its API (queries, dashboards, apps, metrics) and the ingest
     /// endpoint over a store.
     Serve(ServeArgs),
@@ -255,6 +258,31 @@ pub struct QueryArgs {
     #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
     pub threat_config: Option<PathBuf>,
     pub query: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Start of the time range searched (RFC 3339); default: the store's oldest row.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the time range searched (RFC 3339); default: just past the store's newest row.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print the story as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub geoip: GeoipArgs,
+    #[command(flatten)]
+    pub asn: AsnArgs,
+    /// The server's threat configuration (as for `query`).
+    #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
+    pub threat_config: Option<PathBuf>,
+    /// The message's Internet Message-ID (`<…@…>`, brackets optional) or the message trace
+    /// id of one of its copies (a GUID).
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ mod serve;
 mod simulate;
 mod store;
 mod threat;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(&args),
         Command::Query(args) => query::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Trace(args) => trace::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Collect(args) => collect::run(&args),
         Command::Simulate(args) => simulate::run(&args),

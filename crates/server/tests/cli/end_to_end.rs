@@ -68,6 +68,7 @@ fn rank(status: &str) -> u8 {
     match status {
         "Pending" => 1,
         "Delivered" | "Failed" | "Expanded" | "Quarantined" | "FilteredAsSpam" | "None" => 2,
+        "Recalled" => 3,
         _ => 0,
     }
 }
@@ -340,4 +341,147 @@ fn every_panel_query_of_the_original_app_runs_on_generated_data() {
             assert!(rows > 0, "{name} returned no rows: {result}");
         }
     }
+}
+
+/// `mailscope trace`: a message's recipients and statuses as an independent fold of the
+/// generated file has them, found by its Message-ID (with or without brackets) or a trace id;
+/// an id and a subject full of quotes, backslashes and line breaks are matched exactly and
+/// never read as query text; a recall replaces a delivery; an unknown id exits 1.
+#[test]
+fn trace_tells_a_message_s_story_as_the_generated_file_has_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (file, data) = generated_store(dir.path(), "11", "3000", "2");
+    // The fold by identity, keeping each row's Message-ID.
+    let text = std::fs::read_to_string(&file).expect("read generated file");
+    let mut rows: HashMap<(String, String), (String, String)> = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
+        let key = (
+            field("MessageTraceId").to_lowercase(),
+            field("RecipientAddress").to_lowercase(),
+        );
+        let status = field("Status");
+        match rows.get(&key) {
+            Some((current, _)) if *current == status || rank(&status) < rank(current) => {}
+            _ => {
+                rows.insert(key, (status, field("MessageId")));
+            }
+        }
+    }
+    let mut by_message: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for ((_, recipient), (status, message_id)) in &rows {
+        by_message
+            .entry(message_id.clone())
+            .or_default()
+            .push((recipient.clone(), status.clone()));
+    }
+    let (message_id, mut expected) = by_message
+        .into_iter()
+        .max_by_key(|(id, recipients)| (recipients.len(), id.clone()))
+        .expect("a message");
+    expected.sort();
+    assert!(expected.len() > 3, "{message_id}: {expected:?}");
+
+    let story = |id: &str| -> serde_json::Value {
+        let output = run(&["trace", "--data-dir", &data, "--json", id]);
+        serde_json::from_slice(&output.stdout).expect("trace prints JSON")
+    };
+    let recipients = |story: &serde_json::Value| -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = story["recipients"]
+            .as_array()
+            .expect("recipients")
+            .iter()
+            .map(|r| {
+                (
+                    r["recipient"].as_str().unwrap_or_default().to_lowercase(),
+                    r["status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let told = story(&message_id);
+    assert_eq!(recipients(&told), expected, "{message_id}");
+    assert_eq!(told["message_id"], message_id.as_str());
+    let bare = message_id.trim_start_matches('<').trim_end_matches('>');
+    assert_eq!(recipients(&story(bare)), expected, "without brackets");
+    let trace_id = told["trace_ids"][0]
+        .as_str()
+        .expect("a trace id")
+        .to_uppercase();
+    let copy: Vec<(String, String)> = rows
+        .iter()
+        .filter(|((trace, _), _)| trace.eq_ignore_ascii_case(&trace_id))
+        .map(|((_, recipient), (status, _))| (recipient.clone(), status.clone()))
+        .collect();
+    let by_trace = recipients(&story(&trace_id));
+    assert_eq!(
+        by_trace.len(),
+        copy.len(),
+        "one copy by its trace id, any case"
+    );
+
+    // A hostile message: an id and a subject made to break out of a query.
+    let odd_id = "<odd\"quote\\\" or true or \"@evil.example>";
+    let subject = "x\" | count //\\ end\nline two";
+    let hostile: Vec<String> = [
+        ("ann@contoso.example", "Delivered"),
+        ("bob@contoso.example", "Delivered"),
+        ("bob@contoso.example", "Recalled"),
+    ]
+    .iter()
+    .map(|(recipient, status)| {
+        serde_json::json!({
+            "Organization": "contoso.example", "MessageId": odd_id,
+            "Received": "2026-10-01T10:00:00Z", "SenderAddress": "eve@evil.example",
+            "RecipientAddress": recipient, "Subject": subject, "Status": status,
+            "ToIP": null, "FromIP": "203.0.113.9", "Size": 1000,
+            "MessageTraceId": "0000aaaa-0000-4000-8000-000000000001",
+            "StartDate": null, "EndDate": null, "Index": null
+        })
+        .to_string()
+    })
+    .collect();
+    let hostile_file = dir.path().join("hostile.ndjson");
+    std::fs::write(&hostile_file, hostile.join("\n")).expect("write");
+    run(&[
+        "ingest",
+        "--data-dir",
+        &data,
+        "--source-category",
+        "Labs/MessageExchangeTraceLogs",
+        hostile_file.to_str().expect("utf-8"),
+    ]);
+    let odd = story(odd_id);
+    assert_eq!(
+        recipients(&odd),
+        vec![
+            ("ann@contoso.example".to_owned(), "Delivered".to_owned()),
+            ("bob@contoso.example".to_owned(), "Recalled".to_owned()),
+        ]
+    );
+    assert_eq!(odd["subject"], subject);
+    assert_eq!(odd["statuses"]["Recalled"], 1);
+    let shown = run(&["trace", "--data-dir", &data, odd_id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("x\" | count //\\ end\\nline two"), "{shown}");
+    assert!(
+        shown.contains("Recipients (2): 1 Delivered, 1 Recalled"),
+        "{shown}"
+    );
+
+    let missing = Command::new(BINARY)
+        .args(["trace", "--data-dir", &data, "<nobody@nowhere.example>"])
+        .output()
+        .expect("run mailscope");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("no message with id"));
+    let empty = Command::new(BINARY)
+        .args(["trace", "--data-dir", &data, " "])
+        .output()
+        .expect("run mailscope");
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("give a Message-ID"));
 }
