@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use mailscope_engine::exec::{QueryOptions, QueryResult, Value};
 use mailscope_engine::store::Catalog;
-use mailscope_service::{QueryRequest, QueryService};
+use mailscope_service::{QueryError, QueryRequest, QueryService};
 
 use crate::cli::TraceArgs;
 use crate::geodb;
@@ -145,7 +145,9 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let service = crate::app::one_shot_service(&runtime, &args.data_dir);
-    let story = runtime.block_on(story(&service, &args.id, &condition, &options))?;
+    let story = runtime
+        .block_on(story(&service, &args.id, &condition, &options))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = std::io::stdout().lock();
     match &story {
         None => {
@@ -168,17 +170,23 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
 fn store_range(data_dir: &std::path::Path) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     let catalog = Catalog::load(data_dir)
         .with_context(|| format!("cannot read the store at {}", data_dir.display()))?;
+    Ok(range_of(&catalog))
+}
+
+/// A catalog's whole time range, one nanosecond past its newest row (an empty store: the
+/// first nanosecond of the epoch).
+pub fn range_of(catalog: &Catalog) -> (DateTime<Utc>, DateTime<Utc>) {
     let first = catalog.segments.iter().map(|s| s.min_received).min();
     let last = catalog.segments.iter().map(|s| s.max_received).max();
     match (first, last) {
-        (Some(first), Some(last)) => Ok((
+        (Some(first), Some(last)) => (
             DateTime::from_timestamp_nanos(first),
             DateTime::from_timestamp_nanos(last.saturating_add(1)),
-        )),
-        _ => Ok((
+        ),
+        _ => (
             DateTime::UNIX_EPOCH,
             DateTime::UNIX_EPOCH + TimeDelta::nanoseconds(1),
-        )),
+        ),
     }
 }
 
@@ -186,17 +194,15 @@ async fn run_query(
     service: &QueryService,
     text: String,
     options: &QueryOptions,
-) -> Result<QueryResult> {
+) -> Result<QueryResult, QueryError> {
     let answer = service
         .run(QueryRequest {
-            text: text.clone(),
+            text,
             variables: BTreeMap::new(),
             options: options.clone(),
             id: None,
         })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("the query {text:?} failed"))?;
+        .await?;
     Ok(answer.table.result.clone())
 }
 
@@ -206,7 +212,7 @@ pub async fn story(
     id: &str,
     condition: &str,
     options: &QueryOptions,
-) -> Result<Option<Story>> {
+) -> Result<Option<Story>, QueryError> {
     let text = format!(
         "*\n{FIELDS}\n| where {condition}\n\
          | lookup country_name, region, city from geo://location on ip = from_ip\n\
@@ -343,7 +349,7 @@ async fn related(
     options: &QueryOptions,
     wanted: &str,
     this: &str,
-) -> Result<Vec<Related>> {
+) -> Result<Vec<Related>, QueryError> {
     let text = format!(
         "*\n{FIELDS}\n| where {wanted} and !({this})\n\
          | count as recipients, min(received) as first by trace_id, message_id, sender, subject\n\

@@ -9,6 +9,7 @@ mod ingest;
 pub mod metrics;
 mod query;
 mod request_id;
+mod trace;
 mod web;
 
 use std::net::SocketAddr;
@@ -82,6 +83,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/query", post(query::run))
         .route("/api/v1/query/{id}/cancel", post(query::cancel))
+        .route("/api/v1/trace", get(trace::get))
         .route(
             "/api/v1/ingest",
             post(ingest::run).layer(DefaultBodyLimit::max(ingest_limit)),

@@ -449,3 +449,68 @@ fn an_ingest_under_a_small_memory_budget_is_admitted() {
         assert_eq!(report["added"], 2, "{report}");
     });
 }
+
+/// `GET /api/v1/trace?id=…`: the story `mailscope trace --json` tells, over the store's whole
+/// range by default; an unknown id is a 404, a malformed request a 400, each with its code.
+#[test]
+fn trace_endpoint_tells_a_message_s_story() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("good.ndjson");
+    let lines: Vec<&str> = GOOD.lines().filter(|l| l.starts_with("{\"")).collect();
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let ingested = Command::new(BINARY)
+        .args(["ingest", "--data-dir"])
+        .arg(dir.path())
+        .arg(&file)
+        .output()
+        .expect("ingest");
+    assert!(ingested.status.success(), "{ingested:?}");
+    let server = serve(dir.path(), None);
+    let client = reqwest::Client::new();
+    runtime().block_on(async {
+        let get = |query: &'static [(&'static str, &'static str)]| {
+            client
+                .get(format!("{}/api/v1/trace", server.base))
+                .query(query)
+                .send()
+        };
+        let found = get(&[("id", "a@x")]).await.expect("request");
+        assert_eq!(found.status(), 200);
+        let story: Value = found.json().await.expect("json");
+        assert_eq!(story["message_id"], "<a@x>", "{story}");
+        assert_eq!(story["subject"], "<img src=x onerror=alert(1)>", "{story}");
+        assert_eq!(
+            story["recipients"][0]["recipient"], "b@contoso.com",
+            "{story}"
+        );
+        assert_eq!(story["statuses"]["Delivered"], 1, "{story}");
+        assert_eq!(story["from_ip"], "81.2.69.144", "{story}");
+
+        let by_trace = get(&[("id", "22222222-2222-2222-2222-222222222222")])
+            .await
+            .expect("request");
+        let story: Value = by_trace.json().await.expect("json");
+        assert_eq!(story["message_id"], "<b@x>", "{story}");
+
+        let missing = get(&[("id", "<nobody@x>")]).await.expect("request");
+        assert_eq!(missing.status(), 404);
+        let body: Value = missing.json().await.expect("json");
+        assert_eq!(body["code"], "not_found", "{body}");
+
+        for bad in [
+            &[("id", " ")][..],
+            &[("nothing", "x")][..],
+            &[("id", "<a@x>"), ("from", "yesterday")][..],
+            &[
+                ("id", "<a@x>"),
+                ("from", "2026-10-02T00:00:00Z"),
+                ("to", "2026-10-01T00:00:00Z"),
+            ][..],
+        ] {
+            let refused = get(bad).await.expect("request");
+            assert_eq!(refused.status(), 400, "{bad:?}");
+            let body: Value = refused.json().await.expect("json");
+            assert_eq!(body["code"], "bad_request", "{bad:?}: {body}");
+        }
+    });
+}
