@@ -229,8 +229,36 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
   }
 }
 
+/** One message's story (`GET /api/v1/trace`, API.md "One message"). */
+export interface Story {
+  id: string;
+  message_id: string | null;
+  trace_ids: string[];
+  subject: string | null;
+  sender: string | null;
+  organization: string | null;
+  received: string | null;
+  size: number | null;
+  from_ip: string | null;
+  origin: Record<string, string | number>;
+  recipients: { recipient: string | null; status: string | null; to_ip: string | null; trace_id: string | null; received: string | null }[];
+  statuses: Record<string, number>;
+  cut: boolean;
+  same_sender: RelatedMessage[];
+  same_subject: RelatedMessage[];
+}
+
+export interface RelatedMessage {
+  message_id: string | null;
+  received: string | null;
+  sender: string | null;
+  subject: string | null;
+  recipients: number;
+}
+
 export const api = {
   health: () => request<Health>("GET", "/health"),
+  trace: (id: string) => request<Story>("GET", `/trace?${new URLSearchParams({ id }).toString()}`),
   query: (body: QueryRequest, signal?: AbortSignal) => request<QueryResult>("POST", "/query", body, signal),
   cancel: (id: string) => request<void>("POST", `/query/${encodeURIComponent(id)}/cancel`).catch(() => undefined),
   dashboards: () => request<DashboardSummary[]>("GET", "/dashboards"),

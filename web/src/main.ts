@@ -13,6 +13,7 @@ import { renderDashboardList } from "./pages/dashboards";
 import { renderDashboard } from "./pages/dashboard";
 import { renderSearch } from "./pages/search";
 import { renderApps } from "./pages/apps";
+import { renderMessage } from "./pages/message";
 
 type Cleanup = () => void;
 
@@ -60,6 +61,7 @@ function render(): void {
   window.scrollTo(0, 0);
   if (section === "dashboards" && id) cleanup = renderDashboard(page, id, route.params);
   else if (section === "search") cleanup = renderSearch(page, route.params);
+  else if (section === "message") cleanup = renderMessage(page, route.params);
   else if (section === "apps") cleanup = renderApps(page);
   else cleanup = renderDashboardList(page);
 }

@@ -1,4 +1,4 @@
-// Hash routing: `#/dashboards`, `#/dashboards/{id}?…`, `#/search?…`, `#/apps`. The query
+// Hash routing: `#/dashboards`, `#/dashboards/{id}?…`, `#/search?…`, `#/message?id=…`, `#/apps`. The query
 // part of the hash carries a page's state so that a link reproduces the view.
 
 export interface Route {
@@ -29,4 +29,9 @@ export function navigate(path: string[], params?: URLSearchParams | Record<strin
 export function replaceParams(path: string[], params: URLSearchParams): void {
   const next = href(path, params);
   if (location.hash !== next) history.replaceState(null, "", next);
+}
+
+/** The link to one message's page. */
+export function messageHref(id: string): string {
+  return href(["message"], { id });
 }

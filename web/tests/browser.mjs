@@ -462,6 +462,30 @@ await step("search results show the attacker's subject and sender as literal tex
   same(dialogs, [], "dialogs");
 });
 
+await step("a Message-ID in the results opens the message's page: recipients, origin, markup as text", async () => {
+  const query = `_sourceCategory=${sourceCategory}\n| json "MessageId", "Subject" as message_id, subject\n| where message_id = "<hostile@evil.example>"\n| count by message_id, subject`;
+  await typeQuery(query);
+  await page.click("[data-testid=run]");
+  await page.waitForFunction(() => document.querySelector("[data-page=search]")?.dataset.state === "done", null, { timeout: 60_000 });
+  const link = page.locator("[data-testid=results] [data-testid=message-link]").first();
+  same(await link.textContent(), "<hostile@evil.example>", "the link's text");
+  await link.click();
+  await page.waitForFunction(() => ["done", "error"].includes(document.querySelector("[data-page=message]")?.dataset.state ?? ""), null, { timeout: 60_000 });
+  same(await page.getAttribute("[data-page=message]", "data-state"), "done", "the message page's state");
+  const story = await apiOk("GET", `/trace?id=${encodeURIComponent("<hostile@evil.example>")}`);
+  same(await page.textContent("[data-testid=message-subject]"), XSS_SUBJECT, "subject");
+  same(await page.textContent("[data-testid=message-sender]"), XSS_SENDER, "sender");
+  same(await page.locator("[data-testid=message-recipients] tbody tr").count(), story.recipients.length, "recipient rows");
+  const statuses = Object.entries(story.statuses).map(([status, n]) => `${n} ${status}`).join(", ");
+  same(await page.textContent("[data-testid=message-statuses]"), statuses, "statuses");
+  same(await page.locator("img[src=x]").count(), 0, "img[src=x] elements");
+  const scripts = await page.$$eval("script", (list) => list.filter((s) => (s.textContent ?? "").includes("alert")).length);
+  same(scripts, 0, "injected script elements");
+  same(dialogs, [], "dialogs");
+  await page.screenshot({ path: path.join(screenshots, "message.png"), fullPage: true });
+  await goto("#/search?range=-30d");
+});
+
 await step("search results mark what the query's keywords matched, markup still as text", async () => {
   // Only the hostile record and generated spam have this subject; the keyword matches it.
   const hostile = `_sourceCategory=${sourceCategory} onerror\n| json "Subject" as subject\n| count by subject`;

@@ -5,6 +5,10 @@ import type { Cell, QueryResult } from "../api";
 import { h, replace } from "../dom";
 import { STATUS_COLORS, formatCell, isNumericType } from "../format";
 import { compileKeywords } from "../keywords";
+import { messageHref } from "../router";
+
+/** Columns holding a Message-ID: each cell links to the message's page. */
+const MESSAGE_ID_COLUMNS = new Set(["messageid", "message_id"]);
 
 export interface TableOptions {
   tz: string;
@@ -107,6 +111,8 @@ export function renderTable(element: HTMLElement, result: QueryResult, options: 
           td.append(dot, h("span", null, ...content(text, value, type)));
         } else if (value === null) {
           td.appendChild(h("span", { class: "null" }, "—"));
+        } else if (MESSAGE_ID_COLUMNS.has(columnName) && typeof value === "string" && value.trim() !== "") {
+          td.appendChild(h("a", { href: messageHref(value), class: "message-link", "data-testid": "message-link" }, ...content(text, value, type)));
         } else {
           td.append(...content(text, value, type));
         }
