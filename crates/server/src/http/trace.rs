@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::query::{check_range, options, query_error};
-use super::{AppState, catalog, error};
+use super::{ApiError, AppState, catalog, error};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,13 +33,13 @@ pub async fn get(
         Ok(condition) => condition,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, Response> {
+    let time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
         text.as_deref()
             .map(|t| {
                 DateTime::parse_from_rfc3339(t)
                     .map(|t| t.to_utc())
                     .map_err(|_| {
-                        error(
+                        ApiError(
                             StatusCode::BAD_REQUEST,
                             format!("{what} is not an RFC 3339 time"),
                         )
@@ -49,7 +49,7 @@ pub async fn get(
     };
     let (from, to) = match (time(&params.from, "from"), time(&params.to, "to")) {
         (Ok(from), Ok(to)) => (from, to),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(refusal), _) | (_, Err(refusal)) => return refusal.into_response(),
     };
     let (first, last) = match catalog(&state).await {
         Some(catalog) => crate::trace::range_of(&catalog),
