@@ -483,6 +483,17 @@ await step("a Message-ID in the results opens the message's page: recipients, or
   same(scripts, 0, "injected script elements");
   same(dialogs, [], "dialogs");
   await page.screenshot({ path: path.join(screenshots, "message.png"), fullPage: true });
+
+  // A search for the bare Message-ID finds its row and offers the same page.
+  await goto("#/search?range=-30d");
+  await typeQuery("<hostile@evil.example>");
+  await page.click("[data-testid=run]");
+  await page.waitForFunction(() => document.querySelector("[data-page=search]")?.dataset.state === "done", null, { timeout: 60_000 });
+  same(await page.textContent("[data-testid=total-rows]"), `${story.recipients.length} row${story.recipients.length === 1 ? "" : "s"}`, "rows of the Message-ID search");
+  await page.click("[data-testid=open-message]");
+  await page.waitForFunction(() => document.querySelector("[data-page=message]")?.dataset.state === "done", null, { timeout: 60_000 });
+  same(await page.textContent("[data-testid=message-id]"), "<hostile@evil.example>", "the message opened from the search");
+  same(dialogs, [], "dialogs");
   await goto("#/search?range=-30d");
 });
 

@@ -8,12 +8,14 @@ import { chartableType, renderVisualization, type Dispose } from "../charts/visu
 import { renderTable } from "../charts/table";
 import { rangeFromParams, rangePicker, rangeToParams, timeZoneSelect } from "../controls";
 import { formatNumber, formatCell } from "../format";
-import { replaceParams } from "../router";
+import { messageHref, replaceParams } from "../router";
 import { browserTimeZone, describeRange, resolveRange } from "../time";
 
 const HISTORY_KEY = "mailscope.history";
 const HISTORY_MAX = 50;
 const PAGE_SIZE = 100;
+/** A search that is only a Message-ID (`<local@domain>`). */
+const BARE_MESSAGE_ID = /^<[^<>\s"]+@[^<>\s"]+>$/;
 
 interface HistoryEntry {
   query: string;
@@ -233,12 +235,18 @@ export function renderSearch(page: HTMLElement, params: URLSearchParams): () => 
       offset = 0;
       keywords = Array.isArray(result.keywords) ? result.keywords.filter((k) => typeof k === "string") : [];
       const warnings = result.warnings.length > 0 ? h("span", { class: "badge badge-warn", title: result.warnings.join("\n") }, `${result.warnings.length} warning${result.warnings.length > 1 ? "s" : ""}`) : null;
+      // A search for a bare Message-ID offers the message's own page.
+      const bare = query.trim();
+      const openMessage = BARE_MESSAGE_ID.test(bare)
+        ? h("a", { href: messageHref(bare), class: "open-message", "data-testid": "open-message" }, "Open this message")
+        : null;
       replace(
         meta,
         h("strong", { "data-testid": "total-rows" }, `${formatNumber(result.total_rows)} row${result.total_rows === 1 ? "" : "s"}`),
         h("span", { class: "muted" }, result.cached ? "cached" : `${formatNumber(result.elapsed_ms)} ms`),
         h("span", { class: "muted" }, describeRange(range, tz)),
         warnings,
+        openMessage,
       );
       exportBar.hidden = result.rows.length === 0;
       chartDispose?.();
