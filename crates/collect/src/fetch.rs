@@ -13,7 +13,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use mailscope_record::{ReadOptions, Record, open_reader_as};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::time::Instant;
@@ -43,8 +43,10 @@ pub struct FetchCounters {
     pub throttled: u64,
     /// 5xx answers.
     pub server_errors: u64,
-    /// Windows started over because a next link expired.
+    /// Next links that expired (each resumed or restarted its window).
     pub window_restarts: u64,
+    /// Of those, the windows resumed where their pages had reached (not read again).
+    pub window_resumes: u64,
     /// Records read from pages.
     pub records: u64,
     /// Records the reader skipped as malformed (logged).
@@ -135,16 +137,26 @@ impl Fetcher {
 
     /// Reads every page of `window`. With `bound` (a window that can be split), stops once
     /// more than `bound` records have been read, or its next links expired
-    /// [`LINK_EXPIRIES_BEFORE_SPLIT`] times, and says so instead.
+    /// [`LINK_EXPIRIES_BEFORE_SPLIT`] times without progress, and says so instead.
+    ///
+    /// A next link that expires does not lose the pages read: when they came in time order
+    /// (Graph lists newest first), the window is asked again for the part not yet read
+    /// ([`remaining`]) and the records kept, so a window converges one page at a time
+    /// however often links expire. Rows at the boundary's second are read twice; identity
+    /// makes that harmless.
     pub async fn fetch_window(
         &mut self,
         window: Window,
         bound: Option<usize>,
     ) -> Result<WindowFetch> {
+        // Expiries since the last progress.
         let mut restarts = 0u32;
+        // Records of the passes before a resume, and the part of the window left.
+        let mut kept: Vec<Record> = Vec::new();
+        let mut current = window;
         'window: loop {
             let mut records: Vec<Record> = Vec::new();
-            let mut url = api::first_page_url(&self.config, window);
+            let mut url = api::first_page_url(&self.config, current);
             let mut page_number = 0u64;
             loop {
                 match self.page(&url, page_number).await? {
@@ -154,11 +166,12 @@ impl Fetcher {
                     } => {
                         records.extend(page);
                         if let Some(bound) = bound
-                            && records.len() > bound
+                            && kept.len() + records.len() > bound
                         {
+                            kept.extend(records);
                             return Ok(WindowFetch::TooMany {
-                                fetched: records.len(),
-                                received: received_range(&records),
+                                fetched: kept.len(),
+                                received: received_range(&kept),
                             });
                         }
                         match next {
@@ -166,12 +179,23 @@ impl Fetcher {
                                 url = next;
                                 page_number += 1;
                             }
-                            None => return Ok(WindowFetch::Complete(records)),
+                            None => {
+                                kept.extend(records);
+                                return Ok(WindowFetch::Complete(kept));
+                            }
                         }
                     }
                     PageOutcome::LinkExpired(message) => {
-                        restarts += 1;
                         self.counters.window_restarts += 1;
+                        if let Some(rest) = remaining(current, &records) {
+                            self.counters.window_resumes += 1;
+                            tracing::info!(%window, read = records.len(), rest = %rest, %message, "next link expired; resuming with the part not yet read");
+                            kept.extend(records);
+                            current = rest;
+                            restarts = 0;
+                            continue 'window;
+                        }
+                        restarts += 1;
                         if bound.is_some() && restarts >= LINK_EXPIRIES_BEFORE_SPLIT {
                             tracing::warn!(%window, restarts, %message, "next links keep expiring; splitting the window");
                             return Ok(WindowFetch::LinksExpiring { restarts });
@@ -183,7 +207,7 @@ impl Fetcher {
                                 last: format!("next link expired: {message}"),
                             });
                         }
-                        tracing::warn!(%window, page = page_number, %message, "next link expired; restarting the window");
+                        tracing::warn!(%current, page = page_number, %message, "next link expired; restarting the window");
                         continue 'window;
                     }
                 }
@@ -412,8 +436,130 @@ impl Fetcher {
     }
 }
 
+/// The part of `window` not yet read, when the pages read (`records`, in the order they came)
+/// were in time order: newest first, the window up to the second of the oldest read (whole
+/// seconds, inclusive, as both APIs' filters take them); oldest first, from the second of the
+/// newest. `None` when the order is not shown (fewer than two distinct times read) or is
+/// neither, or the part left is not smaller (one second holds more than the pages read):
+/// then the window starts over.
+pub fn remaining(window: Window, records: &[Record]) -> Option<Window> {
+    let (first, last) = (records.first()?.received, records.last()?.received);
+    if first == last {
+        return None;
+    }
+    let descending = records.windows(2).all(|w| w[0].received >= w[1].received);
+    let ascending = records.windows(2).all(|w| w[0].received <= w[1].received);
+    let whole = |t: DateTime<Utc>| t.with_nanosecond(0).unwrap_or(t);
+    if descending {
+        let end = if whole(last) == last {
+            last
+        } else {
+            whole(last) + chrono::TimeDelta::seconds(1)
+        };
+        (end < window.end && end >= window.start).then_some(Window {
+            start: window.start,
+            end,
+        })
+    } else if ascending {
+        let start = whole(last);
+        (start > window.start && start <= window.end).then_some(Window {
+            start,
+            end: window.end,
+        })
+    } else {
+        None
+    }
+}
+
 fn received_range(records: &[Record]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let first = records.iter().map(|record| record.received).min()?;
     let last = records.iter().map(|record| record.received).max()?;
     Some((first, last))
+}
+
+#[cfg(test)]
+mod remaining_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(h: u32, m: u32, s: u32, ms: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 10, 1, h, m, s).unwrap()
+            + chrono::TimeDelta::milliseconds(i64::from(ms))
+    }
+
+    fn read(times: &[DateTime<Utc>]) -> Vec<Record> {
+        times
+            .iter()
+            .map(|&received| Record {
+                organization: String::new(),
+                message_id: None,
+                received,
+                sender_address: "a@x".into(),
+                recipient_address: "b@x".into(),
+                subject: String::new(),
+                status: mailscope_record::Status::Delivered,
+                to_ip: None,
+                from_ip: None,
+                size: 0,
+                message_trace_id: "t".into(),
+                start_date: None,
+                end_date: None,
+                index: None,
+            })
+            .collect()
+    }
+
+    /// Newest first: what is left ends at the oldest read's second, rounded up so no row of
+    /// that second is missed; oldest first: it starts at the newest read's second.
+    #[test]
+    fn the_part_left_is_what_the_pages_had_not_reached() {
+        let window = Window {
+            start: at(10, 0, 0, 0),
+            end: at(12, 0, 0, 0),
+        };
+        let newest_first = read(&[at(11, 59, 0, 0), at(11, 30, 0, 0), at(11, 20, 5, 500)]);
+        assert_eq!(
+            remaining(window, &newest_first),
+            Some(Window {
+                start: window.start,
+                end: at(11, 20, 6, 0)
+            })
+        );
+        let on_the_second = read(&[at(11, 59, 0, 0), at(11, 20, 5, 0)]);
+        assert_eq!(
+            remaining(window, &on_the_second).map(|w| w.end),
+            Some(at(11, 20, 5, 0))
+        );
+        let oldest_first = read(&[at(10, 0, 1, 0), at(10, 30, 7, 250)]);
+        assert_eq!(
+            remaining(window, &oldest_first),
+            Some(Window {
+                start: at(10, 30, 7, 0),
+                end: window.end
+            })
+        );
+        // Nothing shows the order: start over.
+        assert_eq!(remaining(window, &read(&[])), None);
+        assert_eq!(remaining(window, &read(&[at(11, 0, 0, 0)])), None);
+        assert_eq!(
+            remaining(window, &read(&[at(11, 0, 0, 0), at(11, 0, 0, 0)])),
+            None
+        );
+        // Neither order.
+        let mixed = read(&[at(11, 0, 0, 0), at(10, 0, 0, 0), at(11, 30, 0, 0)]);
+        assert_eq!(remaining(window, &mixed), None);
+        // No progress: the pages stayed in the window's last second.
+        let stuck = read(&[at(11, 59, 59, 900), at(11, 59, 59, 100)]);
+        assert_eq!(
+            remaining(
+                Window {
+                    start: window.start,
+                    end: at(12, 0, 0, 0)
+                },
+                &stuck
+            ),
+            None
+        );
+    }
 }

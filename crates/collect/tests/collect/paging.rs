@@ -165,19 +165,22 @@ async fn forbidden_is_reported_without_retrying() {
     assert_eq!(mock.data_requests(), 1);
 }
 
-/// Links that always expire: windows are split while they can be (a smaller window has
-/// fewer pages), and once the smallest window still needs several pages the collector gives
-/// up rather than loop.
+/// Links that always expire within one second of rows: no page read narrows the window
+/// (resuming needs the pages to pass a second), so windows are split while they can be and
+/// once the smallest window still needs several pages the collector gives up rather than
+/// loop.
 #[tokio::test]
 async fn expired_links_forever_give_up() {
-    // 100 rows within 20 seconds: ten pages even in the smallest window.
+    // 100 rows in one second: ten pages even in the smallest window, none narrowing it.
     let now = chrono::Utc::now();
+    let second = now - chrono::TimeDelta::hours(1);
+    let second =
+        second - chrono::TimeDelta::nanoseconds(i64::from(second.timestamp_subsec_nanos()));
     let dense: Vec<_> = rows(100)
         .into_iter()
         .enumerate()
         .map(|(i, mut row)| {
-            row.received =
-                now - chrono::TimeDelta::hours(1) + chrono::TimeDelta::milliseconds(i as i64 * 200);
+            row.received = second + chrono::TimeDelta::milliseconds(i as i64 * 5);
             row
         })
         .collect();
@@ -190,17 +193,26 @@ async fn expired_links_forever_give_up() {
     assert!(error.to_string().contains("next link expired"), "{error}");
 }
 
-/// Links that expire a few times in a row on a window of several pages: the window is
-/// split and everything is collected once.
+/// Every next link of a window of ten pages expires: each pass reads its first page and the
+/// window is asked again for the part not yet read, so it converges a page at a time, never
+/// reading a page twice but at the boundary second, without splitting; everything is
+/// collected once.
 #[tokio::test]
-async fn a_window_whose_links_keep_expiring_is_split_and_collected() {
+async fn a_window_whose_links_always_expire_resumes_a_page_at_a_time() {
     let mock = Mock::start(rows(100), 10).await;
     mock.script(std::iter::repeat_n(Fault::ExpiredLink, 40));
     let sink = MemorySink::new();
     let report = collect_once(mock.tenant(Api::Graph), sink.clone(), Shutdown::never())
         .await
         .unwrap_or_else(|error| panic!("{error}"));
-    assert!(report.window_splits > 0, "{report:?}");
+    assert_eq!(report.window_splits, 0, "{report:?}");
+    assert!(report.fetch.window_resumes >= 9, "{report:?}");
+    assert_eq!(
+        report.fetch.window_resumes, report.fetch.window_restarts,
+        "{report:?}"
+    );
+    // Each pass reads one new page (and at most the boundary second's rows again).
+    assert!(report.fetch.pages <= 12, "{report:?}");
     assert_eq!(report.committed.inserted, 100, "{report:?}");
     assert_eq!(sink.len(), 100);
 }
