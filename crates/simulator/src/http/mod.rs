@@ -386,6 +386,19 @@ impl Simulator {
         self.ground_truth_received(at, DateTime::<Utc>::MIN_UTC..DateTime::<Utc>::MAX_UTC)
     }
 
+    /// [`Simulator::ground_truth`] as the Reporting Web Service shows it: a recalled message
+    /// reads as delivered (it has no recalled status).
+    pub fn ground_truth_reporting(&self, at: DateTime<Utc>) -> Vec<Record> {
+        let mut truth = self.ground_truth(at);
+        for record in &mut truth {
+            record.status = rws::reporting_status(std::mem::replace(
+                &mut record.status,
+                mailscope_record::Status::None,
+            ));
+        }
+        truth
+    }
+
     /// Like [`Simulator::ground_truth`], only identities with `received` in the half-open
     /// range (sorted by `received`).
     pub fn ground_truth_received(

@@ -181,6 +181,7 @@ pub(crate) fn handle(state: &State, request: &RwsRequest<'_>) -> Result<Rendered
         .enumerate()
         .map(|(i, record)| {
             let mut row = (*record).clone();
+            row.status = reporting_status(row.status);
             row.start_date = Some(start_echo.clone());
             row.end_date = Some(end_echo.clone());
             row.index = i64::try_from(selected.first_index + i as u64).ok();
@@ -432,6 +433,15 @@ fn parse_select(select: Option<&str>) -> Result<Option<Vec<&'static str>>, Refus
         fields.push(*known);
     }
     Ok(Some(fields))
+}
+
+/// A status as the Reporting Web Service shows it: it has no recalled status, so a recalled
+/// message reads as what it was before, delivered.
+pub(crate) fn reporting_status(status: Status) -> Status {
+    match status {
+        Status::Recalled => Status::Delivered,
+        status => status,
+    }
 }
 
 #[cfg(test)]

@@ -175,6 +175,11 @@ impl Generator {
     fn schedule(&mut self, message: Message, received: i64, late_share: f64, tail: bool) {
         let received_at = self.start + TimeDelta::nanoseconds(received);
         let trace_id = ids::trace_id(&mut self.rng);
+        // Some internal mail is recalled by its sender minutes after delivery. Decided from
+        // the trace id, not drawn, so the rest of the tenant is what it was without recalls.
+        let recall = (message.kind == traffic::Kind::Internal && !tail)
+            .then(|| recall_delay(&trace_id))
+            .flatten();
         let late = self.rng.random_bool(late_share);
         let early_delay = self.rng.random_range(MINUTE..12 * MINUTE);
         // Settling takes minutes to hours: lognormal around 40 minutes, capped at 10 hours.
@@ -224,7 +229,18 @@ impl Generator {
             } else {
                 received + self.rng.random_range(20 * SECOND..6 * MINUTE)
             };
+            let recalled = (final_status == Status::Delivered)
+                .then_some(recall)
+                .flatten()
+                .map(|delay| {
+                    let mut recalled = record.clone();
+                    recalled.status = Status::Recalled;
+                    (final_at + delay, recalled)
+                });
             self.push(final_at, record);
+            if let Some((at, recalled)) = recalled {
+                self.push(at, recalled);
+            }
         }
     }
 
@@ -245,6 +261,18 @@ impl Generator {
         })
     }
 }
+
+/// One internal message in [`RECALL_ONE_IN`] is recalled, this long after its delivery (2 to
+/// 41 minutes), as decided by its trace id's FNV-1a hash.
+fn recall_delay(trace_id: &str) -> Option<i64> {
+    let hash = trace_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % RECALL_ONE_IN == 0).then(|| (2 + ((hash >> 32) % 40) as i64) * MINUTE)
+}
+
+/// How rare a recall is among internal messages.
+const RECALL_ONE_IN: u64 = 150;
 
 fn align(ns: i64) -> i64 {
     ns - ns.rem_euclid(TICK)

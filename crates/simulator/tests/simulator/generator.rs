@@ -157,9 +157,16 @@ fn shares_look_like_a_real_tenant() {
     for (status, count) in &by_status {
         println!("{status:>15} {:6.2}%", 100.0 * share(*count, n));
     }
-    assert_eq!(by_status.len(), 8, "{by_status:?}");
+    // The eight statuses of the Reporting Web Service and Graph's recalled.
+    assert_eq!(by_status.len(), 9, "{by_status:?}");
     let pct = |s: &str| share(by_status.get(s).copied().unwrap_or(0), n);
     assert!((0.84..0.91).contains(&pct("Delivered")));
+    // One internal message in 150 is recalled.
+    assert!(
+        (0.0005..0.006).contains(&pct("Recalled")),
+        "{}",
+        pct("Recalled")
+    );
     assert!((0.02..0.045).contains(&pct("Failed")));
     assert!((0.015..0.045).contains(&pct("FilteredAsSpam")));
     assert!((0.007..0.025).contains(&pct("Quarantined")));

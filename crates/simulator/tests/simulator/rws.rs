@@ -26,7 +26,7 @@ fn everything(simulator: &Simulator) -> Url {
 }
 
 fn tenant_span(simulator: &Simulator) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
-    let truth = simulator.ground_truth(Utc::now());
+    let truth = simulator.ground_truth_reporting(Utc::now());
     let first = truth.first().unwrap().received;
     let last = truth.last().unwrap().received;
     (first - TimeDelta::minutes(1), last + TimeDelta::minutes(1))
@@ -95,7 +95,7 @@ async fn pages_chain_through_relative_links_and_return_every_identity_once() {
         assert_eq!(record.end_date, records[0].end_date);
     }
     let read = by_identity(&records);
-    let truth = by_identity(&simulator.ground_truth(Utc::now()));
+    let truth = by_identity(&simulator.ground_truth_reporting(Utc::now()));
     assert_eq!(read.len(), 3_000);
     assert_eq!(read, truth);
 }
@@ -135,7 +135,7 @@ async fn verbose_odata_has_results_dates_and_absolute_next() {
     )
     .await;
     assert_eq!(by_accept.len(), 3_000);
-    let truth = by_identity(&simulator.ground_truth(Utc::now()));
+    let truth = by_identity(&simulator.ground_truth_reporting(Utc::now()));
     let read = by_identity(&verbose);
     assert_eq!(read.len(), truth.len());
     for (identity, record) in &read {
@@ -183,7 +183,7 @@ async fn top_is_a_total_and_numeric_skiptokens_are_offsets() {
     }
     assert_eq!(
         by_identity(&records),
-        by_identity(&simulator.ground_truth(Utc::now()))
+        by_identity(&simulator.ground_truth_reporting(Utc::now()))
     );
 
     // `$top` larger than a page: pages of the page size, the link carrying what is left.
@@ -200,7 +200,7 @@ async fn top_is_a_total_and_numeric_skiptokens_are_offsets() {
 async fn select_orderby_and_property_filters() {
     let simulator = simulator(800).await;
     let token = token(&simulator, Audience::Exchange).await;
-    let truth = simulator.ground_truth(Utc::now());
+    let truth = simulator.ground_truth_reporting(Utc::now());
 
     let mut url = everything(&simulator);
     url.query_pairs_mut()

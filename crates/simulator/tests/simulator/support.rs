@@ -32,9 +32,17 @@ pub async fn start(config: SimulatorConfig) -> Simulator {
     serve(listener, config).await.unwrap()
 }
 
+/// A client as the collector is one: it asks Graph for the enum members added after v1.0
+/// (`recalled`), which the Reporting Web Service ignores.
 pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "prefer",
+        reqwest::header::HeaderValue::from_static("include-unknown-enum-members"),
+    );
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .default_headers(headers)
         .build()
         .unwrap()
 }
@@ -171,6 +179,10 @@ impl Patient {
         Patient {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_millis(1500))
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::HeaderName::from_static("prefer"),
+                    reqwest::header::HeaderValue::from_static("include-unknown-enum-members"),
+                )]))
                 .build()
                 .unwrap(),
             token_url: simulator.token_url(),
