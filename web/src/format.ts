@@ -93,6 +93,7 @@ export const STATUS_COLORS: Record<string, string> = {
   Quarantined: "#7048e8",
   Expanded: "#1c7ed6",
   None: "#868e96",
+  Recalled: "#a0522d",
   Resolved: "#0ca678",
 };
 
