@@ -232,6 +232,39 @@ async fn reporting_through_every_fault_matches_ground_truth() {
     assert!(injected > 0, "{stats:?}");
 }
 
+/// The fault mix (throttling, 5xx, timeouts, truncated and HTML pages, links expiring
+/// on one request in twenty, tokens expiring mid-paging) over windows of some 30 pages each:
+/// a window rarely reaches its last page in one pass, so it resumes where its pages reached,
+/// and the backfill ends equal to the ground truth, identity by identity.
+#[tokio::test]
+async fn graph_backfill_of_many_pages_through_every_fault_converges_to_ground_truth() {
+    let simulator = start(simulator_config(
+        12,
+        2500,
+        faults(12, |f| {
+            f.throttle = 0.2;
+            f.internal_error = 0.05;
+            f.timeout = 0.02;
+            f.stall = Duration::from_secs(20);
+            f.truncate = 0.03;
+            f.html = 0.03;
+            f.expired_link = 0.05;
+            f.token_expiry = Some(Duration::from_millis(400));
+        }),
+    ))
+    .await;
+    let sink = MemorySink::new();
+    let mut config = tenant(&simulator, Api::Graph);
+    config.page_size = Some(25);
+    config.retry.attempts = 30;
+    let report = collect_once(config, sink.clone(), Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_matches_ground_truth(&simulator, Api::Graph, &sink);
+    assert!(simulator.stats().fault_expired_link > 0);
+    assert!(report.fetch.window_resumes > 0, "{report:?}");
+}
+
 /// A backfill against a quota shortened to 100 requests per 5 seconds: the client's limiter
 /// keeps it just under the quota. The achieved rate is printed, not asserted (no timed
 /// assertions); only the absence of a 429 storm is.
