@@ -249,6 +249,15 @@ pub struct QueryArgs {
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
     #[command(flatten)]
+    pub lookups: LookupArgs,
+    pub query: String,
+}
+
+/// The reference data a one-shot command's lookups read: geolocation, AS numbers and the
+/// server's threat feeds.
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    #[command(flatten)]
     pub geoip: GeoipArgs,
     #[command(flatten)]
     pub asn: AsnArgs,
@@ -257,7 +266,6 @@ pub struct QueryArgs {
     /// downloaded).
     #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
     pub threat_config: Option<PathBuf>,
-    pub query: String,
 }
 
 #[derive(Debug, Args)]
@@ -274,12 +282,7 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub geoip: GeoipArgs,
-    #[command(flatten)]
-    pub asn: AsnArgs,
-    /// The server's threat configuration (as for `query`).
-    #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
-    pub threat_config: Option<PathBuf>,
+    pub lookups: LookupArgs,
     /// The message's Internet Message-ID (`<…@…>`, brackets optional) or the message trace
     /// id of one of its copies (a GUID).
     pub id: String,

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use mailscope_engine::exec::{QueryOptions, QueryResult, Value};
 use mailscope_service::{QueryError, QueryRequest};
 
-use crate::cli::QueryArgs;
+use crate::cli::{LookupArgs, QueryArgs};
 use crate::geodb;
 
 pub use crate::app::MAX_RAW_ROWS;
@@ -34,16 +34,7 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
     let to = parse_time(&args.to, "--to")?;
     let time_zone = parse_tz(&args.tz)?;
     let variables = parse_variables(&args.variables)?;
-    let options = QueryOptions {
-        from,
-        to,
-        time_zone,
-        geo: geodb::open(args.geoip.path())?,
-        asn: geodb::open_asn(args.asn.path())?,
-        threat: crate::threat::open(&args.data_dir, args.threat_config.as_deref())?
-            .map(|store| store.index()),
-        max_raw_rows: MAX_RAW_ROWS,
-    };
+    let options = lookup_options(&args.lookups, &args.data_dir, from, to, time_zone)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -76,6 +67,27 @@ pub fn run(args: &QueryArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options of a one-shot query over `[from, to)`, its lookups reading the reference data
+/// the arguments name.
+pub fn lookup_options(
+    lookups: &LookupArgs,
+    data_dir: &std::path::Path,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    time_zone: Tz,
+) -> Result<QueryOptions> {
+    Ok(QueryOptions {
+        from,
+        to,
+        time_zone,
+        geo: geodb::open(lookups.geoip.path())?,
+        asn: geodb::open_asn(lookups.asn.path())?,
+        threat: crate::threat::open(data_dir, lookups.threat_config.as_deref())?
+            .map(|store| store.index()),
+        max_raw_rows: MAX_RAW_ROWS,
+    })
 }
 
 /// `--var NAME=VALUE` arguments.

@@ -14,8 +14,6 @@ use mailscope_engine::store::Catalog;
 use mailscope_service::{QueryError, QueryRequest, QueryService};
 
 use crate::cli::TraceArgs;
-use crate::geodb;
-use crate::query::MAX_RAW_ROWS;
 
 /// The canonical fields every lookup reads, under these names.
 const FIELDS: &str = r#"| json "MessageId", "MessageTraceId", "Received", "SenderAddress", "RecipientAddress", "Subject", "Status", "FromIP", "ToIP", "Size", "Organization" as message_id, trace_id, received, sender, recipient, subject, status, from_ip, to_ip, size, organization nodrop"#;
@@ -131,16 +129,8 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
             )
         }
     };
-    let options = QueryOptions {
-        from,
-        to,
-        time_zone: chrono_tz::UTC,
-        geo: geodb::open(args.geoip.path())?,
-        asn: geodb::open_asn(args.asn.path())?,
-        threat: crate::threat::open(&args.data_dir, args.threat_config.as_deref())?
-            .map(|store| store.index()),
-        max_raw_rows: MAX_RAW_ROWS,
-    };
+    let options =
+        crate::query::lookup_options(&args.lookups, &args.data_dir, from, to, chrono_tz::UTC)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -246,13 +236,7 @@ pub async fn story(
             Some(other) => Some(other.to_json().to_string()),
         }
     };
-    let time_of = |row: &BTreeMap<&str, &Value>| -> Option<DateTime<Utc>> {
-        match row.get("received") {
-            Some(Value::Time(ms)) => DateTime::from_timestamp_millis(*ms),
-            Some(Value::Text(text)) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()),
-            _ => None,
-        }
-    };
+    let time_of = |row: &BTreeMap<&str, &Value>| row.get("received").and_then(|v| time_value(v));
     let first = &rows[0];
     let cut = rows.len() > MAX_RECIPIENTS;
     let mut recipients = Vec::new();
@@ -374,15 +358,7 @@ async fn related(
         .iter()
         .map(|row| Related {
             message_id: text(row, id),
-            received: match first.map(|i| &row[i]) {
-                // `min` of a time gives its epoch milliseconds.
-                Some(Value::Time(ms) | Value::Int(ms)) => DateTime::from_timestamp_millis(*ms),
-                Some(Value::Float(ms)) if ms.is_finite() => {
-                    DateTime::from_timestamp_millis(*ms as i64)
-                }
-                Some(Value::Text(t)) => DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc()),
-                _ => None,
-            },
+            received: first.and_then(|i| time_value(&row[i])),
             sender: text(row, sender),
             subject: text(row, subject),
             recipients: match count.map(|i| &row[i]) {
@@ -391,6 +367,16 @@ async fn related(
             },
         })
         .collect())
+}
+
+/// A time cell: a time, epoch milliseconds (what `min` of a time gives) or RFC 3339 text.
+fn time_value(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::Time(ms) | Value::Int(ms) => DateTime::from_timestamp_millis(*ms),
+        Value::Float(ms) if ms.is_finite() => DateTime::from_timestamp_millis(*ms as i64),
+        Value::Text(text) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()),
+        _ => None,
+    }
 }
 
 /// Text a person reads in a terminal: control characters of the message's own fields shown

@@ -385,29 +385,24 @@ impl Analysis {
                 self.assign(Field::of(&groups[0], Some(BTreeSet::from([WORDS]))));
                 Ok(())
             }
-            // The domain of an address, as the domain levels keep it.
             StageKind::ParseRegex {
                 source: Some(source),
                 regex,
                 groups,
                 nodrop,
-                multi: false,
-            } if self.domain_of(source, regex, groups).is_some() => {
-                let column = self.domain_of(source, regex, groups).ok_or(Rows)?;
-                let columns = BTreeSet::from([column]);
-                if !*nodrop {
-                    self.need(&columns);
-                }
-                self.assign(Field::of(&groups[0], Some(columns)));
-                Ok(())
-            }
-            StageKind::ParseRegex {
-                source: Some(source),
-                groups: outputs,
-                nodrop,
                 multi,
-                ..
-            } => self.extract(source, outputs, *nodrop && !*multi),
+            } => {
+                // The domain of an address, as the domain levels keep it.
+                if !*multi && let Some(column) = self.domain_of(source, regex, groups) {
+                    let columns = BTreeSet::from([column]);
+                    if !*nodrop {
+                        self.need(&columns);
+                    }
+                    self.assign(Field::of(&groups[0], Some(columns)));
+                    return Ok(());
+                }
+                self.extract(source, groups, *nodrop && !*multi)
+            }
             StageKind::Parse {
                 source: Some(source),
                 aliases: outputs,

@@ -470,6 +470,26 @@ fn panel_shaped_queries_are_answered_from_partial_aggregates() {
     assert!(!compare(&fine, whole.0, whole.1, "UTC").from_rollups);
 }
 
+/// The first two days of `start()` in UTC, without geolocation.
+fn two_days_in_utc() -> QueryOptions {
+    QueryOptions {
+        from: start(),
+        to: start() + Duration::days(2),
+        time_zone: chrono_tz::UTC,
+        geo: None,
+        asn: None,
+        threat: None,
+        max_raw_rows: 1_000,
+    }
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A rollup built with another definition of the levels is never read: its segment answers
 /// from rows, and `verify` says why.
 #[test]
@@ -495,19 +515,8 @@ fn a_rollup_of_another_format_is_not_read() {
     .unwrap();
 
     let query = mailscope_query::compile(&format!("*\n{PRELUDE}\n| count by status")).unwrap();
-    let options = QueryOptions {
-        from: start(),
-        to: start() + Duration::days(2),
-        time_zone: chrono_tz::UTC,
-        geo: None,
-        asn: None,
-        threat: None,
-        max_raw_rows: 1_000,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let options = two_days_in_utc();
+    let runtime = current_thread();
     let snapshot = Snapshot::load(dir.path()).unwrap();
     let explained = runtime
         .block_on(Engine::default().explain(&snapshot, &query, &options))
@@ -567,20 +576,9 @@ fn a_rollup_of_the_format_before_the_domain_levels_is_read_for_its_levels() {
         .problems;
     assert!(problems.is_empty(), "{problems:?}");
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     let snapshot = Snapshot::load(dir.path()).unwrap();
-    let options = QueryOptions {
-        from: start(),
-        to: start() + Duration::days(2),
-        time_zone: chrono_tz::UTC,
-        geo: None,
-        asn: None,
-        threat: None,
-        max_raw_rows: 1_000,
-    };
+    let options = two_days_in_utc();
     for (text, path) in [
         (
             format!("*\n{PRELUDE}\n| timeslice 1h\n| count by _timeslice, status"),

@@ -51,16 +51,22 @@ pub async fn get(
         (Ok(from), Ok(to)) => (from, to),
         (Err(refusal), _) | (_, Err(refusal)) => return refusal.into_response(),
     };
-    let (first, last) = match catalog(&state).await {
-        Some(catalog) => crate::trace::range_of(&catalog),
-        None => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the store's catalog is unreadable",
-            );
-        }
+    // The store's whole range, read only for a bound not given.
+    let (from, to) = match (from, to) {
+        (Some(from), Some(to)) => (from, to),
+        (from, to) => match catalog(&state).await {
+            Some(catalog) => {
+                let (first, last) = crate::trace::range_of(&catalog);
+                (from.unwrap_or(first), to.unwrap_or(last))
+            }
+            None => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the store's catalog is unreadable",
+                );
+            }
+        },
     };
-    let (from, to) = (from.unwrap_or(first), to.unwrap_or(last));
     if let Err(e) = check_range(from, to) {
         return e.into_response();
     }

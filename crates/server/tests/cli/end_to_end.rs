@@ -73,11 +73,14 @@ fn rank(status: &str) -> u8 {
     }
 }
 
+/// A folded row: its status, its day and its Message-ID.
+type Folded = (String, String, String);
+
 /// The store's rules, stated independently: one row per (trace id, recipient), a newer
 /// observation wins unless it is less final; identical statuses change nothing.
-fn fold(path: &Path) -> HashMap<(String, String), (String, String)> {
+fn fold(path: &Path) -> HashMap<(String, String), Folded> {
     let text = std::fs::read_to_string(path).expect("read generated file");
-    let mut rows: HashMap<(String, String), (String, String)> = HashMap::new();
+    let mut rows: HashMap<(String, String), Folded> = HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let value: serde_json::Value = serde_json::from_str(line).expect("generated line is JSON");
         let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
@@ -88,9 +91,9 @@ fn fold(path: &Path) -> HashMap<(String, String), (String, String)> {
         let status = field("Status");
         let day = field("Received")[..10].to_owned();
         match rows.get(&key) {
-            Some((current, _)) if *current == status || rank(&status) < rank(current) => {}
+            Some((current, ..)) if *current == status || rank(&status) < rank(current) => {}
             _ => {
-                rows.insert(key, (status, day));
+                rows.insert(key, (status, day, field("MessageId")));
             }
         }
     }
@@ -124,7 +127,7 @@ fn seed_query_counts_equal_an_independent_fold_of_the_generated_file() {
     let expected = fold(Path::new(&file));
     assert_eq!(expected.len(), 200_000);
     let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for (status, day) in expected.values() {
+    for (status, day, _) in expected.values() {
         *counts.entry((day.clone(), status.clone())).or_default() += 1;
     }
 
@@ -351,26 +354,9 @@ fn every_panel_query_of_the_original_app_runs_on_generated_data() {
 fn trace_tells_a_message_s_story_as_the_generated_file_has_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (file, data) = generated_store(dir.path(), "11", "3000", "2");
-    // The fold by identity, keeping each row's Message-ID.
-    let text = std::fs::read_to_string(&file).expect("read generated file");
-    let mut rows: HashMap<(String, String), (String, String)> = HashMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
-        let key = (
-            field("MessageTraceId").to_lowercase(),
-            field("RecipientAddress").to_lowercase(),
-        );
-        let status = field("Status");
-        match rows.get(&key) {
-            Some((current, _)) if *current == status || rank(&status) < rank(current) => {}
-            _ => {
-                rows.insert(key, (status, field("MessageId")));
-            }
-        }
-    }
+    let rows = fold(Path::new(&file));
     let mut by_message: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for ((_, recipient), (status, message_id)) in &rows {
+    for ((_, recipient), (status, _, message_id)) in &rows {
         by_message
             .entry(message_id.clone())
             .or_default()
@@ -414,7 +400,7 @@ fn trace_tells_a_message_s_story_as_the_generated_file_has_it() {
     let copy: Vec<(String, String)> = rows
         .iter()
         .filter(|((trace, _), _)| trace.eq_ignore_ascii_case(&trace_id))
-        .map(|((_, recipient), (status, _))| (recipient.clone(), status.clone()))
+        .map(|((_, recipient), (status, ..))| (recipient.clone(), status.clone()))
         .collect();
     let by_trace = recipients(&story(&trace_id));
     assert_eq!(
