@@ -137,7 +137,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "GeoLookup",
-            udf::GeoLookup::udf(None, "country_name"),
+            udf::GeoLookup::udf(None, vec!["country_name".to_owned(), "latitude".to_owned()]),
             vec![ip()],
         ),
         case(

@@ -525,6 +525,36 @@ impl Lowering<'_> {
             .origin(key_field)
             .and_then(IpSide::of_column)
             .filter(|_| relation.stored);
+        // The geolocation columns asked for come from one lookup of the address, held in a
+        // struct column while they are read out of it.
+        let holder = "__geo_lookup".to_string();
+        let mut located: Vec<String> = Vec::new();
+        if matches!(table, LookupTable::Geo) {
+            for column in columns {
+                let name = column.column.to_ascii_lowercase();
+                if crate::geo::GEO_COLUMNS.contains(&name.as_str())
+                    && !crate::geo::ASN_COLUMNS.contains(&name.as_str())
+                    && !located.contains(&name)
+                {
+                    located.push(name);
+                }
+            }
+        }
+        if !located.is_empty() {
+            let at_query_time =
+                GeoLookup::udf(self.options.geo.clone(), located.clone()).call(vec![key.clone()]);
+            let value = match side {
+                // Rows enriched at ingest read the stored columns; only older rows (no
+                // database then) are looked up now.
+                Some(_) => when(
+                    Relation::column(&hidden(schema::GEO_VERSION)).is_null(),
+                    at_query_time,
+                )
+                .end()?,
+                None => at_query_time,
+            };
+            relation.assign(vec![(holder.clone(), value)])?;
+        }
         let mut assignments = Vec::new();
         for column in columns {
             let name = column.column.to_ascii_lowercase();
@@ -541,11 +571,8 @@ impl Lowering<'_> {
                         ));
                         null_text()
                     } else {
-                        let at_query_time =
-                            GeoLookup::udf(self.options.geo.clone(), &name).call(vec![key.clone()]);
+                        let at_query_time = get_field(Relation::column(&holder), name.as_str());
                         match side {
-                            // Rows enriched at ingest read the stored column; older rows (no
-                            // database then) are looked up now.
                             Some(side) => when(
                                 Relation::column(&hidden(schema::GEO_VERSION)).is_not_null(),
                                 Relation::column(&hidden(&schema::geo_column(side, &name))),
@@ -573,7 +600,11 @@ impl Lowering<'_> {
             };
             assignments.push((column.alias.clone(), value));
         }
-        relation.assign(assignments)
+        relation.assign(assignments)?;
+        if located.is_empty() {
+            return Ok(());
+        }
+        relation.drop_field(&holder)
     }
 
     /// `lookup … from sumo://threat/cs on threat=f` and `threatip f`: the best live indicator

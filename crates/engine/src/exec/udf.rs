@@ -8,17 +8,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Builder, ListBuilder, StringArray,
-    StringBuilder, TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListBuilder, StringArray, StringBuilder,
+    StructArray, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use regex::Regex;
 
-use crate::geo::GeoDatabase;
+use crate::geo::{GeoDatabase, Location};
 
 /// Turns the arguments into arrays of the batch's length (scalars are broadcast).
 pub(super) fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
@@ -122,18 +122,20 @@ impl ScalarUDFImpl for IpPredicate {
     }
 }
 
-/// `geo_lookup(ip, 'column')` at query time, for rows stored without geo columns and for
-/// IPs a query computes.
+/// `geo_lookup(ip)` at query time, for rows stored without geo columns and for IPs a query
+/// computes: one struct per row with the columns a `lookup` asks for, so an address is
+/// looked up once however many of its columns are read.
 #[derive(Debug)]
 pub struct GeoLookup {
     geo: Option<Arc<GeoDatabase>>,
-    column: String,
+    /// Lower-case names of [`crate::geo::GEO_COLUMNS`], each once.
+    columns: Vec<String>,
     signature: Signature,
 }
 
 impl PartialEq for GeoLookup {
     fn eq(&self, other: &Self) -> bool {
-        self.column == other.column
+        self.columns == other.columns
             && match (&self.geo, &other.geo) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (None, None) => true,
@@ -145,21 +147,35 @@ impl Eq for GeoLookup {}
 impl Hash for GeoLookup {
     fn hash<H: Hasher>(&self, state: &mut H) {
         "GeoLookup".hash(state);
-        self.column.hash(state);
+        self.columns.hash(state);
     }
 }
 
 impl GeoLookup {
-    pub fn udf(geo: Option<Arc<GeoDatabase>>, column: &str) -> ScalarUDF {
+    pub fn udf(geo: Option<Arc<GeoDatabase>>, columns: Vec<String>) -> ScalarUDF {
         ScalarUDF::from(GeoLookup {
             geo,
-            column: column.to_owned(),
+            columns,
             signature: Signature::any(1, Volatility::Immutable),
         })
     }
 
     pub fn is_coordinate(column: &str) -> bool {
         matches!(column, "latitude" | "longitude")
+    }
+
+    fn fields(&self) -> Fields {
+        self.columns
+            .iter()
+            .map(|column| {
+                let kind = if GeoLookup::is_coordinate(column) {
+                    DataType::Float64
+                } else {
+                    DataType::Utf8
+                };
+                Field::new(column, kind, true)
+            })
+            .collect()
     }
 }
 
@@ -171,46 +187,46 @@ impl ScalarUDFImpl for GeoLookup {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(if GeoLookup::is_coordinate(&self.column) {
-            DataType::Float64
-        } else {
-            DataType::Utf8
-        })
+        Ok(DataType::Struct(self.fields()))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = text(&arrays(&args)?[0])?;
-        let locate = |ip: Option<&str>| {
-            self.geo
-                .as_ref()
-                .zip(ip)
-                .and_then(|(g, ip)| g.lookup_text(ip))
-        };
-        let array: ArrayRef = if GeoLookup::is_coordinate(&self.column) {
-            let mut builder = Float64Builder::with_capacity(input.len());
-            for ip in input.iter() {
-                let location = locate(ip);
-                builder.append_option(location.and_then(|l| {
-                    if self.column == "latitude" {
-                        l.latitude
-                    } else {
-                        l.longitude
-                    }
-                }));
-            }
-            Arc::new(builder.finish())
-        } else {
-            let mut builder = StringBuilder::new();
-            for ip in input.iter() {
-                let location = locate(ip);
-                builder.append_option(
-                    location
-                        .as_deref()
-                        .and_then(|l| l.text_column(&self.column)),
-                );
-            }
-            Arc::new(builder.finish())
-        };
-        Ok(ColumnarValue::Array(array))
+        let locations: Vec<Option<Arc<Location>>> = input
+            .iter()
+            .map(|ip| {
+                self.geo
+                    .as_ref()
+                    .zip(ip)
+                    .and_then(|(g, ip)| g.lookup_text(ip))
+            })
+            .collect();
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .map(|column| -> ArrayRef {
+                if GeoLookup::is_coordinate(column) {
+                    let latitude = column == "latitude";
+                    Arc::new(
+                        locations
+                            .iter()
+                            .map(|l| {
+                                l.as_deref()
+                                    .and_then(|l| if latitude { l.latitude } else { l.longitude })
+                            })
+                            .collect::<Float64Array>(),
+                    )
+                } else {
+                    Arc::new(
+                        locations
+                            .iter()
+                            .map(|l| l.as_deref().and_then(|l| l.text_column(column)))
+                            .collect::<StringArray>(),
+                    )
+                }
+            })
+            .collect();
+        let rows = StructArray::try_new(self.fields(), arrays, None)?;
+        Ok(ColumnarValue::Array(Arc::new(rows)))
     }
 }
 

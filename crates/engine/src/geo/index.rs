@@ -239,7 +239,8 @@ impl CityIndex {
     }
 
     /// The location of an address, as the source's files answer it.
-    pub(crate) fn lookup(&self, address: IpAddr) -> Result<Option<(u32, Location)>, String> {
+    /// The record answering an address (none in a gap or without a table for its family).
+    pub(crate) fn find_record(&self, address: IpAddr) -> Result<Option<u32>, String> {
         let table = match address {
             IpAddr::V4(_) => self.described.ipv4,
             IpAddr::V6(_) => self.described.ipv6,
@@ -252,10 +253,7 @@ impl CityIndex {
             IpAddr::V6(v6) => u128::from(v6),
         };
         let record = self.find(table, key)?;
-        if record == NO_RECORD {
-            return Ok(None);
-        }
-        self.record(record).map(|location| Some((record, location)))
+        Ok((record != NO_RECORD).then_some(record))
     }
 
     fn find(&self, table: &Table, key: u128) -> Result<u32, String> {
@@ -297,7 +295,8 @@ impl CityIndex {
         ))
     }
 
-    fn record(&self, id: u32) -> Result<Location, String> {
+    /// Reads and decodes one record.
+    pub(crate) fn record(&self, id: u32) -> Result<Location, String> {
         if u64::from(id) >= self.records {
             return Err(format!("record {id} out of range"));
         }

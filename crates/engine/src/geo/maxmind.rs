@@ -75,10 +75,14 @@ enum Source {
 /// index, cache misses in a 60 MB file). Decoded records are kept by (file or index, record)
 /// too, since many networks share one record and decoding strings dominates the cost of a
 /// new address.
+/// The caches' keys are addresses and record offsets: a fast hash, not a DoS-resistant one
+/// (each map is bounded and starts over when full).
+type Fast = foldhash::fast::FixedState;
+
 #[derive(Default)]
 struct Cache {
-    by_address: HashMap<IpAddr, Option<Arc<Location>>>,
-    by_record: HashMap<(usize, usize), Arc<Location>>,
+    by_address: HashMap<IpAddr, Option<Arc<Location>>, Fast>,
+    by_record: HashMap<(usize, usize), Arc<Location>, Fast>,
 }
 
 /// Bound on the addresses remembered (~2 MB); the map starts over when it is reached.
@@ -225,15 +229,20 @@ impl CityData {
     fn search(&self, address: IpAddr) -> (Option<Arc<Location>>, Option<(usize, usize)>) {
         let files = match &self.source {
             Source::Index(index) => {
-                return match index.lookup(address) {
-                    Ok(Some((record, location))) => {
-                        let key = (usize::MAX, record as usize);
-                        match self.cached(key) {
-                            Some(hit) => (Some(hit), None),
-                            None => (Some(Arc::new(location)), Some(key)),
-                        }
+                // A record decoded before is not read again: many networks share one.
+                let found = index.find_record(address).and_then(|record| {
+                    let Some(record) = record else {
+                        return Ok((None, None));
+                    };
+                    let key = (usize::MAX, record as usize);
+                    if let Some(hit) = self.cached(key) {
+                        return Ok((Some(hit), None));
                     }
-                    Ok(None) => (None, None),
+                    let location = index.record(record)?;
+                    Ok((Some(Arc::new(location)), Some(key)))
+                });
+                return match found {
+                    Ok(found) => found,
                     Err(error) => {
                         tracing::warn!(path = %index.path().display(), %address, %error, "geolocation index lookup failed");
                         (None, None)

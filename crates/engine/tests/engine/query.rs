@@ -162,6 +162,60 @@ fn geo_lookup_of_rows_stored_without_a_database_happens_at_query_time() {
 }
 
 #[test]
+fn every_column_of_a_lookup_after_an_aggregation_is_the_database_answer_for_its_address() {
+    let Some(geo) = installed_geo() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Stored with geolocation: after the aggregation the address is looked up at query time.
+    store_with(dir.path(), sample(), Some(Arc::clone(&geo)));
+    let columns = [
+        "latitude",
+        "longitude",
+        "country_code",
+        "country_name",
+        "region",
+        "city",
+        "state",
+        "postal_code",
+        "continent",
+    ];
+    let query = format!(
+        "{JSON} | count by fromIP | lookup {}, city as town, asn from geo://location on ip = fromIP | sort by fromIP asc",
+        columns.join(", ")
+    );
+    let result = run(dir.path(), &query, "UTC", Some(Arc::clone(&geo)));
+    let at = |name: &str| {
+        result
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", result.columns))
+    };
+    // Four addresses and the row without one.
+    assert_eq!(result.rows.len(), 5, "{:?}", result.rows);
+    let mut located = 0;
+    for row in &result.rows {
+        let location = match &row[at("fromIP")] {
+            Value::Text(ip) => geo.lookup_text(ip),
+            _ => None,
+        };
+        located += usize::from(location.is_some());
+        let text = |value: Option<&str>| value.map_or(Value::Null, |v| Value::Text(v.into()));
+        let float = |value: Option<f64>| value.map_or(Value::Null, Value::Float);
+        for column in columns {
+            let expected = match column {
+                "latitude" => float(location.as_ref().and_then(|l| l.latitude)),
+                "longitude" => float(location.as_ref().and_then(|l| l.longitude)),
+                other => text(location.as_ref().and_then(|l| l.text_column(other))),
+            };
+            assert_eq!(row[at(column)], expected, "{column} of {row:?}");
+        }
+        assert_eq!(row[at("town")], row[at("city")], "{row:?}");
+    }
+    // 81.2.69.144, 8.8.8.8 and 2003::1 have locations; 10.0.0.1 is private.
+    assert_eq!(located, 3);
+}
+
+#[test]
 fn geo_columns_stored_at_ingest_answer_without_a_database_at_query_time() {
     let Some(geo) = installed_geo() else { return };
     let dir = tempfile::tempdir().unwrap();
