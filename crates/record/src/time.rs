@@ -33,18 +33,87 @@ enum Problem {
 /// Error messages quote the input; an attacker-sized value must not become a megabyte message.
 const QUOTED_MAX_CHARS: usize = 64;
 
+/// Which number of a slash date (`03/04/2026`) is the month. A CSV export writes the
+/// exporting machine's culture: en-US puts the month first, en-GB, fr-FR and most others the
+/// day. Dotted dates (`24.11.2026`) are always day first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    /// `MM/dd/yyyy` (en-US, PowerShell's default culture).
+    MonthFirst,
+    /// `dd/MM/yyyy`.
+    DayFirst,
+}
+
+impl DateOrder {
+    /// The pattern as users know it from their culture settings.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            DateOrder::MonthFirst => "MM/dd/yyyy",
+            DateOrder::DayFirst => "dd/MM/yyyy",
+        }
+    }
+}
+
+impl std::fmt::Display for DateOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.pattern())
+    }
+}
+
+impl std::str::FromStr for DateOrder {
+    type Err = String;
+
+    /// `MM/dd/yyyy` or `dd/MM/yyyy` (single letters and any case accepted), or `month-first`
+    /// / `day-first`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "mm/dd/yyyy" | "m/d/yyyy" | "month-first" => Ok(DateOrder::MonthFirst),
+            "dd/mm/yyyy" | "d/m/yyyy" | "day-first" => Ok(DateOrder::DayFirst),
+            _ => Err(format!(
+                "unknown date format {:?}: expected MM/dd/yyyy (month first) or dd/MM/yyyy \
+                 (day first)",
+                text.chars().take(QUOTED_MAX_CHARS).collect::<String>()
+            )),
+        }
+    }
+}
+
+/// The first two numbers of a slash date (`11/24/2026 3:10 PM` gives `(11, 24)`), or none for
+/// any other form. Which is the month is what [`DateOrder`] decides.
+pub fn slash_date_numbers(text: &str) -> Option<(u32, u32)> {
+    let mut c = Cursor::new(text.trim().as_bytes());
+    let first = c.number(1, 2).ok()?;
+    if !c.eat(b'/') {
+        return None;
+    }
+    let second = c.number(1, 2).ok()?;
+    c.eat(b'/').then_some((first, second))
+}
+
 /// Parses every timestamp form seen in message trace data. Text without a zone is UTC (the
 /// Reporting Web Service omits the `Z` on some rows; exports are documented as UTC).
 ///
 /// Slash dates are read month first (`11/24/2026`, en-US, PowerShell's default culture) unless
-/// the first number cannot be a month, then day first (`24/11/2026`).
+/// the first number cannot be a month, then day first (`24/11/2026`). A reader that knows the
+/// file's order passes it to [`parse_trace_time_in`] instead (the CSV reader decides it once
+/// per file).
 pub fn parse_trace_time(text: &str) -> Result<DateTime<Utc>, TimeError> {
+    parse_trace_time_in(text, None)
+}
+
+/// [`parse_trace_time`] with slash dates read in the given order: a date that cannot be read
+/// in it (`11/24/2026` day first) is out of range.
+pub fn parse_trace_time_in(
+    text: &str,
+    order: Option<DateOrder>,
+) -> Result<DateTime<Utc>, TimeError> {
     let trimmed = text.trim();
     let bytes = trimmed.as_bytes();
     let result = match bytes.first() {
         Some(b'/' | b'\\') => parse_odata(bytes),
         _ if bytes.len() >= 10 && bytes[4] == b'-' => parse_iso(bytes),
-        _ => parse_culture(bytes),
+        _ => parse_culture(bytes, order),
     };
     result.map_err(|problem| {
         let quoted: String = trimmed.chars().take(QUOTED_MAX_CHARS).collect();
@@ -278,7 +347,7 @@ fn parse_odata(bytes: &[u8]) -> Result<DateTime<Utc>, Problem> {
 
 /// `11/24/2026 3:10:12 PM`, `11/24/2026 15:10:12` (en-US) and `24.11.2026 15:10:12` (de-DE and
 /// other dotted cultures).
-fn parse_culture(bytes: &[u8]) -> Result<DateTime<Utc>, Problem> {
+fn parse_culture(bytes: &[u8], order: Option<DateOrder>) -> Result<DateTime<Utc>, Problem> {
     let mut c = Cursor::new(bytes);
     let first = c.number(1, 2)?;
     let separator = c.eat_any(b"/.").ok_or(Problem::Shape)?;
@@ -287,7 +356,12 @@ fn parse_culture(bytes: &[u8]) -> Result<DateTime<Utc>, Problem> {
         return Err(Problem::Shape);
     }
     let year = c.number(4, 4)?;
-    let (month, day) = if separator == b'.' || first > 12 {
+    let day_first = match (separator, order) {
+        (b'.', _) => true,
+        (_, Some(order)) => order == DateOrder::DayFirst,
+        (_, None) => first > 12,
+    };
+    let (month, day) = if day_first {
         (second, first)
     } else {
         (first, second)

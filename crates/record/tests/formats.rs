@@ -3,6 +3,8 @@
 
 #[path = "formats/broken.rs"]
 mod broken;
+#[path = "formats/dates.rs"]
+mod dates;
 #[path = "formats/perf.rs"]
 mod perf;
 #[path = "formats/read.rs"]

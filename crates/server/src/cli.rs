@@ -222,6 +222,10 @@ pub struct IngestArgs {
     /// Tenant domain for formats that do not carry one (Graph pages).
     #[arg(long)]
     pub organization: Option<String>,
+    /// How slash dates in CSV exports are read: `MM/dd/yyyy` (en-US) or `dd/MM/yyyy`. Without
+    /// it each file's own dates decide, and a file whose dates never tell is refused.
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<mailscope_record::time::DateOrder>,
     #[command(flatten)]
     pub geoip: GeoipArgs,
     /// Files to read; `-` reads standard input.

@@ -56,6 +56,7 @@ pub fn run(args: &IngestArgs) -> Result<ExitCode> {
         };
         let options = ReadOptions {
             organization: args.organization.clone(),
+            date_order: args.date_format,
             ..ReadOptions::default()
         };
         let reader = match open_reader(name, input, options) {

@@ -28,6 +28,7 @@ use std::str::FromStr;
 
 use crate::record::Record;
 
+pub use csv::UNDECIDED_ROWS;
 pub use error::ReadError;
 pub use fields::synthesize_trace_id;
 pub use writer::{RecordWriter, WriteOptions, write_records, write_records_with};
@@ -108,6 +109,8 @@ pub struct ReadOptions {
     /// Longest single record (an NDJSON line or one JSON object) accepted; a longer one is
     /// reported and skipped without being buffered.
     pub max_record_bytes: usize,
+    /// How CSV slash dates are read; none decides per file from its dates.
+    pub date_order: Option<crate::time::DateOrder>,
 }
 
 impl Default for ReadOptions {
@@ -115,6 +118,7 @@ impl Default for ReadOptions {
         ReadOptions {
             organization: None,
             max_record_bytes: 16 * 1024 * 1024,
+            date_order: None,
         }
     }
 }

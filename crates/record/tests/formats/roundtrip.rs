@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use mailscope_record::formats::{
     Format, ReadOptions, RecordWriter, WriteOptions, write_records_with,
 };
+use mailscope_record::time::DateOrder;
 use mailscope_record::{Record, Status};
 
 use super::read_bytes_with;
@@ -76,6 +77,8 @@ fn round_trip(format: Format, options: &WriteOptions, records: &[Record]) -> Vec
     assert_eq!(written, records.len() as u64);
     let read_options = ReadOptions {
         organization: Some(ORGANIZATION.to_owned()),
+        // The Export-Csv writer writes en-US dates; a file of them alone may never show it.
+        date_order: Some(DateOrder::MonthFirst),
         ..ReadOptions::default()
     };
     let out = read_bytes_with(format.name(), bytes, read_options);

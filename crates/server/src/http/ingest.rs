@@ -26,6 +26,9 @@ pub struct Params {
     organization: Option<String>,
     /// `_source` of the rows; `http-ingest` when absent.
     source: Option<String>,
+    /// How CSV slash dates are read (`MM/dd/yyyy` or `dd/MM/yyyy`); each file's dates decide
+    /// when absent.
+    date_format: Option<String>,
 }
 
 pub async fn run(
@@ -53,8 +56,14 @@ pub async fn run(
         source: source.clone(),
         collector: "mailscope-http".into(),
     };
+    let date_order = match params.date_format.as_deref().map(str::parse) {
+        None => None,
+        Some(Ok(order)) => Some(order),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
     let options = ReadOptions {
         organization: params.organization,
+        date_order,
         ..ReadOptions::default()
     };
     let body_bytes = body.len();

@@ -514,3 +514,62 @@ fn trace_endpoint_tells_a_message_s_story() {
         }
     });
 }
+
+/// CSV slash dates over HTTP: a file whose dates never tell their order is refused with both
+/// readings, `date_format` reads it, and an unknown date format is a bad request.
+#[test]
+fn an_ingested_csv_s_date_order_is_given_or_the_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = serve(dir.path(), Some(TOKEN));
+    let client = reqwest::Client::new();
+    let csv = "\"Received\",\"SenderAddress\",\"RecipientAddress\",\"Subject\",\"Status\"\r\n\
+               \"03/04/2026 10:00:00\",\"a@x.example\",\"b@y.example\",\"s\",\"Delivered\"\r\n";
+    runtime().block_on(async {
+        let post = |query: &'static str| {
+            client
+                .post(format!("{}/api/v1/ingest{query}", server.base))
+                .bearer_auth(TOKEN)
+                .body(csv)
+                .send()
+        };
+        let refused = post("").await.expect("request");
+        assert_eq!(refused.status(), 422);
+        let report: Value = refused.json().await.expect("json");
+        let message = report["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("4 March 2026 as MM/dd/yyyy")
+                && message.contains("3 April 2026 as dd/MM/yyyy"),
+            "{report}"
+        );
+        assert_eq!(report["errors"][0]["line"], 2, "{report}");
+
+        let read = post("?date_format=dd/MM/yyyy").await.expect("request");
+        assert_eq!(read.status(), 200);
+        let report: Value = read.json().await.expect("json");
+        assert_eq!(report["added"], 1, "{report}");
+
+        let bad = post("?date_format=yyyy").await.expect("request");
+        assert_eq!(bad.status(), 400);
+        let body: Value = bad.json().await.expect("json");
+        assert_eq!(body["code"], "bad_request", "{body}");
+    });
+    // Stored as 3 April.
+    let output = Command::new(BINARY)
+        .args(["query", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--from",
+            "2026-04-03T00:00:00Z",
+            "--to",
+            "2026-04-04T00:00:00Z",
+            "--format",
+            "csv",
+            "* | count",
+        ])
+        .output()
+        .expect("query");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    assert_eq!(lines, ["_count", "1"], "{stdout}");
+}
