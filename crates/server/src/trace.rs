@@ -58,10 +58,10 @@ pub fn id_condition(id: &str) -> Result<String> {
     if bare != id || !id.starts_with('<') {
         ids.push(format!("message_id = {}", literal(&format!("<{bare}>"))));
     }
-    ids.push(format!(
-        "toLowerCase(trace_id) = {}",
-        literal(&bare.to_lowercase())
-    ));
+    // A network message id is the trace id; exports also print it as 32 bare hex digits or
+    // in braces.
+    let trace_id = mailscope_record::formats::canonical_guid(bare).unwrap_or(bare.to_lowercase());
+    ids.push(format!("toLowerCase(trace_id) = {}", literal(&trace_id)));
     Ok(ids.join(" or "))
 }
 
@@ -523,5 +523,21 @@ mod tests {
         }
         assert!(id_condition("  ").is_err());
         assert!(id_condition(&"x".repeat(2_000)).is_err());
+    }
+
+    #[test]
+    fn a_network_message_id_in_any_print_is_the_trace_id() {
+        for id in [
+            "EB3A7708-9844-E204-4046-9628BF5FE423",
+            "{eb3a7708-9844-e204-4046-9628bf5fe423}",
+            "EB3A77089844E20440469628BF5FE423",
+        ] {
+            let condition = id_condition(id).unwrap();
+            assert!(
+                condition
+                    .contains(r#"toLowerCase(trace_id) = "eb3a7708-9844-e204-4046-9628bf5fe423""#),
+                "{id}: {condition}"
+            );
+        }
     }
 }

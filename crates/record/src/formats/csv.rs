@@ -29,7 +29,7 @@ use crate::time::{DateOrder, format_trace_time, parse_trace_time_in, slash_date_
 
 use super::eac::recipient_statuses;
 use super::error::ReadError;
-use super::fields::{WireRecord, is_guid, parse_integer};
+use super::fields::{WireRecord, canonical_guid, parse_integer};
 use super::{Format, ReadOptions};
 
 type Item = Result<Record, ReadError>;
@@ -432,8 +432,8 @@ impl<R: Read> CsvReader<R> {
         };
         let trace_id = self.text(Column::MessageTraceId).or_else(|| {
             self.field(Column::NetworkMessageId)
-                .filter(|id| is_guid(id))
-                .map(|id| Cow::Owned(id.trim().trim_matches(['{', '}']).to_ascii_lowercase()))
+                .and_then(canonical_guid)
+                .map(Cow::Owned)
         });
         let wire = WireRecord {
             organization: self.text(Column::Organization),

@@ -273,6 +273,28 @@ pub fn synthesize_trace_id(
 }
 
 /// Whether `text` looks like a GUID (`8-4-4-4-12` hex digits, braces allowed).
+/// A GUID as the trace's id: `8-4-4-4-12` hex digits, braces allowed, or the same 32 digits
+/// without dashes (how some exports print a network message id), in lower case with dashes.
+pub fn canonical_guid(text: &str) -> Option<String> {
+    let text = text.trim();
+    if is_guid(text) {
+        return Some(text.trim_matches(['{', '}']).to_ascii_lowercase());
+    }
+    let bare = text.trim_start_matches('{').trim_end_matches('}');
+    if bare.len() != 32 || !bare.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let lower = bare.to_ascii_lowercase();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &lower[..8],
+        &lower[8..12],
+        &lower[12..16],
+        &lower[16..20],
+        &lower[20..]
+    ))
+}
+
 pub(crate) fn is_guid(text: &str) -> bool {
     let text = text.trim().trim_start_matches('{').trim_end_matches('}');
     let groups: Vec<&str> = text.split('-').collect();
@@ -453,6 +475,25 @@ mod tests {
         assert!(is_guid("{CF7A249A-5EDD-4350-130A-08DA8F69E0F6}"));
         assert!(!is_guid("cf7a249a-5edd-4350-130a"));
         assert!(!is_guid("<x@y>"));
+        for (text, canonical) in [
+            (
+                "CF7A249A5EDD4350130A08DA8F69E0F6",
+                Some("cf7a249a-5edd-4350-130a-08da8f69e0f6"),
+            ),
+            (
+                " {cf7a249a5edd4350130a08da8f69e0f6} ",
+                Some("cf7a249a-5edd-4350-130a-08da8f69e0f6"),
+            ),
+            (
+                "{CF7A249A-5EDD-4350-130A-08DA8F69E0F6}",
+                Some("cf7a249a-5edd-4350-130a-08da8f69e0f6"),
+            ),
+            ("cf7a249a5edd4350130a08da8f69e0f", None),
+            ("cf7a249a5edd4350130a08da8f69e0fg", None),
+            ("<x@y>", None),
+        ] {
+            assert_eq!(canonical_guid(text).as_deref(), canonical, "{text}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::record::Record;
 
 pub use csv::UNDECIDED_ROWS;
 pub use error::ReadError;
-pub use fields::synthesize_trace_id;
+pub use fields::{canonical_guid, synthesize_trace_id};
 pub use writer::{RecordWriter, WriteOptions, write_records, write_records_with};
 
 use detect::{Shape, csv_header, detect, markup_error, prepare, starts_with_markup};

@@ -240,6 +240,20 @@ fn eac_enhanced_summary_expands_recipients_with_their_status() {
 }
 
 #[test]
+fn a_network_message_id_of_32_hex_digits_is_the_trace_id() {
+    let mut file = String::from_utf8(fixture("eac_enhanced.csv")).unwrap();
+    file.push_str(
+        "\"2026-11-20T10:25:00.0000000Z\",\"a@contoso.example\",\"b@contoso.example##Receive, Deliver\",\"s\",\"10\",\"<m@contoso.example>\",\"5D1C3B2A7E6F4A8B9C0D08DD09AA1B2D\",\"198.51.100.45\",\"1\",\"\",\"Normal\"\n",
+    );
+    let out = read_bytes("enhanced.csv", file);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(
+        out.records[3].message_trace_id,
+        "5d1c3b2a-7e6f-4a8b-9c0d-08dd09aa1b2d"
+    );
+}
+
+#[test]
 fn forced_format_reads_the_same_records() {
     let reader = open_reader_as(
         Format::GraphJson,
