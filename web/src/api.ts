@@ -125,6 +125,29 @@ export interface Health {
   threat?: { index?: { indicators?: number }; feeds?: { feeds?: { name: string; last_error?: string | null }[] } } | null;
 }
 
+/** One collector's state (`GET /api/v1/collectors`). */
+export interface CollectorStatus {
+  tenant: string;
+  api: "graph" | "reporting";
+  state: "starting" | "backfilling" | "collecting" | "failing" | "stopped";
+  organization: string | null;
+  organization_source: "configured" | "tenant" | "records" | "none";
+  organization_note: string | null;
+  checkpoint: string | null;
+  poll_start: string | null;
+  poll_target: string | null;
+  last_success: string | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  polls: number;
+  failed_polls: number;
+  windows: number;
+  records: number;
+  inserted: number;
+  updated: number;
+  lag_seconds: number | null;
+}
+
 /** An answer other than 2xx: the server's message, and the diagnostics of a query. */
 export class ApiError extends Error {
   constructor(
@@ -258,6 +281,7 @@ export interface RelatedMessage {
 
 export const api = {
   health: () => request<Health>("GET", "/health"),
+  collectors: () => request<{ collectors: CollectorStatus[] }>("GET", "/collectors"),
   trace: (id: string) => request<Story>("GET", `/trace?${new URLSearchParams({ id }).toString()}`),
   query: (body: QueryRequest, signal?: AbortSignal) => request<QueryResult>("POST", "/query", body, signal),
   cancel: (id: string) => request<void>("POST", `/query/${encodeURIComponent(id)}/cancel`).catch(() => undefined),

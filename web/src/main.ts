@@ -14,6 +14,7 @@ import { renderDashboard } from "./pages/dashboard";
 import { renderSearch } from "./pages/search";
 import { renderApps } from "./pages/apps";
 import { renderMessage } from "./pages/message";
+import { renderCollectors } from "./pages/collectors";
 
 type Cleanup = () => void;
 
@@ -41,6 +42,7 @@ const shell = h(
       navItem("dashboards", "Dashboards", "dashboard", href(["dashboards"])),
       navItem("search", "Search", "search", href(["search"])),
       navItem("apps", "Apps", "apps", href(["apps"])),
+      navItem("collectors", "Collectors", "download", href(["collectors"])),
     ),
     statusLine,
   ),
@@ -63,6 +65,7 @@ function render(): void {
   else if (section === "search") cleanup = renderSearch(page, route.params);
   else if (section === "message") cleanup = renderMessage(page, route.params);
   else if (section === "apps") cleanup = renderApps(page);
+  else if (section === "collectors") cleanup = renderCollectors(page);
   else cleanup = renderDashboardList(page);
 }
 

@@ -1,4 +1,5 @@
-// Hash routing: `#/dashboards`, `#/dashboards/{id}?…`, `#/search?…`, `#/message?id=…`, `#/apps`. The query
+// Hash routing: `#/dashboards`, `#/dashboards/{id}?…`, `#/search?…`, `#/message?id=…`, `#/apps`,
+// `#/collectors`. The query
 // part of the hash carries a page's state so that a link reproduces the view.
 
 export interface Route {

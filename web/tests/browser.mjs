@@ -689,6 +689,14 @@ await step("the Apps page uninstalls (keeping the user's copy) and installs agai
   assert(again.filter((d) => d.app?.id === APP).length >= 2, "install brought back no dashboards");
 });
 
+await step("the Collectors page says how to start collecting when the server runs none", async () => {
+  same((await apiOk("GET", "/collectors")).collectors, [], "collectors of a server without --collect");
+  await page.click("[data-nav=collectors]");
+  await page.locator("[data-page=collectors] .empty-state").waitFor({ timeout: 30_000 });
+  const text = await page.locator("[data-page=collectors] .empty-state").innerText();
+  assert(text.includes("--collect"), `the empty Collectors page does not say how to start: ${text}`);
+});
+
 await step("no console errors, CSP violations or dialogs during the run", async () => {
   const violations = await page.evaluate(() => window.__csp ?? []);
   same(violations, [], "CSP violations");

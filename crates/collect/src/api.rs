@@ -116,6 +116,66 @@ pub fn first_page_url(config: &TenantConfig, window: Window) -> Url {
     url
 }
 
+/// Graph `GET {api}/v1.0/organization?$select=verifiedDomains`: the tenant's domains.
+pub fn organization_url(config: &TenantConfig) -> Url {
+    let mut url = config.api_url.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(["v1.0", "organization"]);
+    }
+    url.set_query(Some("$select=verifiedDomains"));
+    url
+}
+
+/// The initial domain of a `GET /organization` answer (`isInitial`), else the default one,
+/// else the first; lower case, and only if it is a plausible domain name.
+pub fn initial_domain(body: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        value: Vec<Organization>,
+    }
+    #[derive(Deserialize)]
+    struct Organization {
+        #[serde(rename = "verifiedDomains", default)]
+        verified_domains: Vec<Domain>,
+    }
+    #[derive(Deserialize)]
+    struct Domain {
+        #[serde(default)]
+        name: String,
+        #[serde(rename = "isInitial", default)]
+        is_initial: bool,
+        #[serde(rename = "isDefault", default)]
+        is_default: bool,
+    }
+    let answer: Answer = serde_json::from_slice(body)
+        .map_err(|error| format!("GET /organization answered what is not its JSON: {error}"))?;
+    let domains: Vec<&Domain> = answer
+        .value
+        .iter()
+        .flat_map(|organization| &organization.verified_domains)
+        .collect();
+    let chosen = domains
+        .iter()
+        .find(|d| d.is_initial)
+        .or_else(|| domains.iter().find(|d| d.is_default))
+        .or_else(|| domains.first())
+        .ok_or("GET /organization lists no verified domain")?;
+    let name = chosen.name.trim().to_ascii_lowercase();
+    let plausible = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !plausible {
+        return Err(format!(
+            "GET /organization names {:?}, which is not a domain",
+            name.chars().take(80).collect::<String>()
+        ));
+    }
+    Ok(name)
+}
+
 /// Percent-encodes a query value, keeping the characters OData writes literally (`$`, `'`,
 /// `:`, `(`, `)`, `,`) and encoding spaces as `%20` (not `+`, which some OData servers keep).
 /// The URL parser still writes `'` as `%27` in http(s) queries; servers decode both.
@@ -248,6 +308,34 @@ mod tests {
             first_page_url(&config, window()).as_str(),
             "http://127.0.0.1:8080/prefix/ecp/reportingwebservice/reporting.svc/MessageTrace?\
              $filter=StartDate%20eq%20datetime%272026-01-20T00:00:00Z%27%20and%20EndDate%20eq%20datetime%272026-01-23T00:00:00Z%27&$format=json"
+        );
+    }
+
+    #[test]
+    fn the_initial_domain_is_the_organization() {
+        let answer = br#"{"value":[{"id":"x","verifiedDomains":[
+            {"name":"Contoso.com","isDefault":true,"isInitial":false},
+            {"name":"contoso.onmicrosoft.com","isDefault":false,"isInitial":true}]}]}"#;
+        assert_eq!(
+            initial_domain(answer).as_deref(),
+            Ok("contoso.onmicrosoft.com")
+        );
+        let no_initial = br#"{"value":[{"verifiedDomains":[
+            {"name":"a.example","isDefault":false},{"name":"b.example","isDefault":true}]}]}"#;
+        assert_eq!(initial_domain(no_initial).as_deref(), Ok("b.example"));
+        assert!(initial_domain(br#"{"value":[]}"#).is_err());
+        assert!(
+            initial_domain(
+                br#"{"value":[{"verifiedDomains":[{"name":"<b>x</b>","isInitial":true}]}]}"#
+            )
+            .is_err()
+        );
+        assert!(initial_domain(b"<html>").is_err());
+        let mut config = TenantConfig::new("t", Api::Graph, "tid", "cid", Secret::new("s"));
+        config.api_url = Url::parse("http://127.0.0.1:9/base/").unwrap();
+        assert_eq!(
+            organization_url(&config).as_str(),
+            "http://127.0.0.1:9/base/v1.0/organization?$select=verifiedDomains"
         );
     }
 

@@ -29,6 +29,8 @@ use crate::token::{TokenClient, TokenError};
 
 /// Largest error body read (only its message is kept).
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest `GET /organization` answer read (a tenant lists at most 5,000 domains).
+const MAX_ORGANIZATION_BODY: usize = 4 * 1024 * 1024;
 
 /// Counters of one collector, reported in [`crate::RunReport`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +80,9 @@ pub const LINK_EXPIRIES_BEFORE_SPLIT: u32 = 3;
 #[derive(Debug)]
 pub struct Fetcher {
     config: Arc<TenantConfig>,
+    /// Fills `Organization` on records that have none: the configured value, or the tenant's
+    /// domain once learned ([`Fetcher::tenant_domain`]).
+    pub organization: Option<String>,
     http: reqwest::Client,
     token: TokenClient,
     limiter: RateLimiter,
@@ -116,6 +121,7 @@ impl Fetcher {
         let token = TokenClient::new(http.clone(), &config);
         Ok(Fetcher {
             limiter: RateLimiter::new(config.quota),
+            organization: config.organization.clone(),
             config,
             http,
             token,
@@ -133,6 +139,46 @@ impl Fetcher {
 
     fn label(&self) -> &'static str {
         api::api_label(self.config.api)
+    }
+
+    /// The tenant's initial domain (`*.onmicrosoft.com`) from Graph `GET /organization`: what
+    /// the Reporting Web Service writes as every row's `Organization`, so Graph rows and older
+    /// rows of the same tenant share one value. One attempt; the message of a failure says
+    /// what to do.
+    pub async fn tenant_domain(&mut self) -> std::result::Result<String, String> {
+        let token = self.token.token().await.map_err(|error| match error {
+            TokenError::Transient { message, .. } | TokenError::Rejected(message) => message,
+        })?;
+        let url = api::organization_url(&self.config);
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|error| describe_transport(&error))?;
+        let status = response.status().as_u16();
+        let body =
+            read_body(response, MAX_ORGANIZATION_BODY)
+                .await
+                .map_err(|error| match error {
+                    BodyError::TooLarge => {
+                        format!("the answer is larger than {MAX_ORGANIZATION_BODY} bytes")
+                    }
+                    BodyError::Transport(message) => message,
+                })?;
+        if !(200..300).contains(&status) {
+            let message = format!("HTTP {status}: {}", describe_error_body(&body));
+            return Err(match status {
+                401 | 403 => format!(
+                    "{message}; grant the application permission Organization.Read.All (with \
+                     admin consent), or set organization for the tenant in the configuration"
+                ),
+                _ => message,
+            });
+        }
+        api::initial_domain(&body)
     }
 
     /// Reads every page of `window`. With `bound` (a window that can be split), stops once
@@ -405,7 +451,7 @@ impl Fetcher {
 
     fn parse(&mut self, body: Vec<u8>) -> std::result::Result<Vec<Record>, Failure> {
         let options = ReadOptions {
-            organization: self.config.organization.clone(),
+            organization: self.organization.clone(),
             ..ReadOptions::default()
         };
         let format = api::page_format(&self.config);

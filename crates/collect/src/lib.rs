@@ -29,6 +29,7 @@ mod retry;
 mod secret;
 mod shutdown;
 mod sink;
+mod status;
 mod token;
 pub mod window;
 
@@ -45,6 +46,7 @@ pub use rate::{RateLimiter, RateStats};
 pub use secret::Secret;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use sink::{CommitStats, MemorySink, Sink};
+pub use status::{CollectorState, OrganizationSource, StatusHandle, TenantStatus};
 
 /// Collects `config`'s tenant into `sink` every `config.interval` until `shutdown`.
 pub async fn run<S: Sink>(config: TenantConfig, sink: S, shutdown: Shutdown) -> Result<RunReport> {

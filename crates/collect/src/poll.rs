@@ -13,13 +13,14 @@ use tracing::Instrument;
 use crate::api::Window;
 use crate::checkpoint::Checkpoint;
 use crate::clock::{Clock, SystemClock};
-use crate::config::TenantConfig;
+use crate::config::{Api, TenantConfig};
 use crate::error::{Error, Result};
 use crate::fetch::{FetchCounters, Fetcher, WindowFetch};
 use crate::rate::RateStats;
 use crate::retry::backoff;
 use crate::shutdown::Shutdown;
 use crate::sink::{CommitStats, Sink};
+use crate::status::{CollectorState, OrganizationSource, StatusHandle, TenantStatus};
 use crate::window::{self, MIN_WINDOW};
 
 /// What a run did.
@@ -46,6 +47,9 @@ pub struct RunReport {
     pub last_error: Option<String>,
     /// The shutdown signal ended the run.
     pub interrupted: bool,
+    /// The `Organization` given to records that carry none, and where it came from.
+    pub organization: Option<String>,
+    pub organization_source: OrganizationSource,
 }
 
 /// How a poll ended.
@@ -66,6 +70,9 @@ pub struct Collector<S: Sink> {
     clock: Arc<dyn Clock>,
     window_size: Duration,
     report: RunReport,
+    status: StatusHandle,
+    /// The organization is settled: configured, learned, or named by every row.
+    organization_known: bool,
 }
 
 impl<S: Sink> std::fmt::Debug for Collector<S> {
@@ -81,7 +88,24 @@ impl<S: Sink> Collector<S> {
     pub fn new(config: TenantConfig, sink: S) -> Result<Collector<S>> {
         let config = Arc::new(config);
         let fetcher = Fetcher::new(Arc::clone(&config))?;
+        let mut status = TenantStatus::new(&config.name, config.api.name());
+        let organization_known = match (&config.organization, config.api) {
+            (Some(organization), _) => {
+                status.organization = Some(organization.clone());
+                status.organization_source = OrganizationSource::Configured;
+                true
+            }
+            (None, Api::Reporting) => {
+                status.organization_source = OrganizationSource::Records;
+                status.organization_note =
+                    Some("the Reporting Web Service names it in every row".to_owned());
+                true
+            }
+            (None, Api::Graph) => false,
+        };
         Ok(Collector {
+            status: StatusHandle::new(status),
+            organization_known,
             window_size: config.window,
             report: RunReport {
                 tenant: config.name.clone(),
@@ -92,6 +116,11 @@ impl<S: Sink> Collector<S> {
             fetcher,
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The collector's status, updated as it polls.
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
     }
 
     /// Runs on `clock` instead of the system clock.
@@ -118,8 +147,7 @@ impl<S: Sink> Collector<S> {
                     }
                     Err(error) if error.is_retried_by_run() => {
                         failures += 1;
-                        self.report.failed_polls += 1;
-                        self.report.last_error = Some(error.to_string());
+                        self.failed(&error);
                         let delay = if error.is_transient() {
                             backoff(&self.config.retry, failures).min(self.config.interval)
                         } else {
@@ -130,6 +158,8 @@ impl<S: Sink> Collector<S> {
                     }
                     Err(error) => {
                         tracing::error!(%error, "collector stopped");
+                        self.failed(&error);
+                        self.status.update(|s| s.state = CollectorState::Stopped);
                         return Err(error);
                     }
                 };
@@ -152,7 +182,12 @@ impl<S: Sink> Collector<S> {
         async move {
             let mut shutdown = shutdown;
             loop {
-                match self.poll(&mut shutdown).await? {
+                let polled = self.poll(&mut shutdown).await;
+                if let Err(error) = &polled {
+                    self.failed(error);
+                    self.status.update(|s| s.state = CollectorState::Stopped);
+                }
+                match polled? {
                     PollEnd::Interrupted => {
                         self.report.interrupted = true;
                         return Ok(self.finish());
@@ -177,7 +212,52 @@ impl<S: Sink> Collector<S> {
         tracing::info_span!("collector", tenant = %self.config.name, api = %self.config.api)
     }
 
+    /// A poll failed: counted, and shown until one succeeds.
+    fn failed(&mut self, error: &Error) {
+        self.report.failed_polls += 1;
+        self.report.last_error = Some(error.to_string());
+        let (message, at) = (error.to_string(), self.clock.now());
+        self.status.update(|s| {
+            s.state = CollectorState::Failing;
+            s.failed_polls += 1;
+            s.last_error = Some(message);
+            s.last_error_at = Some(at);
+        });
+    }
+
+    /// Learns the tenant's domain from Graph when no `organization` is configured, so Graph
+    /// rows (which carry none) get one. A refusal or failure is shown with what to do and
+    /// tried again at the next poll; rows meanwhile have none.
+    async fn learn_organization(&mut self) {
+        match self.fetcher.tenant_domain().await {
+            Ok(domain) => {
+                tracing::info!(organization = %domain, "organization learned from the tenant's initial domain");
+                self.fetcher.organization = Some(domain.clone());
+                self.organization_known = true;
+                self.status.update(|s| {
+                    s.organization = Some(domain);
+                    s.organization_source = OrganizationSource::Tenant;
+                    s.organization_note = Some(
+                        "the tenant's initial domain, from Graph GET /organization".to_owned(),
+                    );
+                });
+            }
+            Err(message) => {
+                let note = format!("not configured, and not learned: {message}");
+                let repeated = self.status.snapshot().organization_note.as_deref() == Some(&note);
+                if !repeated {
+                    tracing::warn!(%message, "the tenant's organization is unknown; rows get none");
+                }
+                self.status.update(|s| s.organization_note = Some(note));
+            }
+        }
+    }
+
     fn finish(mut self) -> RunReport {
+        let status = self.status.snapshot();
+        self.report.organization = status.organization;
+        self.report.organization_source = status.organization_source;
+        self.status.update(|s| s.state = CollectorState::Stopped);
         self.report.fetch = self.fetcher.counters;
         self.report.token_requests = self.fetcher.token_requests();
         self.report.rate = self.fetcher.limiter().stats();
@@ -189,9 +269,24 @@ impl<S: Sink> Collector<S> {
         if shutdown.is_requested() {
             return Ok(PollEnd::Interrupted);
         }
+        if !self.organization_known {
+            self.learn_organization().await;
+        }
         let mut collected_until = self.load_checkpoint().await?;
         self.report.checkpoint = collected_until;
-        let plan = window::plan(self.clock.now(), &self.config, collected_until);
+        let now = self.clock.now();
+        let plan = window::plan(now, &self.config, collected_until);
+        let backfilling = now - plan.start > chrono::TimeDelta::days(1);
+        self.status.update(|s| {
+            s.checkpoint = collected_until;
+            s.poll_start = Some(plan.start);
+            s.poll_target = Some(plan.target);
+            if backfilling {
+                s.state = CollectorState::Backfilling;
+            } else if s.state == CollectorState::Starting {
+                s.state = CollectorState::Collecting;
+            }
+        });
         if plan.gap {
             tracing::warn!(
                 checkpoint = ?collected_until,
@@ -235,6 +330,10 @@ impl<S: Sink> Collector<S> {
                     self.report.windows += 1;
                     collected_until = Some(until);
                     self.report.checkpoint = collected_until;
+                    self.status.update(|s| {
+                        s.windows += 1;
+                        s.checkpoint = Some(until);
+                    });
                     self.window_size =
                         window::size_after_complete(self.window_size, count, &self.config);
                     cursor = end;
@@ -271,6 +370,12 @@ impl<S: Sink> Collector<S> {
             }
         }
         self.report.polls += 1;
+        let at = self.clock.now();
+        self.status.update(|s| {
+            s.polls += 1;
+            s.last_success = Some(at);
+            s.state = CollectorState::Collecting;
+        });
         Ok(PollEnd::Done {
             target: plan.target,
         })
@@ -306,6 +411,11 @@ impl<S: Sink> Collector<S> {
             .with_sink(move |sink| sink.commit(&key, records, checkpoint))
             .await??;
         self.report.committed += stats;
+        self.status.update(|s| {
+            s.records += stats.received;
+            s.inserted += stats.inserted;
+            s.updated += stats.updated;
+        });
         Ok(stats)
     }
 

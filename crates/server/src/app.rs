@@ -98,6 +98,7 @@ impl App {
                 queries: Arc::new(service),
                 memory: memory_gate,
                 metrics,
+                collectors: crate::collect::Board::default(),
             },
             _query_runtime: query_runtime,
         })

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow};
-use mailscope_collect::{CommitStats, Config, RunReport, Shutdown, Sink, SinkError};
+use mailscope_collect::{
+    Collector, CommitStats, Config, OrganizationSource, RunReport, Shutdown, Sink, SinkError,
+    StatusHandle, TenantStatus,
+};
 use mailscope_engine::geo::GeoDatabase;
 use mailscope_engine::schema::SourceMeta;
 use mailscope_engine::store::Store;
@@ -101,8 +104,29 @@ impl Sink for StoreSink {
     }
 }
 
-/// Starts one collector per tenant of `config`, all writing into `store`. With `once`, each
-/// returns when its tenant has caught up; otherwise they poll until `shutdown`.
+/// The status of every collector a server runs, in the configuration's order: its health
+/// answer and the Collectors page read them.
+#[derive(Debug, Clone, Default)]
+pub struct Board(Arc<Mutex<Vec<StatusHandle>>>);
+
+impl Board {
+    pub fn snapshot(&self) -> Vec<TenantStatus> {
+        self.0
+            .lock()
+            .map(|handles| handles.iter().map(StatusHandle::snapshot).collect())
+            .unwrap_or_default()
+    }
+
+    fn add(&self, handle: StatusHandle) {
+        if let Ok(mut handles) = self.0.lock() {
+            handles.push(handle);
+        }
+    }
+}
+
+/// Starts one collector per tenant of `config`, all writing into `store`, each registered on
+/// `board`. With `once`, each returns when its tenant has caught up; otherwise they poll
+/// until `shutdown`.
 pub fn spawn_all(
     config: &Config,
     store: Arc<Mutex<Store>>,
@@ -110,6 +134,7 @@ pub fn spawn_all(
     memory: Option<MemoryGate>,
     shutdown: &Shutdown,
     once: bool,
+    board: &Board,
 ) -> Vec<JoinHandle<mailscope_collect::Result<RunReport>>> {
     config
         .tenants
@@ -121,12 +146,17 @@ pub fn spawn_all(
                 collector: "mailscope-collect".into(),
             };
             let sink = StoreSink::new(store.clone(), geo.clone(), meta).with_memory(memory.clone());
-            let (tenant, shutdown) = (tenant.clone(), shutdown.clone());
+            let shutdown = shutdown.clone();
+            let collector = match Collector::new(tenant.clone(), sink) {
+                Ok(collector) => collector,
+                Err(error) => return tokio::spawn(async move { Err(error) }),
+            };
+            board.add(collector.status());
             tokio::spawn(async move {
                 if once {
-                    mailscope_collect::collect_once(tenant, sink, shutdown).await
+                    collector.collect_until_caught_up(shutdown).await
                 } else {
-                    mailscope_collect::run(tenant, sink, shutdown).await
+                    collector.run(shutdown).await
                 }
             })
         })
@@ -146,8 +176,15 @@ pub async fn join_all(
 
 /// One line per tenant: what a run did.
 pub fn summary(report: &RunReport) -> String {
+    let organization = match (&report.organization, report.organization_source) {
+        (Some(name), OrganizationSource::Tenant) => format!("{name} (the tenant's domain)"),
+        (Some(name), _) => name.clone(),
+        (None, OrganizationSource::Records) => "as each row names it".to_owned(),
+        (None, _) => "none".to_owned(),
+    };
     format!(
-        "{}: {} windows, {} records ({} new, {} updated), {} polls ({} failed), checkpoint {}",
+        "{}: {} windows, {} records ({} new, {} updated), {} polls ({} failed), checkpoint {}, \
+         organization {organization}",
         report.tenant,
         report.windows,
         report.committed.received,
@@ -189,7 +226,16 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             let _ = tokio::signal::ctrl_c().await;
             trigger.shutdown();
         });
-        join_all(spawn_all(&config, store, geo, None, &shutdown, args.once)).await
+        join_all(spawn_all(
+            &config,
+            store,
+            geo,
+            None,
+            &shutdown,
+            args.once,
+            &Board::default(),
+        ))
+        .await
     })?;
     for report in &reports {
         crate::logging::notice(summary(report));

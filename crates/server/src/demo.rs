@@ -127,7 +127,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         );
         tenant.login_url = url::Url::parse(&simulator.base_url())?;
         tenant.api_url = url::Url::parse(&simulator.base_url())?;
-        tenant.organization = Some(organization.clone());
+        // No organization configured: the collector learns the tenant's domain from Graph, as
+        // it does for a user who sets none.
         tenant.source_category = CATEGORY.into();
         tenant.interval = std::time::Duration::from_secs(30);
         tenant.settle = std::time::Duration::from_secs(60);
@@ -152,6 +153,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             None,
             &shutdown,
             true,
+            // The backfill's collector is done before the server starts: only the polling
+            // one is shown.
+            &collect::Board::default(),
         ))
         .await?;
         for report in &reports {
@@ -191,6 +195,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
             Some(state.memory.clone()),
             &shutdown,
             false,
+            &state.collectors,
         );
         let mut stop = shutdown.clone();
         let refresh = threat::spawn_refresh(threat, async move { stop.requested().await });

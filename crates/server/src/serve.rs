@@ -82,6 +82,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
                     Some(state.memory.clone()),
                     &stopped,
                     false,
+                    &state.collectors,
                 )
             }
             None => Vec::new(),

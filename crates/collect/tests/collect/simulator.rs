@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use mailscope_collect::{Api, MemorySink, RunReport, Secret, Shutdown, TenantConfig, collect_once};
+use mailscope_collect::{
+    Api, Collector, CollectorState, MemorySink, OrganizationSource, RunReport, Secret, Shutdown,
+    TenantConfig, collect_once,
+};
 use mailscope_record::Record;
 use mailscope_simulator::http::{Faults, Quota, Simulator, SimulatorConfig, serve};
 
@@ -340,4 +343,81 @@ async fn client_secret_never_appears_in_logs_or_errors() {
     for shown in [logs, error.to_string(), format!("{error:?}")] {
         assert!(!shown.contains(SECRET), "{shown}");
     }
+}
+
+/// Graph rows carry no `Organization`: without one configured, the collector takes the
+/// tenant's initial domain from `GET /organization`, the value the Reporting Web Service
+/// writes, and its status says where it came from.
+#[tokio::test]
+async fn graph_rows_get_the_tenant_s_initial_domain_when_none_is_configured() {
+    let simulator = start(simulator_config(11, 400, Faults::default())).await;
+    let sink = MemorySink::new();
+    let collector = Collector::new(tenant(&simulator, Api::Graph), sink.clone()).unwrap();
+    let status = collector.status();
+    assert_eq!(status.snapshot().state, CollectorState::Starting);
+    let report = collector
+        .collect_until_caught_up(Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let initial = simulator.tenant().organization.clone();
+    assert!(initial.ends_with(".onmicrosoft.com"), "{initial}");
+    assert_eq!(report.organization.as_deref(), Some(initial.as_str()));
+    assert_eq!(report.organization_source, OrganizationSource::Tenant);
+    assert_matches_ground_truth(&simulator, Api::Graph, &sink);
+    let records = sink.records();
+    assert!(!records.is_empty());
+    assert!(
+        records.iter().all(|r| r.organization == initial),
+        "every row names the tenant"
+    );
+    let seen = status.snapshot();
+    assert_eq!(seen.state, CollectorState::Stopped);
+    assert_eq!(seen.organization.as_deref(), Some(initial.as_str()));
+    assert_eq!(seen.organization_source, OrganizationSource::Tenant);
+    assert_eq!(seen.checkpoint, report.checkpoint);
+    assert_eq!(seen.records, report.committed.received);
+    assert!(seen.polls >= 1 && seen.last_success.is_some(), "{seen:?}");
+    assert_eq!(seen.last_error, None);
+}
+
+/// Without the permission to read the organization, rows are still collected, without an
+/// organization, and the status says what to do; a configured organization asks nothing.
+#[tokio::test]
+async fn a_refused_organization_is_explained_and_a_configured_one_is_used() {
+    let mut config = simulator_config(12, 300, Faults::default());
+    config.organization_readable = false;
+    let simulator = start(config).await;
+    let sink = MemorySink::new();
+    let collector = Collector::new(tenant(&simulator, Api::Graph), sink.clone()).unwrap();
+    let status = collector.status();
+    let report = collector
+        .collect_until_caught_up(Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(report.organization, None);
+    assert_eq!(report.organization_source, OrganizationSource::None);
+    assert_matches_ground_truth(&simulator, Api::Graph, &sink);
+    assert!(sink.records().iter().all(|r| r.organization.is_empty()));
+    let note = status.snapshot().organization_note.unwrap_or_default();
+    for part in [
+        "HTTP 403",
+        "Insufficient privileges",
+        "Organization.Read.All",
+    ] {
+        assert!(note.contains(part), "{part:?} missing from {note}");
+    }
+
+    let sink = MemorySink::new();
+    let mut configured = tenant(&simulator, Api::Graph);
+    configured.organization = Some("fabrikam.example".to_owned());
+    let report = collect_once(configured, sink.clone(), Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(report.organization.as_deref(), Some("fabrikam.example"));
+    assert_eq!(report.organization_source, OrganizationSource::Configured);
+    assert!(
+        sink.records()
+            .iter()
+            .all(|r| r.organization == "fabrikam.example")
+    );
 }

@@ -65,6 +65,8 @@ pub struct AppState {
     /// The queries' memory pool, for background work that shares their budget (compaction).
     pub memory: mailscope_engine::exec::MemoryGate,
     pub metrics: Arc<Metrics>,
+    /// The collectors running in this process.
+    pub collectors: crate::collect::Board,
 }
 
 /// Refuses to listen beyond loopback without a token: the data is a tenant's mail metadata.
@@ -111,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/apps/{id}/upgrade", post(apps::upgrade))
         .route("/api/v1/apps/{id}", delete(apps::uninstall))
         .route("/api/v1/metrics", get(metrics_text))
+        .route("/api/v1/collectors", get(collectors))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/api/v1/health", get(health))
@@ -184,8 +187,30 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
         "threat": threat,
         "column_cache": cache,
         "queries": state.queries.stats(),
+        "collectors": collector_statuses(&state),
     }))
     .into_response()
+}
+
+/// Every collector of this process, with how far behind now its checkpoint is.
+fn collector_statuses(state: &AppState) -> Vec<serde_json::Value> {
+    let now = chrono::Utc::now();
+    state
+        .collectors
+        .snapshot()
+        .into_iter()
+        .map(|status| {
+            let lag = status.checkpoint.map(|c| (now - c).num_seconds().max(0));
+            let mut value = serde_json::to_value(&status).unwrap_or_default();
+            value["lag_seconds"] = serde_json::json!(lag);
+            value
+        })
+        .collect()
+}
+
+/// `GET /api/v1/collectors`: the collectors this process runs, one per tenant.
+async fn collectors(State(state): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({ "collectors": collector_statuses(&state) })).into_response()
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

@@ -609,3 +609,84 @@ fn collection_through_every_fault_equals_ground_truth() {
     eprintln!("{faults} faults injected: {stats:?}");
     assert!(faults > 0, "{stats:?}");
 }
+
+/// `mailscope serve --collect`: the collectors' status (`GET /api/v1/collectors`, and the
+/// health answer) shows a Graph tenant without a configured organization learning its
+/// initial domain, and the rows it stored carry it.
+#[test]
+fn a_served_collector_shows_its_status_and_the_organization_it_learned() {
+    let running = Running::start(31, 600, 1000, "none");
+    let work = tempfile::tempdir().expect("temp dir");
+    let secret = work.path().join("secret.txt");
+    std::fs::write(&secret, SECRET).expect("write secret");
+    let simulator = running.simulator();
+    let base = simulator.base_url();
+    let config = work.path().join("collect.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tenant]]\n\
+             name = \"{TENANT}\"\n\
+             api = \"graph\"\n\
+             tenant_id = \"{}\"\n\
+             client_id = \"{}\"\n\
+             client_secret_file = \"{}\"\n\
+             login_url = \"{base}\"\n\
+             api_url = \"{base}\"\n\
+             backfill = \"10d\"\n\
+             settle = \"1m\"\n\
+             quota = \"none\"\n",
+            simulator.tenant_id(),
+            simulator.client_id(),
+            secret.display(),
+        ),
+    )
+    .expect("write config");
+    let data = work.path().join("store");
+    let server = crate::http::serve_with(&data, None, &["--collect".as_ref(), config.as_ref()]);
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = format!("{}{path}", server.base);
+        let client = client.clone();
+        running.runtime.block_on(async move {
+            let answer = client.get(url).send().await.expect("request");
+            answer.json::<serde_json::Value>().await.expect("json")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let answer = get("/api/v1/collectors");
+        let first = answer["collectors"][0].clone();
+        if first["polls"].as_u64().unwrap_or(0) >= 1 {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "no poll finished: {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let initial = simulator.tenant().organization.clone();
+    assert_eq!(status["tenant"], TENANT, "{status}");
+    assert_eq!(status["api"], "graph", "{status}");
+    assert_eq!(status["state"], "collecting", "{status}");
+    assert_eq!(status["organization"], initial.as_str(), "{status}");
+    assert_eq!(status["organization_source"], "tenant", "{status}");
+    assert!(status["checkpoint"].is_string(), "{status}");
+    assert!(status["lag_seconds"].as_i64().is_some(), "{status}");
+    assert!(status["records"].as_u64().unwrap_or(0) > 0, "{status}");
+    assert_eq!(status["last_error"], serde_json::Value::Null, "{status}");
+    let health = get("/api/v1/health");
+    assert_eq!(health["collectors"][0]["organization"], initial.as_str());
+    // Every stored row names the tenant.
+    let body = serde_json::json!({
+        "query": "* | json \"Organization\" as organization | count by organization",
+        "from": (Utc::now() - TimeDelta::days(11)).to_rfc3339(),
+        "to": Utc::now().to_rfc3339(),
+    });
+    let url = format!("{}/api/v1/query", server.base);
+    let answer: serde_json::Value = running.runtime.block_on(async move {
+        let answer = client.post(url).json(&body).send().await.expect("query");
+        answer.json().await.expect("json")
+    });
+    let rows = answer["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{answer}");
+    assert_eq!(rows[0][0], initial.as_str(), "{answer}");
+}

@@ -103,6 +103,9 @@ pub struct SimulatorConfig {
     /// Files served as they are under `/feeds/<name>` (threat-intelligence feeds for the
     /// demo and tests), fetched without a token.
     pub files: Vec<ServedFile>,
+    /// Whether the application may read `GET /v1.0/organization` (the `Organization.Read.All`
+    /// application permission, consented); without it Graph answers 403.
+    pub organization_readable: bool,
 }
 
 /// A file the simulator serves under `/feeds/<name>`.
@@ -154,6 +157,7 @@ impl SimulatorConfig {
             link_lifetime: None,
             faults: Faults::default(),
             files: Vec::new(),
+            organization_readable: true,
         }
     }
 
@@ -285,6 +289,7 @@ pub async fn serve(listener: TcpListener, config: SimulatorConfig) -> Result<Sim
         },
         counters: Counters::default(),
         files: config.files.clone(),
+        organization_readable: config.organization_readable,
         secret,
         addr,
         shutdown: stopped.clone(),

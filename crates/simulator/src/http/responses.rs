@@ -61,7 +61,7 @@ pub(crate) const RWS_VERBOSE_JSON: &str = "application/json;odata=verbose;charse
 const PLAIN_JSON: &str = "application/json; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
-fn json_response(
+pub(crate) fn json_response(
     status: StatusCode,
     content_type: &'static str,
     value: serde_json::Value,

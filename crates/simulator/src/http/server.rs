@@ -143,6 +143,8 @@ pub(crate) struct State {
     pub settings: Settings,
     pub counters: Counters,
     pub files: Vec<super::ServedFile>,
+    /// `GET /v1.0/organization` answers (else 403, a missing permission).
+    pub organization_readable: bool,
     /// Keys skip tokens.
     pub secret: u64,
     pub addr: SocketAddr,
@@ -270,6 +272,7 @@ async fn route(state: &Arc<State>, request: Request, ids: &RequestIds) -> Respon
             let beta = *version == "beta";
             data(state, request, Api::Graph { beta }, ids).await
         }
+        [_version @ ("v1.0" | "beta"), "organization"] => organization(state, request, ids),
         ["ecp", ..] => odata_error(
             StatusCode::NOT_FOUND,
             &format!(
@@ -294,6 +297,78 @@ async fn route(state: &Arc<State>, request: Request, ids: &RequestIds) -> Respon
         }
         _ => responses::not_found(),
     }
+}
+
+/// `GET /v1.0/organization`: the tenant with its verified domains, as Graph lists them (the
+/// onmicrosoft domain is the initial one, the first accepted domain the default). Needs a
+/// Graph token, and the `Organization.Read.All` permission.
+fn organization(state: &Arc<State>, request: Request, ids: &RequestIds) -> Response {
+    if request.method() != Method::GET {
+        return method_not_allowed();
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.tokens.check(authorization) {
+        Ok(Audience::Graph) => {}
+        Ok(_) => {
+            return graph_unauthorized("Access token validation failure. Invalid audience.", ids);
+        }
+        Err(TokenProblem::Expired) => {
+            return graph_unauthorized("Lifetime validation failed, the token is expired.", ids);
+        }
+        Err(_) => return graph_unauthorized("Access token validation failure.", ids),
+    }
+    if !state.organization_readable {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+            ids,
+        );
+    }
+    let tenant = &state.dataset.tenant;
+    let default = tenant
+        .accepted_domains
+        .iter()
+        .find(|d| **d != tenant.organization)
+        .unwrap_or(&tenant.organization);
+    let domains: Vec<serde_json::Value> = tenant
+        .accepted_domains
+        .iter()
+        .chain(
+            (!tenant.accepted_domains.contains(&tenant.organization))
+                .then_some(&tenant.organization),
+        )
+        .map(|name| {
+            serde_json::json!({
+                "capabilities": "Email, OfficeCommunicationsOnline",
+                "isDefault": name == default,
+                "isInitial": *name == tenant.organization,
+                "name": name,
+                "type": "Managed",
+            })
+        })
+        .collect();
+    let display = tenant
+        .organization
+        .split('.')
+        .next()
+        .unwrap_or("Tenant")
+        .to_owned();
+    super::responses::json_response(
+        StatusCode::OK,
+        super::responses::GRAPH_JSON,
+        serde_json::json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#organization",
+            "value": [{
+                "id": state.directory.tenant_id,
+                "displayName": display,
+                "verifiedDomains": domains,
+            }],
+        }),
+    )
 }
 
 fn method_not_allowed() -> Response {
