@@ -20,12 +20,15 @@ pub enum Error {
     Sink(#[from] SinkError),
 
     /// The token endpoint rejected the credentials (wrong secret, unknown client, consent).
-    #[error("authentication failed for tenant {tenant:?}: {message}")]
+    #[error(
+        "authentication failed for tenant {tenant:?}: {message}{}",
+        setup_hint(None, None, message)
+    )]
     Auth { tenant: String, message: String },
 
     /// The API answered with an error that retrying will not fix (400, 403, 404, a 401 that
     /// persists after a fresh token).
-    #[error("{api} returned HTTP {status}: {message}")]
+    #[error("{api} returned HTTP {status}: {message}{}", setup_hint(Some(api), Some(*status), message))]
     Api {
         api: &'static str,
         status: u16,
@@ -80,6 +83,41 @@ impl Error {
             Error::RetriesExhausted { .. } | Error::Auth { .. } | Error::Api { .. }
         )
     }
+}
+
+/// What to do about a refusal a tenant set up wrong meets: the token endpoint's AADSTS codes,
+/// and the APIs' 401 and 403 (research: Microsoft's permission docs and the errors users of
+/// other collectors report). Empty when there is nothing more specific to say.
+fn setup_hint(api: Option<&str>, status: Option<u16>, message: &str) -> String {
+    let graph = api.is_some_and(|api| api.starts_with("Graph"));
+    let hint = if message.contains("AADSTS90002") {
+        "tenant_id must be the directory (tenant) id or a verified domain of the tenant, in \
+         the global cloud"
+    } else if message.contains("AADSTS700016") {
+        "client_id must be the application (client) id of an app registration that an \
+         administrator of this tenant has consented to"
+    } else if message.contains("AADSTS7000215") {
+        "give the client secret's value (shown once, when it was created), not its secret id"
+    } else if message.contains("AADSTS7000222") {
+        "the client secret has expired: create a new one under the app registration's \
+         Certificates & secrets and put its value where the configuration reads the secret"
+    } else if graph && status == Some(401) && message.contains("8bd644d1") {
+        "create the message trace service's service principal once in the tenant \
+         (New-MgServicePrincipal -AppId 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373); it can take \
+         hours to take effect"
+    } else if graph && matches!(status, Some(401 | 403)) {
+        "grant the app the Microsoft Graph application permission ExchangeMessageTrace.Read.All \
+         with an administrator's consent, and create the message trace service's service \
+         principal in the tenant (New-MgServicePrincipal -AppId \
+         8bd644d1-64a1-4d4b-ae52-2e0cbf64e373)"
+    } else if api.is_some() && !graph && matches!(status, Some(401 | 403)) {
+        "grant the app the Office 365 Exchange Online application permission \
+         ReportingWebService.Read.All with an administrator's consent, and assign its service \
+         principal an Entra role such as Global Reader"
+    } else {
+        return String::new();
+    };
+    format!(" (to fix: {hint})")
 }
 
 /// `Result` with this crate's [`Error`].

@@ -410,6 +410,13 @@ pub struct SimulateArgs {
     /// Graph's request quota, e.g. `100/5m`.
     #[arg(long)]
     pub graph_quota: Option<String>,
+    /// A tenant set up wrong, failing as Microsoft's services fail: `expired-secret`,
+    /// `no-service-principal` or `no-permission`.
+    #[arg(long, value_name = "MISTAKE")]
+    pub onboarding: Option<mailscope_simulator::http::Onboarding>,
+    /// Refuse `GET /organization` (an app without `Organization.Read.All`).
+    #[arg(long)]
+    pub organization_forbidden: bool,
 }
 
 #[derive(Debug, Args)]

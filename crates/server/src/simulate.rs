@@ -23,6 +23,8 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     if let Some(spec) = &args.faults {
         config.faults = spec.parse().map_err(|e| anyhow!("--faults: {e}"))?;
     }
+    config.onboarding = args.onboarding;
+    config.organization_readable = !args.organization_forbidden;
     if let Some(quota) = &args.graph_quota {
         config.graph_quota = quota.parse().map_err(|e| anyhow!("--graph-quota: {e}"))?;
     }

@@ -253,9 +253,11 @@ fn validate_tenant(
     }
     if let Some(value) = &raw.login_url {
         config.login_url = base_url(place, value)?;
+        national_cloud(place, value, &config)?;
     }
     if let Some(value) = &raw.api_url {
         config.api_url = base_url(place, value)?;
+        national_cloud(place, value, &config)?;
     }
     if let Some(value) = &raw.token_endpoint {
         config.token_version = match value.get_ref().trim() {
@@ -409,6 +411,41 @@ fn quota(place: &Place, value: &Spanned<String>) -> Result<Option<Quota>, Config
         ));
     }
     Ok(Some(Quota { requests, period }))
+}
+
+/// Hosts of the national clouds (US Government GCC High and DoD, China operated by 21Vianet).
+const NATIONAL_CLOUD_HOSTS: [&str; 7] = [
+    "login.microsoftonline.us",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+    "microsoftgraph.chinacloudapi.cn",
+    "reports.office365.us",
+];
+
+/// Microsoft Graph message trace is served in the global cloud only: a national cloud's
+/// endpoint is refused here, with the reason, rather than failing at the first poll.
+fn national_cloud(
+    place: &Place,
+    value: &Spanned<String>,
+    config: &TenantConfig,
+) -> Result<(), ConfigError> {
+    let host = Url::parse(value.get_ref().trim())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    if config.api == Api::Graph && NATIONAL_CLOUD_HOSTS.contains(&host.as_str()) {
+        return Err(place.at(
+            value,
+            format!(
+                "{host} is a national cloud's endpoint (GCC High, DoD or 21Vianet): Microsoft \
+                 Graph serves message trace in the global cloud only, so this tenant cannot be \
+                 collected from Graph"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn base_url(place: &Place, value: &Spanned<String>) -> Result<Url, ConfigError> {

@@ -9,7 +9,7 @@ use mailscope_collect::{
     TenantConfig, collect_once,
 };
 use mailscope_record::Record;
-use mailscope_simulator::http::{Faults, Quota, Simulator, SimulatorConfig, serve};
+use mailscope_simulator::http::{Faults, Onboarding, Quota, Simulator, SimulatorConfig, serve};
 
 use crate::capture::Capture;
 
@@ -420,4 +420,123 @@ async fn a_refused_organization_is_explained_and_a_configured_one_is_used() {
             .iter()
             .all(|r| r.organization == "fabrikam.example")
     );
+}
+
+/// The set-up mistakes a new tenant meets: each refusal names the mistake and what to do,
+/// and never the secret.
+#[tokio::test]
+async fn each_set_up_mistake_fails_with_what_to_do() {
+    for (onboarding, api, expected) in [
+        (
+            Onboarding::ExpiredSecret,
+            Api::Graph,
+            [
+                "AADSTS7000222",
+                "create a new one under the app registration",
+            ],
+        ),
+        (
+            Onboarding::NoServicePrincipal,
+            Api::Graph,
+            ["HTTP 401", "New-MgServicePrincipal -AppId 8bd644d1"],
+        ),
+        (
+            Onboarding::NoPermission,
+            Api::Graph,
+            [
+                "HTTP 403",
+                "ExchangeMessageTrace.Read.All with an administrator's consent",
+            ],
+        ),
+        (
+            Onboarding::NoPermission,
+            Api::Reporting,
+            ["HTTP 403", "ReportingWebService.Read.All"],
+        ),
+    ] {
+        let mut config = simulator_config(21, 50, Faults::default());
+        config.onboarding = Some(onboarding);
+        let simulator = start(config).await;
+        let error = collect_once(
+            tenant(&simulator, api),
+            MemorySink::new(),
+            Shutdown::never(),
+        )
+        .await
+        .expect_err("a tenant set up wrong cannot be collected")
+        .to_string();
+        for part in expected {
+            assert!(
+                error.contains(part),
+                "{onboarding:?} {api:?}: {part:?} missing from {error}"
+            );
+        }
+        assert!(!error.contains(SECRET), "{error}");
+    }
+
+    let simulator = start(simulator_config(22, 50, Faults::default())).await;
+    let cases = [
+        (
+            "tenant_id",
+            ["AADSTS90002", "tenant_id must be the directory (tenant) id"],
+        ),
+        (
+            "client_id",
+            [
+                "AADSTS700016",
+                "client_id must be the application (client) id",
+            ],
+        ),
+        ("client_secret", ["AADSTS7000215", "not its secret id"]),
+    ];
+    for (wrong, expected) in cases {
+        let mut config = tenant(&simulator, Api::Graph);
+        match wrong {
+            "tenant_id" => config.tenant_id = "nowhere.example".to_owned(),
+            "client_id" => config.client_id = "11111111-2222-3333-4444-555555555555".to_owned(),
+            _ => config.client_secret = Secret::new("not-the-secret"),
+        }
+        let error = collect_once(config, MemorySink::new(), Shutdown::never())
+            .await
+            .expect_err("refused")
+            .to_string();
+        for part in expected {
+            assert!(error.contains(part), "{part:?} missing from {error}");
+        }
+    }
+}
+
+/// A long-running collector keeps trying a tenant set up wrong, and its status shows the
+/// refusal with what to do until the set-up is mended.
+#[tokio::test]
+async fn a_failing_collector_shows_the_refusal_and_the_fix_in_its_status() {
+    let mut config = simulator_config(23, 50, Faults::default());
+    config.onboarding = Some(Onboarding::NoPermission);
+    let simulator = start(config).await;
+    let collector = Collector::new(tenant(&simulator, Api::Graph), MemorySink::new()).unwrap();
+    let status = collector.status();
+    let (trigger, shutdown) = Shutdown::channel();
+    let running = tokio::spawn(collector.run(shutdown));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let seen = status.snapshot();
+        if seen.state == CollectorState::Failing {
+            break seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never failing: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = seen.last_error.clone().unwrap_or_default();
+    assert!(error.contains("ExchangeMessageTrace.Read.All"), "{error}");
+    assert!(
+        seen.failed_polls >= 1 && seen.last_error_at.is_some(),
+        "{seen:?}"
+    );
+    trigger.shutdown();
+    let report = running.await.unwrap().unwrap();
+    assert!(report.failed_polls >= 1);
+    assert_eq!(status.snapshot().state, CollectorState::Stopped);
 }

@@ -106,6 +106,56 @@ pub struct SimulatorConfig {
     /// Whether the application may read `GET /v1.0/organization` (the `Organization.Read.All`
     /// application permission, consented); without it Graph answers 403.
     pub organization_readable: bool,
+    /// A tenant set up wrong, as new users' tenants often are: every request fails the way
+    /// Microsoft's services fail then.
+    pub onboarding: Option<Onboarding>,
+}
+
+/// The set-up mistakes a new tenant meets, each answered as Microsoft answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Onboarding {
+    /// The client secret has expired: the token endpoint refuses it (AADSTS7000222).
+    ExpiredSecret,
+    /// The message trace service's service principal (app `8bd644d1-…`) was never created
+    /// in the tenant: Graph answers 401.
+    NoServicePrincipal,
+    /// The app lacks the `ExchangeMessageTrace.Read.All` application permission or its admin
+    /// consent: Graph answers 403. The Reporting Web Service, without
+    /// `ReportingWebService.Read.All` and a role such as Global Reader, answers its own 403.
+    NoPermission,
+}
+
+impl Onboarding {
+    pub const ALL: [Onboarding; 3] = [
+        Onboarding::ExpiredSecret,
+        Onboarding::NoServicePrincipal,
+        Onboarding::NoPermission,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Onboarding::ExpiredSecret => "expired-secret",
+            Onboarding::NoServicePrincipal => "no-service-principal",
+            Onboarding::NoPermission => "no-permission",
+        }
+    }
+}
+
+impl std::str::FromStr for Onboarding {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Onboarding::ALL
+            .into_iter()
+            .find(|o| o.name() == text.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Onboarding::ALL.iter().map(|o| o.name()).collect();
+                format!(
+                    "unknown set-up failure {text:?}: one of {}",
+                    names.join(", ")
+                )
+            })
+    }
 }
 
 /// A file the simulator serves under `/feeds/<name>`.
@@ -158,6 +208,7 @@ impl SimulatorConfig {
             faults: Faults::default(),
             files: Vec::new(),
             organization_readable: true,
+            onboarding: None,
         }
     }
 
@@ -290,6 +341,7 @@ pub async fn serve(listener: TcpListener, config: SimulatorConfig) -> Result<Sim
         counters: Counters::default(),
         files: config.files.clone(),
         organization_readable: config.organization_readable,
+        onboarding: config.onboarding,
         secret,
         addr,
         shutdown: stopped.clone(),

@@ -145,6 +145,7 @@ pub(crate) struct State {
     pub files: Vec<super::ServedFile>,
     /// `GET /v1.0/organization` answers (else 403, a missing permission).
     pub organization_readable: bool,
+    pub onboarding: Option<super::Onboarding>,
     /// Keys skip tokens.
     pub secret: u64,
     pub addr: SocketAddr,
@@ -401,6 +402,24 @@ async fn token(
         advertised: state.settings.token_lifetime,
         dies_after: state.injector.faults().token_expiry,
     };
+    if state.onboarding == Some(super::Onboarding::ExpiredSecret) {
+        let secret_given = form.iter().any(|(k, _)| k == "client_secret");
+        if secret_given {
+            return super::responses::aad_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000222,
+                &format!(
+                    "The provided client secret keys for app '{}' are expired. Visit the Azure \
+                     portal to create new keys for your app: \
+                     https://aka.ms/NewClientSecret, or consider using certificate credentials \
+                     for added security: https://aka.ms/certCreds.",
+                    state.directory.client_id
+                ),
+                ids,
+            );
+        }
+    }
     let response = auth::token_endpoint(
         &state.directory,
         &state.tokens,
@@ -452,6 +471,33 @@ async fn data(state: &Arc<State>, request: Request, api: Api, ids: &RequestIds) 
             Api::Rws => responses::rws_unauthorized(),
             Api::Graph { .. } => graph_unauthorized(message, ids),
         };
+    }
+    match (state.onboarding, api) {
+        (Some(super::Onboarding::NoServicePrincipal), Api::Graph { .. }) => {
+            bump(&state.counters.unauthorized);
+            return graph_unauthorized(
+                "Service principal-less Authentication failed: the service principal for App \
+                 ID 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373 was not found. Please create the \
+                 service principal in the tenant.",
+                ids,
+            );
+        }
+        (Some(super::Onboarding::NoPermission), Api::Graph { .. }) => {
+            return graph_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "Missing role permissions on the request. API requires one of \
+                 'ExchangeMessageTrace.Read.All'. Roles on the request ''.",
+                ids,
+            );
+        }
+        (Some(super::Onboarding::NoPermission), Api::Rws) => {
+            return odata_error(
+                StatusCode::FORBIDDEN,
+                "No permission to access the report for the organization .",
+            );
+        }
+        _ => {}
     }
     if matches!(api, Api::Graph { .. })
         && let Err(wait) = state.limiter.admit()

@@ -181,3 +181,25 @@ fn page_size_is_refused_for_reporting() {
     let text = MINIMAL.replace("\"graph\"", "\"reporting\"") + "page_size = 100\n";
     assert!(error(&text).contains("graph api only"));
 }
+
+#[test]
+fn a_national_cloud_is_refused_for_graph_with_the_reason() {
+    for (key, url) in [
+        ("login_url", "https://login.microsoftonline.us"),
+        ("api_url", "https://graph.microsoft.us"),
+        ("api_url", "https://microsoftgraph.chinacloudapi.cn/"),
+    ] {
+        let text = format!("{MINIMAL}{key} = \"{url}\"\n");
+        let message = error(&text);
+        assert!(message.contains("collect.toml:8:"), "{message}");
+        assert!(
+            message.contains("Graph serves message trace in the global cloud only"),
+            "{message}"
+        );
+    }
+    // The global cloud, and a test server, are fine.
+    let text = format!("{MINIMAL}api_url = \"https://graph.microsoft.com\"\n");
+    assert!(parse(&text).is_ok());
+    let text = format!("{MINIMAL}api_url = \"http://127.0.0.1:8765\"\n");
+    assert!(parse(&text).is_ok());
+}
