@@ -29,6 +29,9 @@ pub enum Command {
     /// One message's story: its recipients and their statuses, where it came from (the
     /// sender IP's location, network and threat verdict) and the messages around it.
     Trace(TraceArgs),
+    /// Writes the rows of a time range to a file, in any format `ingest` reads or as
+    /// Parquet: to keep them beyond what the APIs serve.
+    Export(ExportArgs),
     /// Serves the web app, its API (queries, dashboards, apps, metrics) and the ingest
     /// endpoint over a store.
     Serve(ServeArgs),
@@ -270,6 +273,24 @@ pub struct LookupArgs {
     /// downloaded).
     #[arg(long, env = "MAILSCOPE_THREAT_CONFIG", value_name = "FILE")]
     pub threat_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Start of the range (RFC 3339), inclusive; the store's first row when absent.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the range (RFC 3339), exclusive; past the store's last row when absent.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// ndjson, export-csv, eac-csv, graph-json, reporting-json, reporting-verbose, or parquet.
+    #[arg(long, default_value = "ndjson")]
+    pub format: String,
+    /// The file to write (whole, then renamed into place); `-` writes to standard output.
+    #[arg(long)]
+    pub out: String,
 }
 
 #[derive(Debug, Args)]

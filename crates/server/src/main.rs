@@ -10,6 +10,7 @@ mod cli;
 mod collect;
 mod demo;
 mod explain;
+mod export;
 mod generate;
 mod geodb;
 mod http;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Trace(args) => trace::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Collect(args) => collect::run(&args),
         Command::Simulate(args) => simulate::run(&args),

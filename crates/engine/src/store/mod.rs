@@ -10,6 +10,7 @@
 mod buffer;
 mod catalog;
 pub mod deletes;
+pub mod export;
 mod ingest;
 mod keys;
 pub mod leases;

@@ -471,3 +471,98 @@ fn trace_tells_a_message_s_story_as_the_generated_file_has_it() {
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("give a Message-ID"));
 }
+
+/// `mailscope export`: the whole store as NDJSON holds exactly what an independent fold of the
+/// generated file holds, and ingests back into the same rows; a range keeps only its days;
+/// bad arguments are refused and leave no file.
+#[test]
+fn export_writes_what_the_generated_file_holds_and_ingests_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (file, data) = generated_store(dir.path(), "8", "4000", "3");
+    let expected = fold(Path::new(&file));
+    let whole = dir.path().join("whole.ndjson");
+    let whole_text = whole.to_str().expect("utf-8 path");
+    run(&["export", "--data-dir", &data, "--out", whole_text]);
+    assert_eq!(fold(&whole), expected);
+
+    let again = dir.path().join("again").to_str().expect("utf-8").to_owned();
+    run(&["ingest", "--data-dir", &again, whole_text]);
+    let second = dir.path().join("second.ndjson");
+    run(&[
+        "export",
+        "--data-dir",
+        &again,
+        "--out",
+        second.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(fold(&second), expected);
+
+    let day = dir.path().join("day.ndjson");
+    run(&[
+        "export",
+        "--data-dir",
+        &data,
+        "--from",
+        "2026-10-02T00:00:00Z",
+        "--to",
+        "2026-10-03T00:00:00Z",
+        "--out",
+        day.to_str().expect("utf-8"),
+    ]);
+    let wanted: HashMap<_, _> = expected
+        .iter()
+        .filter(|(_, (_, day, _))| day == "2026-10-02")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert!(!wanted.is_empty());
+    assert_eq!(fold(&day), wanted);
+
+    let parquet = dir.path().join("day.parquet");
+    run(&[
+        "export",
+        "--data-dir",
+        &data,
+        "--format",
+        "parquet",
+        "--from",
+        "2026-10-02T00:00:00Z",
+        "--to",
+        "2026-10-03T00:00:00Z",
+        "--out",
+        parquet.to_str().expect("utf-8"),
+    ]);
+    let bytes = std::fs::read(&parquet).expect("parquet written");
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+
+    let refused = dir.path().join("refused.ndjson");
+    for args in [
+        vec!["--format", "xml"],
+        vec![
+            "--from",
+            "2026-10-03T00:00:00Z",
+            "--to",
+            "2026-10-02T00:00:00Z",
+        ],
+        vec!["--from", "yesterday"],
+    ] {
+        let output = Command::new(BINARY)
+            .args(["export", "--data-dir", &data, "--out"])
+            .arg(&refused)
+            .args(&args)
+            .output()
+            .expect("run export");
+        assert!(!output.status.success(), "{args:?} accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--format") || stderr.contains("--from"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!refused.exists());
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".partial")), "{names:?}");
+}
