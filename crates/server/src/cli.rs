@@ -51,6 +51,21 @@ pub enum Command {
     /// Looks after a store: what it holds, whether its files agree with its catalog,
     /// retention and removing replaced files.
     Store(StoreArgs),
+    /// Checks a configuration file (collector tenants and threat feeds) without contacting
+    /// anything: what it understood, or each problem with its line and column.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Reads FILE as `serve --collect/--threat-config` and `collect --config` would.
+    Check { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Args)]

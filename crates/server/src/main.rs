@@ -8,6 +8,7 @@ mod apps;
 mod bench;
 mod cli;
 mod collect;
+mod config;
 mod demo;
 mod explain;
 mod export;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::App(args) => apps::cli::run(&args),
         Command::Store(args) => store::run(&args),
+        Command::Config(args) => config::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -22,6 +22,9 @@ struct RawConfig {
     data_dir: Option<String>,
     #[serde(default)]
     tenant: Vec<Spanned<RawTenant>>,
+    /// The threat feeds, which `mailscope-threat` reads from the same file.
+    #[serde(rename = "threat")]
+    _threat: Option<serde::de::IgnoredAny>,
 }
 
 type Text = Option<Spanned<String>>;

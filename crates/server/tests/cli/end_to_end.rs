@@ -566,3 +566,62 @@ fn export_writes_what_the_generated_file_holds_and_ingests_back() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".partial")), "{names:?}");
 }
+
+/// `mailscope config check`: collector tenants and threat feeds in one file are read as
+/// `serve` reads them, each problem named with its line and column, and nothing contacted.
+#[test]
+fn config_check_reads_tenants_and_feeds_of_one_file_and_names_each_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = "[[tenant]]\nname = \"contoso\"\napi = \"graph\"\n\
+                tenant_id = \"11111111-2222-3333-4444-555555555555\"\n\
+                client_id = \"66666666-7777-8888-9999-000000000000\"\n\
+                client_secret = \"not-shown\"\n\n\
+                [[threat.feed]]\nname = \"drop\"\nurl = \"https://feeds.example/drop.txt\"\n\
+                format = \"spamhaus-drop\"\n";
+    let check = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write config");
+        let output = Command::new(BINARY)
+            .args(["config", "check"])
+            .arg(&path)
+            .output()
+            .expect("run config check");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = check("good.toml", good);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("tenant contoso: graph"), "{stdout}");
+    assert!(
+        stdout.contains("organization learned from the tenant"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("threat feed drop: spamhaus-drop"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("good.toml: valid"), "{stdout}");
+    assert!(!stdout.contains("not-shown") && !stderr.contains("not-shown"));
+
+    let (code, _, stderr) = check("api.toml", &good.replace("\"graph\"", "\"grpah\""));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("api.toml:3:7: unknown api \"grpah\""),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check("feed.toml", &good.replace("spamhaus-drop", "nope"));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("feed.toml:11:10: unknown format \"nope\""),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check("empty.toml", "x = 1\n");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("configures nothing"), "{stderr}");
+    let (code, _, stderr) = check("broken.toml", "[[tenant]\nname = 1\n");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("broken.toml:1:"), "{stderr}");
+}

@@ -203,3 +203,15 @@ fn a_national_cloud_is_refused_for_graph_with_the_reason() {
     let text = format!("{MINIMAL}api_url = \"http://127.0.0.1:8765\"\n");
     assert!(parse(&text).is_ok());
 }
+
+#[test]
+fn threat_feeds_in_the_same_file_are_left_to_their_reader() {
+    let text = format!(
+        "{MINIMAL}\n[[threat.feed]]\nname = \"drop\"\nurl = \"https://www.spamhaus.org/drop/drop.txt\"\nformat = \"spamhaus-drop\"\n"
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.tenants.len(), 1);
+    // Anything else unknown is still refused.
+    let message = error(&format!("{MINIMAL}\n[monitor]\nname = \"x\"\n"));
+    assert!(message.contains("unknown field `monitor`"), "{message}");
+}
