@@ -35,7 +35,9 @@ pub enum Command {
     /// Serves the web app, its API (queries, dashboards, apps, metrics) and the ingest
     /// endpoint over a store.
     Serve(ServeArgs),
-    /// Collects message trace from Microsoft's APIs into a store, as configured (TOML).
+    /// Collects message trace from Microsoft's APIs into a store, as configured (TOML);
+    /// `collect status` tells how each tenant's collection stands.
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Collect(CollectArgs),
     /// Serves an emulation of Microsoft's token, Reporting Web Service and Graph message
     /// trace endpoints over a synthetic tenant, with optional faults.
@@ -411,9 +413,11 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
+    #[command(subcommand)]
+    pub command: Option<CollectCommand>,
     /// The configuration file (TOML): tenants, API, credentials, intervals.
-    #[arg(long)]
-    pub config: PathBuf,
+    #[arg(long, required = true)]
+    pub config: Option<PathBuf>,
     /// The store; overrides the configuration's `data_dir`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -426,6 +430,20 @@ pub struct CollectArgs {
     pub once: bool,
     #[command(flatten)]
     pub geoip: GeoipArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectCommand {
+    /// Each tenant collected into a store: how far its collection reached and how far behind
+    /// now that is, rows received in the last hour, and what its collector last recorded
+    /// (state, last success and error, where its organization comes from).
+    Status {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -39,7 +39,7 @@ fn output_of(name: &str) -> Result<Output> {
 
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let output = output_of(&args.format)?;
-    if !args.data_dir.join("catalog.json").is_file() && !args.data_dir.is_dir() {
+    if !args.data_dir.is_dir() {
         bail!("{} is not a store", args.data_dir.display());
     }
     let snapshot = Snapshot::load(&args.data_dir)

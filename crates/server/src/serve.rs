@@ -91,8 +91,19 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             let _ = tokio::signal::ctrl_c().await;
             trigger.shutdown();
         };
+        let status_writer = (!collectors.is_empty()).then(|| {
+            state
+                .collectors
+                .spawn_writer(args.data_dir.clone(), stopped.clone())
+        });
+        let board = state.collectors.clone();
         http::serve(listener, state, shutdown).await?;
-        for report in collect::join_all(collectors).await? {
+        let reports = collect::join_all(collectors).await?;
+        if let Some(writer) = status_writer {
+            writer.abort();
+            board.persist(&args.data_dir)?;
+        }
+        for report in reports {
             crate::logging::notice(collect::summary(&report));
         }
         if let Some(refresh) = refresh {

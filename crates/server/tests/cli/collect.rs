@@ -690,3 +690,71 @@ fn a_served_collector_shows_its_status_and_the_organization_it_learned() {
     assert_eq!(rows.len(), 1, "{answer}");
     assert_eq!(rows[0][0], initial.as_str(), "{answer}");
 }
+
+/// `mailscope collect status`: after a collection, each tenant with how far it reached, how
+/// far behind now that is, and what its collector recorded when it stopped.
+#[test]
+fn collect_status_tells_where_each_tenant_stands() {
+    let running = Running::start(33, 500, 1000, "none");
+    let work = tempfile::tempdir().expect("temp dir");
+    let config = running.write_config(work.path(), "");
+    let data = work.path().join("store");
+    let output = collect(work.path(), &config, &data, SECRET)
+        .output()
+        .expect("collect");
+    assert!(output.status.success(), "{}", text(&output));
+    let status = |json: bool| {
+        let mut command = Command::new(BINARY);
+        command.args(["collect", "status", "--data-dir"]).arg(&data);
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().expect("collect status");
+        assert!(output.status.success(), "{}", text(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let answer: serde_json::Value = serde_json::from_str(&status(true)).expect("json");
+    let tenants = answer.as_array().expect("an array");
+    assert_eq!(tenants.len(), 1, "{answer}");
+    let tenant = &tenants[0];
+    let initial = running.simulator().tenant().organization.clone();
+    assert_eq!(tenant["tenant"], TENANT, "{tenant}");
+    assert_eq!(tenant["api"], "graph", "{tenant}");
+    assert_eq!(tenant["state"], "stopped", "{tenant}");
+    assert_eq!(tenant["organization"], initial.as_str(), "{tenant}");
+    assert_eq!(tenant["organization_source"], "tenant", "{tenant}");
+    assert_eq!(tenant["last_error"], serde_json::Value::Null, "{tenant}");
+    let until = tenant["collected_until"].as_str().expect("a checkpoint");
+    let until = DateTime::parse_from_rfc3339(until)
+        .expect("a time")
+        .to_utc();
+    let lag = tenant["lag_seconds"].as_i64().expect("a lag");
+    assert!(
+        (lag - (Utc::now() - until).num_seconds()).abs() <= 60,
+        "{tenant}"
+    );
+    // The simulated tenant's mail ends a day ago.
+    let recent = running
+        .truth()
+        .values()
+        .filter(|r| r.received >= Utc::now() - TimeDelta::hours(1))
+        .count() as i64;
+    assert_eq!(tenant["rows_last_hour"].as_i64(), Some(recent), "{tenant}");
+    let table = status(false);
+    assert!(
+        table.contains(TENANT) && table.contains(&initial),
+        "{table}"
+    );
+
+    let empty = work.path().join("empty");
+    let ingested = Command::new(BINARY)
+        .args(["collect", "status", "--data-dir"])
+        .arg(&empty)
+        .output()
+        .expect("collect status");
+    assert!(
+        !ingested.status.success(),
+        "a missing store: {}",
+        text(&ingested)
+    );
+}
