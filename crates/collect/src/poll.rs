@@ -31,6 +31,8 @@ pub struct RunReport {
     pub polls: u64,
     /// Polls that failed (a long-running collector logs them and tries again).
     pub failed_polls: u64,
+    /// Polls that re-read the deep look-back.
+    pub deep_polls: u64,
     /// Windows committed.
     pub windows: u64,
     /// Windows abandoned because they held more records than the bound, or their next links
@@ -73,6 +75,8 @@ pub struct Collector<S: Sink> {
     status: StatusHandle,
     /// The organization is settled: configured, learned, or named by every row.
     organization_known: bool,
+    /// When the last deep poll started (none yet in this run).
+    last_deep: Option<DateTime<Utc>>,
 }
 
 impl<S: Sink> std::fmt::Debug for Collector<S> {
@@ -106,6 +110,7 @@ impl<S: Sink> Collector<S> {
         Ok(Collector {
             status: StatusHandle::new(status),
             organization_known,
+            last_deep: None,
             window_size: config.window,
             report: RunReport {
                 tenant: config.name.clone(),
@@ -275,7 +280,18 @@ impl<S: Sink> Collector<S> {
         let mut collected_until = self.load_checkpoint().await?;
         self.report.checkpoint = collected_until;
         let now = self.clock.now();
-        let plan = window::plan(now, &self.config, collected_until);
+        // The first poll of a run and then one every `deep_every` re-read the longer
+        // look-back, for rows and status changes that arrive late.
+        // A backfill (no checkpoint) reads everything there is, as deep as a deep poll.
+        let deep = collected_until.is_some()
+            && self.config.deep_lookback > self.config.lookback
+            && self.last_deep.is_none_or(|last| {
+                now - last
+                    >= chrono::TimeDelta::from_std(self.config.deep_every)
+                        .unwrap_or(chrono::TimeDelta::MAX)
+            });
+        let plan = window::plan(now, &self.config, collected_until, deep);
+        let plan_was_backfill = collected_until.is_none();
         let backfilling = now - plan.start > chrono::TimeDelta::days(1);
         self.status.update(|s| {
             s.checkpoint = collected_until;
@@ -294,7 +310,7 @@ impl<S: Sink> Collector<S> {
                 "the checkpoint is older than the API keeps data; rows in between are lost"
             );
         }
-        tracing::info!(start = %plan.start, target = %plan.target, "poll");
+        tracing::info!(start = %plan.start, target = %plan.target, deep, "poll");
         let mut cursor = plan.start;
         while cursor < plan.target {
             // The API's oldest allowed start moves with the clock during a long backfill.
@@ -370,6 +386,12 @@ impl<S: Sink> Collector<S> {
             }
         }
         self.report.polls += 1;
+        if deep {
+            self.report.deep_polls += 1;
+        }
+        if deep || plan_was_backfill {
+            self.last_deep = Some(now);
+        }
         let at = self.clock.now();
         self.status.update(|s| {
             s.polls += 1;

@@ -46,13 +46,24 @@ pub struct Plan {
     pub gap: bool,
 }
 
-pub fn plan(now: DateTime<Utc>, config: &TenantConfig, checkpoint: Option<DateTime<Utc>>) -> Plan {
+/// `deep` re-reads `deep_lookback` before the checkpoint instead of `lookback`.
+pub fn plan(
+    now: DateTime<Utc>,
+    config: &TenantConfig,
+    checkpoint: Option<DateTime<Utc>>,
+    deep: bool,
+) -> Plan {
     let target = whole_seconds(now - delta(config.settle));
     let earliest = earliest(now, config);
+    let lookback = if deep {
+        config.deep_lookback
+    } else {
+        config.lookback
+    };
     let (start, gap) = match checkpoint {
         None => (earliest, false),
         Some(until) => {
-            let wanted = whole_seconds(until - delta(config.lookback));
+            let wanted = whole_seconds(until - delta(lookback));
             if wanted < earliest {
                 (earliest, until < earliest)
             } else {
@@ -142,7 +153,7 @@ mod tests {
 
     #[test]
     fn first_run_backfills_what_the_api_serves() {
-        let graph = plan(now(), &config(Api::Graph), None);
+        let graph = plan(now(), &config(Api::Graph), None, false);
         assert_eq!(
             graph.start,
             Utc.with_ymd_and_hms(2025, 12, 1, 12, 15, 1).unwrap()
@@ -151,7 +162,7 @@ mod tests {
             graph.target,
             Utc.with_ymd_and_hms(2026, 3, 1, 11, 50, 0).unwrap()
         );
-        let reporting = plan(now(), &config(Api::Reporting), None);
+        let reporting = plan(now(), &config(Api::Reporting), None, false);
         assert_eq!(
             reporting.start,
             Utc.with_ymd_and_hms(2026, 2, 19, 12, 15, 1).unwrap()
@@ -161,7 +172,7 @@ mod tests {
     #[test]
     fn later_runs_reread_the_lookback() {
         let until = Utc.with_ymd_and_hms(2026, 3, 1, 11, 40, 0).unwrap();
-        let plan = plan(now(), &config(Api::Graph), Some(until));
+        let plan = plan(now(), &config(Api::Graph), Some(until), false);
         assert_eq!(
             plan.start,
             Utc.with_ymd_and_hms(2026, 3, 1, 7, 40, 0).unwrap()
@@ -170,9 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn a_deep_poll_rereads_the_deep_lookback_within_what_the_api_keeps() {
+        let until = Utc.with_ymd_and_hms(2026, 3, 1, 11, 40, 0).unwrap();
+        let deep = plan(now(), &config(Api::Graph), Some(until), true);
+        assert_eq!(
+            deep.start,
+            Utc.with_ymd_and_hms(2026, 2, 27, 23, 40, 0).unwrap()
+        );
+        let mut short = config(Api::Reporting);
+        short.deep_lookback = Duration::from_secs(30 * 86_400);
+        let limited = plan(now(), &short, Some(until), true);
+        assert_eq!(limited.start, earliest(now(), &short));
+        assert!(!limited.gap, "the checkpoint itself is within reach");
+    }
+
+    #[test]
     fn a_checkpoint_older_than_retention_reports_a_gap() {
         let until = Utc.with_ymd_and_hms(2025, 10, 1, 0, 0, 0).unwrap();
-        let plan = plan(now(), &config(Api::Graph), Some(until));
+        let plan = plan(now(), &config(Api::Graph), Some(until), false);
         assert!(plan.gap);
         assert_eq!(plan.start, earliest(now(), &config(Api::Graph)));
     }

@@ -146,6 +146,11 @@ pub struct TenantConfig {
     pub settle: Duration,
     /// How much before the checkpoint every poll re-reads, for late rows and status changes.
     pub lookback: Duration,
+    /// How much a deep poll re-reads before the checkpoint: the hours in which late rows and
+    /// status changes still arrive. The same as `lookback` turns deep polls off.
+    pub deep_lookback: Duration,
+    /// How often a poll is a deep one (and the first poll of every run is).
+    pub deep_every: Duration,
     /// How far back the first run starts (at most [`Api::max_backfill`]).
     pub backfill: Duration,
     /// Largest window per query (at most [`Api::max_window`]); shrunk when windows are dense.
@@ -190,6 +195,8 @@ impl TenantConfig {
             interval: Duration::from_secs(300),
             settle: Duration::from_secs(600),
             lookback: Duration::from_secs(4 * 3600),
+            deep_lookback: Duration::from_secs(36 * 3600),
+            deep_every: Duration::from_secs(6 * 3600),
             backfill: api.max_backfill(),
             window: Duration::from_secs(86_400),
             page_size: match api {

@@ -45,6 +45,8 @@ struct RawTenant {
     interval: Text,
     settle: Text,
     lookback: Text,
+    deep_lookback: Text,
+    deep_every: Text,
     backfill: Text,
     window: Text,
     page_size: Number,
@@ -197,6 +199,22 @@ fn validate_tenant(
     }
     if let Some(value) = &raw.lookback {
         config.lookback = duration(place, value)?;
+    }
+    if let Some(value) = &raw.deep_every {
+        config.deep_every = positive_duration(place, value)?;
+    }
+    match &raw.deep_lookback {
+        Some(value) => {
+            config.deep_lookback = duration(place, value)?;
+            if config.deep_lookback < config.lookback {
+                return Err(place.at(
+                    value,
+                    "deep_lookback must be at least lookback (equal turns deep polls off)",
+                ));
+            }
+        }
+        // A long lookback is deep already.
+        None => config.deep_lookback = config.deep_lookback.max(config.lookback),
     }
     if let Some(value) = &raw.backfill {
         config.backfill = duration(place, value)?;

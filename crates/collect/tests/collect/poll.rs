@@ -37,7 +37,10 @@ async fn crash_mid_backfill_resumes_to_the_same_result() {
 async fn second_run_rereads_the_lookback_and_takes_status_changes() {
     let mock = Mock::start(rows(90), 20).await;
     let sink = MemorySink::new();
-    let config = mock.tenant(Api::Graph);
+    let mut config = mock.tenant(Api::Graph);
+    // Deep polls off: the short look-back alone (the deep one is tested against the
+    // simulator).
+    config.deep_lookback = config.lookback;
     collect_once(config.clone(), sink.clone(), Shutdown::never())
         .await
         .unwrap();

@@ -540,3 +540,42 @@ async fn a_failing_collector_shows_the_refusal_and_the_fix_in_its_status() {
     assert!(report.failed_polls >= 1);
     assert_eq!(status.snapshot().state, CollectorState::Stopped);
 }
+
+/// The first poll of a run re-reads the deep look-back, so rows and statuses that arrived
+/// late are collected: it reads exactly the identities received from `deep_lookback` before
+/// the checkpoint on; later polls of the run read the short look-back.
+#[tokio::test]
+async fn the_first_poll_of_a_run_rereads_the_deep_lookback() {
+    let simulator = start(simulator_config(24, 600, Faults::default())).await;
+    let sink = MemorySink::new();
+    let mut config = tenant(&simulator, Api::Graph);
+    let first = collect_once(config.clone(), sink.clone(), Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        first.deep_polls, 0,
+        "a backfill has no checkpoint to look back from"
+    );
+    let checkpoint = sink
+        .stored_checkpoint(&config.checkpoint_key())
+        .and_then(|c| c["collected_until"].as_str().map(str::to_owned))
+        .expect("a checkpoint");
+    let checkpoint = chrono::DateTime::parse_from_rfc3339(&checkpoint)
+        .unwrap()
+        .to_utc();
+    config.deep_lookback = Duration::from_secs(5 * 86_400);
+    let second = collect_once(config, sink.clone(), Shutdown::never())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(second.deep_polls, 1, "{second:?}");
+    let start = checkpoint - TimeDelta::days(5);
+    let start = start - TimeDelta::nanoseconds(i64::from(start.timestamp_subsec_nanos()));
+    let expected = simulator
+        .ground_truth(Utc::now())
+        .iter()
+        .filter(|r| r.received >= start)
+        .count() as u64;
+    assert!(expected > 0);
+    assert_eq!(second.fetch.records, expected, "{second:?}");
+    assert_matches_ground_truth(&simulator, Api::Graph, &sink);
+}

@@ -215,3 +215,34 @@ fn threat_feeds_in_the_same_file_are_left_to_their_reader() {
     let message = error(&format!("{MINIMAL}\n[monitor]\nname = \"x\"\n"));
     assert!(message.contains("unknown field `monitor`"), "{message}");
 }
+
+#[test]
+fn deep_lookback_is_read_and_never_shorter_than_lookback() {
+    let config = parse(&format!(
+        "{MINIMAL}lookback = \"2h\"\ndeep_lookback = \"48h\"\ndeep_every = \"12h\"\n"
+    ))
+    .unwrap();
+    let tenant = &config.tenants[0];
+    assert_eq!(tenant.deep_lookback, Duration::from_secs(48 * 3600));
+    assert_eq!(tenant.deep_every, Duration::from_secs(12 * 3600));
+    let defaults = parse(MINIMAL).unwrap();
+    assert_eq!(
+        defaults.tenants[0].deep_lookback,
+        Duration::from_secs(36 * 3600)
+    );
+    assert_eq!(
+        defaults.tenants[0].deep_every,
+        Duration::from_secs(6 * 3600)
+    );
+    let long = parse(&format!("{MINIMAL}lookback = \"3d\"\n")).unwrap();
+    assert_eq!(
+        long.tenants[0].deep_lookback,
+        Duration::from_secs(3 * 86_400)
+    );
+    let message = error(&format!(
+        "{MINIMAL}lookback = \"2d\"\ndeep_lookback = \"1d\"\n"
+    ));
+    assert!(message.contains("collect.toml:9:17"), "{message}");
+    assert!(message.contains("at least lookback"), "{message}");
+    assert!(error(&format!("{MINIMAL}deep_every = \"0s\"\n")).contains("greater than zero"));
+}
