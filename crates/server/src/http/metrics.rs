@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use mailscope_engine::exec::QueryInput;
 use std::time::Duration;
 
+use mailscope_collect::{CollectorState, TenantStatus};
 use mailscope_service::ServiceStats;
 
 /// Upper bounds of the query duration histogram, in seconds (the last one is the default
@@ -125,11 +126,19 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, store: Option<StoreFigures>, service: Option<ServiceStats>) -> String {
+    pub fn render(
+        &self,
+        store: Option<StoreFigures>,
+        service: Option<ServiceStats>,
+        collectors: &[TenantStatus],
+    ) -> String {
         let mut out = String::new();
         let _ = self.write(&mut out, store);
         if let Some(service) = service {
             let _ = write_service(&mut out, &service);
+        }
+        if !collectors.is_empty() {
+            let _ = write_collectors(&mut out, collectors, chrono::Utc::now());
         }
         out
     }
@@ -317,6 +326,83 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The collectors this process runs, one series per tenant.
+fn write_collectors(
+    out: &mut String,
+    collectors: &[TenantStatus],
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::fmt::Result {
+    writeln!(
+        out,
+        "# HELP mailscope_collector_lag_seconds How far behind now each tenant's collection has reached."
+    )?;
+    writeln!(out, "# TYPE mailscope_collector_lag_seconds gauge")?;
+    for status in collectors {
+        if let Some(checkpoint) = status.checkpoint {
+            writeln!(
+                out,
+                "mailscope_collector_lag_seconds{{tenant=\"{}\"}} {}",
+                escape(&status.tenant),
+                (now - checkpoint).num_seconds().max(0)
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "# HELP mailscope_collector_records_total Records each tenant's collector received and committed."
+    )?;
+    writeln!(out, "# TYPE mailscope_collector_records_total counter")?;
+    for status in collectors {
+        writeln!(
+            out,
+            "mailscope_collector_records_total{{tenant=\"{}\"}} {}",
+            escape(&status.tenant),
+            status.records
+        )?;
+    }
+    writeln!(
+        out,
+        "# HELP mailscope_collector_polls_total Polls of each tenant, by outcome."
+    )?;
+    writeln!(out, "# TYPE mailscope_collector_polls_total counter")?;
+    for status in collectors {
+        let tenant = escape(&status.tenant);
+        writeln!(
+            out,
+            "mailscope_collector_polls_total{{tenant=\"{tenant}\",outcome=\"ok\"}} {}",
+            status.polls
+        )?;
+        writeln!(
+            out,
+            "mailscope_collector_polls_total{{tenant=\"{tenant}\",outcome=\"failed\"}} {}",
+            status.failed_polls
+        )?;
+    }
+    writeln!(
+        out,
+        "# HELP mailscope_collector_state Each tenant's collector state (1 for the current one)."
+    )?;
+    writeln!(out, "# TYPE mailscope_collector_state gauge")?;
+    let states = [
+        (CollectorState::Starting, "starting"),
+        (CollectorState::Backfilling, "backfilling"),
+        (CollectorState::Collecting, "collecting"),
+        (CollectorState::Failing, "failing"),
+        (CollectorState::Stopped, "stopped"),
+    ];
+    for status in collectors {
+        for (state, name) in &states {
+            writeln!(
+                out,
+                "mailscope_collector_state{{tenant=\"{}\",state=\"{name}\"}} {}",
+                escape(&status.tenant),
+                u8::from(status.state == *state)
+            )?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +428,32 @@ mod tests {
                 max_running: 2,
                 memory: Default::default(),
             }),
+            &[{
+                let mut status = TenantStatus::new("contoso", "graph");
+                status.state = CollectorState::Failing;
+                status.records = 42;
+                status.polls = 3;
+                status.failed_polls = 1;
+                status.checkpoint = Some(chrono::Utc::now() - chrono::TimeDelta::seconds(90));
+                status
+            }],
         );
+        let lag = text
+            .lines()
+            .find_map(|l| l.strip_prefix("mailscope_collector_lag_seconds{tenant=\"contoso\"} "))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or_default();
+        assert!((90..100).contains(&lag), "{text}");
+        for line in [
+            "mailscope_collector_records_total{tenant=\"contoso\"} 42",
+            "mailscope_collector_polls_total{tenant=\"contoso\",outcome=\"ok\"} 3",
+            "mailscope_collector_polls_total{tenant=\"contoso\",outcome=\"failed\"} 1",
+            "mailscope_collector_state{tenant=\"contoso\",state=\"failing\"} 1",
+            "mailscope_collector_state{tenant=\"contoso\",state=\"collecting\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         for line in [
             "mailscope_http_requests_total{route=\"/api/v1/query\",status=\"200\"} 2",
             "mailscope_query_duration_seconds_bucket{le=\"0.25\"} 0",

@@ -225,7 +225,11 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(store, Some(state.queries.stats())),
+        state.metrics.render(
+            store,
+            Some(state.queries.stats()),
+            &state.collectors.snapshot(),
+        ),
     )
         .into_response()
 }

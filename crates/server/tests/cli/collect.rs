@@ -675,6 +675,21 @@ fn a_served_collector_shows_its_status_and_the_organization_it_learned() {
     assert_eq!(status["last_error"], serde_json::Value::Null, "{status}");
     let health = get("/api/v1/health");
     assert_eq!(health["collectors"][0]["organization"], initial.as_str());
+    let url = format!("{}/api/v1/metrics", server.base);
+    let metrics = running.runtime.block_on(async move {
+        let answer = reqwest::get(url).await.expect("metrics");
+        answer.text().await.expect("text")
+    });
+    let records = format!("mailscope_collector_records_total{{tenant=\"{TENANT}\"}} ");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(&records) && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let collecting =
+        format!("mailscope_collector_state{{tenant=\"{TENANT}\",state=\"collecting\"}} 1");
+    assert!(metrics.lines().any(|l| l == collecting), "{metrics}");
     // Every stored row names the tenant.
     let body = serde_json::json!({
         "query": "* | json \"Organization\" as organization | count by organization",
