@@ -773,3 +773,91 @@ fn collect_status_tells_where_each_tenant_stands() {
         text(&ingested)
     );
 }
+
+/// Two tenants in one server: when an administrator revokes one tenant's permission mid-run,
+/// that tenant shows the refusal with what to do while the other keeps collecting, and it
+/// collects again once the permission is back.
+#[test]
+fn a_revoked_tenant_shows_the_hint_while_the_other_keeps_collecting() {
+    let alpha = Running::start(35, 300, 1000, "none");
+    let beta = Running::start(36, 300, 1000, "none");
+    let work = tempfile::tempdir().expect("temp dir");
+    let secret = work.path().join("secret.txt");
+    std::fs::write(&secret, SECRET).expect("write secret");
+    let tenant = |name: &str, running: &Running| {
+        let simulator = running.simulator();
+        let base = simulator.base_url();
+        format!(
+            "[[tenant]]\nname = \"{name}\"\napi = \"graph\"\ntenant_id = \"{}\"\n\
+             client_id = \"{}\"\nclient_secret_file = \"{}\"\nlogin_url = \"{base}\"\n\
+             api_url = \"{base}\"\nbackfill = \"10d\"\nsettle = \"1m\"\ninterval = \"1s\"\n\
+             quota = \"none\"\n\n",
+            simulator.tenant_id(),
+            simulator.client_id(),
+            secret.display(),
+        )
+    };
+    let config = work.path().join("collect.toml");
+    std::fs::write(
+        &config,
+        format!("{}{}", tenant("alpha", &alpha), tenant("beta", &beta)),
+    )
+    .expect("write config");
+    let server = crate::http::serve_with(
+        &work.path().join("store"),
+        None,
+        &["--collect".as_ref(), config.as_ref()],
+    );
+    let client = reqwest::Client::new();
+    let statuses = || {
+        let url = format!("{}/api/v1/collectors", server.base);
+        let client = client.clone();
+        alpha.runtime.block_on(async move {
+            let answer = client.get(url).send().await.expect("request");
+            let body: serde_json::Value = answer.json().await.expect("json");
+            let find = |name: &str| {
+                body["collectors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["tenant"] == name)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            (find("alpha"), find("beta"))
+        })
+    };
+    let wait = |what: &str, done: &dyn Fn(&serde_json::Value, &serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (a, b) = statuses();
+            if done(&a, &b) {
+                return (a, b);
+            }
+            assert!(Instant::now() < deadline, "{what}: alpha {a}, beta {b}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let polls = |s: &serde_json::Value| s["polls"].as_u64().unwrap_or(0);
+    wait("both collect", &|a, b| {
+        a["state"] == "collecting" && b["state"] == "collecting" && polls(a) >= 1 && polls(b) >= 1
+    });
+
+    beta.simulator()
+        .set_onboarding(Some(mailscope_simulator::http::Onboarding::NoPermission));
+    let (a, b) = wait("beta fails", &|_, b| b["state"] == "failing");
+    let error = b["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("HTTP 403"), "{b}");
+    assert!(error.contains("ExchangeMessageTrace.Read.All"), "{b}");
+    let alpha_polls = polls(&a);
+    wait("alpha keeps collecting", &|a, b| {
+        polls(a) >= alpha_polls + 2 && a["state"] == "collecting" && b["state"] == "failing"
+    });
+
+    beta.simulator().set_onboarding(None);
+    let beta_polls = polls(&b);
+    let (_, b) = wait("beta collects again", &|_, b| {
+        b["state"] == "collecting" && polls(b) > beta_polls
+    });
+    assert!(b["failed_polls"].as_u64().unwrap_or(0) >= 1, "{b}");
+}

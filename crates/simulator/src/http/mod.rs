@@ -341,7 +341,7 @@ pub async fn serve(listener: TcpListener, config: SimulatorConfig) -> Result<Sim
         counters: Counters::default(),
         files: config.files.clone(),
         organization_readable: config.organization_readable,
-        onboarding: config.onboarding,
+        onboarding: std::sync::RwLock::new(config.onboarding),
         secret,
         addr,
         shutdown: stopped.clone(),
@@ -424,6 +424,16 @@ impl Simulator {
 
     pub fn client_secret(&self) -> &str {
         &self.state.directory.client_secret
+    }
+
+    /// From now on, the tenant fails as one set up wrong does (`None`: set up right again),
+    /// as when an administrator revokes the app's permission while a collector runs.
+    pub fn set_onboarding(&self, onboarding: Option<Onboarding>) {
+        *self
+            .state
+            .onboarding
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = onboarding;
     }
 
     /// The generated organisation (its domain is every record's `Organization`).

@@ -145,7 +145,9 @@ pub(crate) struct State {
     pub files: Vec<super::ServedFile>,
     /// `GET /v1.0/organization` answers (else 403, a missing permission).
     pub organization_readable: bool,
-    pub onboarding: Option<super::Onboarding>,
+    /// Changed at run time by [`super::Simulator::set_onboarding`] (an admin revoking a
+    /// permission mid-run).
+    pub onboarding: std::sync::RwLock<Option<super::Onboarding>>,
     /// Keys skip tokens.
     pub secret: u64,
     pub addr: SocketAddr,
@@ -154,6 +156,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    fn onboarding(&self) -> Option<super::Onboarding> {
+        *self
+            .onboarding
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn request_ids(&self, headers: &HeaderMap) -> RequestIds {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let mut request_id = String::with_capacity(36);
@@ -402,7 +411,7 @@ async fn token(
         advertised: state.settings.token_lifetime,
         dies_after: state.injector.faults().token_expiry,
     };
-    if state.onboarding == Some(super::Onboarding::ExpiredSecret) {
+    if state.onboarding() == Some(super::Onboarding::ExpiredSecret) {
         let secret_given = form.iter().any(|(k, _)| k == "client_secret");
         if secret_given {
             return super::responses::aad_error(
@@ -472,7 +481,7 @@ async fn data(state: &Arc<State>, request: Request, api: Api, ids: &RequestIds) 
             Api::Graph { .. } => graph_unauthorized(message, ids),
         };
     }
-    match (state.onboarding, api) {
+    match (state.onboarding(), api) {
         (Some(super::Onboarding::NoServicePrincipal), Api::Graph { .. }) => {
             bump(&state.counters.unauthorized);
             return graph_unauthorized(
