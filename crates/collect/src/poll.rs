@@ -283,7 +283,8 @@ impl<S: Sink> Collector<S> {
         // The first poll of a run and then one every `deep_every` re-read the longer
         // look-back, for rows and status changes that arrive late.
         // A backfill (no checkpoint) reads everything there is, as deep as a deep poll.
-        let deep = collected_until.is_some()
+        let backfill = collected_until.is_none();
+        let deep = !backfill
             && self.config.deep_lookback > self.config.lookback
             && self.last_deep.is_none_or(|last| {
                 now - last
@@ -291,7 +292,6 @@ impl<S: Sink> Collector<S> {
                         .unwrap_or(chrono::TimeDelta::MAX)
             });
         let plan = window::plan(now, &self.config, collected_until, deep);
-        let plan_was_backfill = collected_until.is_none();
         let backfilling = now - plan.start > chrono::TimeDelta::days(1);
         self.status.update(|s| {
             s.checkpoint = collected_until;
@@ -389,7 +389,7 @@ impl<S: Sink> Collector<S> {
         if deep {
             self.report.deep_polls += 1;
         }
-        if deep || plan_was_backfill {
+        if deep || backfill {
             self.last_deep = Some(now);
         }
         let at = self.clock.now();

@@ -35,6 +35,27 @@ pub enum CollectorState {
     Stopped,
 }
 
+impl CollectorState {
+    pub const ALL: [CollectorState; 5] = [
+        CollectorState::Starting,
+        CollectorState::Backfilling,
+        CollectorState::Collecting,
+        CollectorState::Failing,
+        CollectorState::Stopped,
+    ];
+
+    /// The name it is serialized and labelled with.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CollectorState::Starting => "starting",
+            CollectorState::Backfilling => "backfilling",
+            CollectorState::Collecting => "collecting",
+            CollectorState::Failing => "failing",
+            CollectorState::Stopped => "stopped",
+        }
+    }
+}
+
 /// A snapshot of one tenant's collector.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TenantStatus {
@@ -106,5 +127,20 @@ impl StatusHandle {
 
     pub(crate) fn update(&self, change: impl FnOnce(&mut TenantStatus)) {
         change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_serialized_by_its_name() {
+        for state in CollectorState::ALL {
+            assert_eq!(
+                serde_json::to_value(&state).unwrap(),
+                serde_json::json!(state.name())
+            );
+        }
     }
 }

@@ -292,16 +292,24 @@ pub struct LookupArgs {
     pub threat_config: Option<PathBuf>,
 }
 
+/// A store and a time range in it, each end defaulting to the store's own
+/// (`StoreRangeArgs::resolve`).
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub struct StoreRangeArgs {
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Start of the range (RFC 3339), inclusive; the store's first row when absent.
+    /// Start of the time range (RFC 3339), inclusive; default: the store's oldest row.
     #[arg(long)]
     pub from: Option<String>,
-    /// End of the range (RFC 3339), exclusive; past the store's last row when absent.
+    /// End of the time range (RFC 3339), exclusive; default: just past the store's newest row.
     #[arg(long)]
     pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub range: StoreRangeArgs,
     /// ndjson, export-csv, eac-csv, graph-json, reporting-json, reporting-verbose, or parquet.
     #[arg(long, default_value = "ndjson")]
     pub format: String,
@@ -312,14 +320,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    #[arg(long)]
-    pub data_dir: PathBuf,
-    /// Start of the time range searched (RFC 3339); default: the store's oldest row.
-    #[arg(long)]
-    pub from: Option<String>,
-    /// End of the time range searched (RFC 3339); default: just past the store's newest row.
-    #[arg(long)]
-    pub to: Option<String>,
+    #[command(flatten)]
+    pub range: StoreRangeArgs,
     /// Print the story as JSON.
     #[arg(long)]
     pub json: bool,

@@ -140,16 +140,13 @@ impl Board {
         Ok(())
     }
 
-    /// Keeps `collectors.json` current (every few seconds, and once more on shutdown).
-    pub fn spawn_writer(&self, data_dir: PathBuf, mut shutdown: Shutdown) -> JoinHandle<()> {
-        let board = self.clone();
-        tokio::spawn(async move {
+    /// Keeps `collectors.json` current every few seconds until [`StatusWriter::finish`].
+    pub fn spawn_writer(&self, data_dir: PathBuf) -> StatusWriter {
+        let (board, dir) = (self.clone(), data_dir.clone());
+        let task = tokio::spawn(async move {
             loop {
-                let stop = tokio::select! {
-                    () = tokio::time::sleep(STATUS_EVERY) => false,
-                    () = shutdown.requested() => true,
-                };
-                let (board, dir) = (board.clone(), data_dir.clone());
+                tokio::time::sleep(STATUS_EVERY).await;
+                let (board, dir) = (board.clone(), dir.clone());
                 let written = tokio::task::spawn_blocking(move || board.persist(&dir)).await;
                 if let Ok(Err(error)) = written {
                     tracing::warn!(
@@ -157,11 +154,28 @@ impl Board {
                         "cannot record the collectors' status"
                     );
                 }
-                if stop {
-                    return;
-                }
             }
-        })
+        });
+        StatusWriter {
+            task,
+            board: self.clone(),
+            data_dir,
+        }
+    }
+}
+
+/// The task keeping `collectors.json` current.
+pub struct StatusWriter {
+    task: JoinHandle<()>,
+    board: Board,
+    data_dir: PathBuf,
+}
+
+impl StatusWriter {
+    /// Stops the task and records the statuses the collectors ended with.
+    pub fn finish(self) -> Result<()> {
+        self.task.abort();
+        self.board.persist(&self.data_dir)
     }
 }
 
@@ -280,12 +294,11 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             trigger.shutdown();
         });
         let collectors = spawn_all(&config, store, geo, None, &shutdown, args.once, &board);
-        let writer = board.spawn_writer(data_dir.clone(), shutdown.clone());
+        let writer = board.spawn_writer(data_dir.clone());
         let reports = join_all(collectors).await;
-        writer.abort();
+        writer.finish()?;
         reports
     })?;
-    board.persist(&data_dir)?;
     for report in &reports {
         crate::logging::notice(summary(report));
     }

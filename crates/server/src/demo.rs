@@ -204,16 +204,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
              /api/v1/query); the collector polls the simulator every 30 s. Ctrl-C stops. Open:",
         );
         println!("http://{}/", listener.local_addr()?);
-        let board = state.collectors.clone();
-        let status_writer = board.spawn_writer(args.data_dir.clone(), shutdown.clone());
+        let status_writer = state.collectors.spawn_writer(args.data_dir.clone());
         http::serve(listener, state, async move {
             let _ = tokio::signal::ctrl_c().await;
             trigger.shutdown();
         })
         .await?;
         collect::join_all(polling).await?;
-        status_writer.abort();
-        board.persist(&args.data_dir)?;
+        status_writer.finish()?;
         let _ = compaction.await;
         let _ = refresh.await;
         simulator.shutdown().await?;

@@ -39,20 +39,15 @@ fn output_of(name: &str) -> Result<Output> {
 
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let output = output_of(&args.format)?;
-    if !args.data_dir.is_dir() {
-        bail!("{} is not a store", args.data_dir.display());
+    let data_dir = &args.range.data_dir;
+    if !data_dir.is_dir() {
+        bail!("{} is not a store", data_dir.display());
     }
-    let snapshot = Snapshot::load(&args.data_dir)
-        .map_err(|e| anyhow!("cannot read the store {}: {e}", args.data_dir.display()))?;
-    let (first, last) = crate::trace::range_of(&snapshot.catalog);
-    let from = match &args.from {
-        Some(text) => crate::query::parse_time(text, "--from")?,
-        None => first,
-    };
-    let to = match &args.to {
-        Some(text) => crate::query::parse_time(text, "--to")?,
-        None => last,
-    };
+    let snapshot = Snapshot::load(data_dir)
+        .map_err(|e| anyhow!("cannot read the store {}: {e}", data_dir.display()))?;
+    let (from, to) = args
+        .range
+        .resolve(|| Ok(crate::trace::range_of(&snapshot.catalog)))?;
     if from >= to {
         bail!("--from {from} is not before --to {to}");
     }

@@ -91,17 +91,12 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
             let _ = tokio::signal::ctrl_c().await;
             trigger.shutdown();
         };
-        let status_writer = (!collectors.is_empty()).then(|| {
-            state
-                .collectors
-                .spawn_writer(args.data_dir.clone(), stopped.clone())
-        });
-        let board = state.collectors.clone();
+        let status_writer =
+            (!collectors.is_empty()).then(|| state.collectors.spawn_writer(args.data_dir.clone()));
         http::serve(listener, state, shutdown).await?;
         let reports = collect::join_all(collectors).await?;
         if let Some(writer) = status_writer {
-            writer.abort();
-            board.persist(&args.data_dir)?;
+            writer.finish()?;
         }
         for report in reports {
             crate::logging::notice(collect::summary(&report));

@@ -110,31 +110,17 @@ pub struct Related {
 
 pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     let condition = id_condition(&args.id)?;
-    let (from, to) = match (&args.from, &args.to) {
-        (Some(from), Some(to)) => (
-            crate::query::parse_time(from, "--from")?,
-            crate::query::parse_time(to, "--to")?,
-        ),
-        (from, to) => {
-            let (first, last) = store_range(&args.data_dir)?;
-            (
-                from.as_deref()
-                    .map(|t| crate::query::parse_time(t, "--from"))
-                    .transpose()?
-                    .unwrap_or(first),
-                to.as_deref()
-                    .map(|t| crate::query::parse_time(t, "--to"))
-                    .transpose()?
-                    .unwrap_or(last),
-            )
-        }
-    };
-    let options =
-        crate::query::lookup_options(&args.lookups, &args.data_dir, from, to, chrono_tz::UTC)?;
+    let data_dir = &args.range.data_dir;
+    let (from, to) = args.range.resolve(|| {
+        let catalog = Catalog::load(data_dir)
+            .with_context(|| format!("cannot read the store at {}", data_dir.display()))?;
+        Ok(range_of(&catalog))
+    })?;
+    let options = crate::query::lookup_options(&args.lookups, data_dir, from, to, chrono_tz::UTC)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let service = crate::app::one_shot_service(&runtime, &args.data_dir);
+    let service = crate::app::one_shot_service(&runtime, data_dir);
     let story = runtime
         .block_on(story(&service, &args.id, &condition, &options))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -157,10 +143,25 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
 }
 
 /// The store's whole time range (one nanosecond past its newest row).
-fn store_range(data_dir: &std::path::Path) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let catalog = Catalog::load(data_dir)
-        .with_context(|| format!("cannot read the store at {}", data_dir.display()))?;
-    Ok(range_of(&catalog))
+impl crate::cli::StoreRangeArgs {
+    /// `--from` and `--to` as given; a missing end is the store's own, asked of `store` only
+    /// then.
+    pub fn resolve(
+        &self,
+        store: impl FnOnce() -> Result<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+        let given = |text: &Option<String>, flag| {
+            text.as_deref()
+                .map(|t| crate::query::parse_time(t, flag))
+                .transpose()
+        };
+        let (from, to) = (given(&self.from, "--from")?, given(&self.to, "--to")?);
+        if let (Some(from), Some(to)) = (from, to) {
+            return Ok((from, to));
+        }
+        let (first, last) = store()?;
+        Ok((from.unwrap_or(first), to.unwrap_or(last)))
+    }
 }
 
 /// A catalog's whole time range, one nanosecond past its newest row (an empty store: the

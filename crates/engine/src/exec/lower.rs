@@ -532,10 +532,7 @@ impl Lowering<'_> {
         if matches!(table, LookupTable::Geo) {
             for column in columns {
                 let name = column.column.to_ascii_lowercase();
-                if crate::geo::GEO_COLUMNS.contains(&name.as_str())
-                    && !crate::geo::ASN_COLUMNS.contains(&name.as_str())
-                    && !located.contains(&name)
-                {
+                if crate::geo::GEO_COLUMNS.contains(&name.as_str()) && !located.contains(&name) {
                     located.push(name);
                 }
             }

@@ -167,17 +167,7 @@ fn every_column_of_a_lookup_after_an_aggregation_is_the_database_answer_for_its_
     let dir = tempfile::tempdir().unwrap();
     // Stored with geolocation: after the aggregation the address is looked up at query time.
     store_with(dir.path(), sample(), Some(Arc::clone(&geo)));
-    let columns = [
-        "latitude",
-        "longitude",
-        "country_code",
-        "country_name",
-        "region",
-        "city",
-        "state",
-        "postal_code",
-        "continent",
-    ];
+    let columns = mailscope_engine::geo::GEO_COLUMNS;
     let query = format!(
         "{JSON} | count by fromIP | lookup {}, city as town, asn from geo://location on ip = fromIP | sort by fromIP asc",
         columns.join(", ")

@@ -499,7 +499,7 @@ impl<R: Read> Iterator for CsvReader<R> {
                 if let Order::Unknown(Some((line, text))) = &self.order
                     && !self.held.is_empty()
                 {
-                    let error = self.ambiguous_error(*line, &text.clone(), self.held.len());
+                    let error = self.ambiguous_error(*line, text, self.held.len());
                     self.held.clear();
                     return Some(Err(error));
                 }
@@ -519,7 +519,7 @@ impl<R: Read> Iterator for CsvReader<R> {
                         if self.held.len() > UNDECIDED_ROWS
                             && let Order::Unknown(Some((line, text))) = &self.order
                         {
-                            let error = self.ambiguous_error(*line, &text.clone(), UNDECIDED_ROWS);
+                            let error = self.ambiguous_error(*line, text, UNDECIDED_ROWS);
                             self.held.clear();
                             self.done = true;
                             return Some(Err(error));

@@ -383,20 +383,14 @@ fn write_collectors(
         "# HELP mailscope_collector_state Each tenant's collector state (1 for the current one)."
     )?;
     writeln!(out, "# TYPE mailscope_collector_state gauge")?;
-    let states = [
-        (CollectorState::Starting, "starting"),
-        (CollectorState::Backfilling, "backfilling"),
-        (CollectorState::Collecting, "collecting"),
-        (CollectorState::Failing, "failing"),
-        (CollectorState::Stopped, "stopped"),
-    ];
     for status in collectors {
-        for (state, name) in &states {
+        for state in CollectorState::ALL {
             writeln!(
                 out,
-                "mailscope_collector_state{{tenant=\"{}\",state=\"{name}\"}} {}",
+                "mailscope_collector_state{{tenant=\"{}\",state=\"{}\"}} {}",
                 escape(&status.tenant),
-                u8::from(status.state == *state)
+                state.name(),
+                u8::from(status.state == state)
             )?;
         }
     }
