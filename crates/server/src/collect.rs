@@ -128,6 +128,8 @@ impl Board {
     /// for `mailscope collect status` to read while the process runs or after it stopped.
     pub fn persist(&self, data_dir: &Path) -> Result<()> {
         let body = serde_json::json!({
+            "format": STATUS_FORMAT,
+            "version": STATUS_VERSION,
             "written_at": chrono::Utc::now(),
             "collectors": self.snapshot(),
         });
@@ -181,6 +183,9 @@ impl StatusWriter {
 
 /// Where the collectors' status is recorded, in the data directory.
 pub const STATUS_FILE: &str = "collectors.json";
+/// What that file says it is, and the version of its layout (`collect status` reads only it).
+const STATUS_FORMAT: &str = "mailscope-collectors";
+const STATUS_VERSION: u64 = 1;
 /// How often it is written while collectors run.
 const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -316,11 +321,21 @@ fn status(data_dir: &Path, json: bool) -> Result<ExitCode> {
     }
     let catalog = mailscope_engine::store::Catalog::load(data_dir)
         .map_err(|e| anyhow!("cannot read the store {}: {e}", data_dir.display()))?;
-    let recorded: serde_json::Value = match std::fs::read(data_dir.join(STATUS_FILE)) {
+    let path = data_dir.join(STATUS_FILE);
+    let recorded: serde_json::Value = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is damaged", data_dir.join(STATUS_FILE).display()))?,
+            .with_context(|| format!("{} is damaged", path.display()))?,
         Err(_) => serde_json::Value::Null,
     };
+    if !recorded.is_null()
+        && (recorded["format"] != STATUS_FORMAT || recorded["version"] != STATUS_VERSION)
+    {
+        bail!(
+            "{} is not a collectors' status this mailscope reads (format {STATUS_FORMAT} \
+             version {STATUS_VERSION}); it is rewritten by the next collector run",
+            path.display()
+        );
+    }
     let now = chrono::Utc::now();
     let mut tenants: Vec<String> = catalog
         .checkpoints

@@ -761,6 +761,33 @@ fn collect_status_tells_where_each_tenant_stands() {
         "{table}"
     );
 
+    // The recorded status is versioned; another version, or a damaged file, is named.
+    let recorded = data.join("collectors.json");
+    let written = std::fs::read_to_string(&recorded).expect("collectors.json");
+    let saved: serde_json::Value = serde_json::from_str(&written).expect("json");
+    assert_eq!(saved["format"], "mailscope-collectors");
+    assert_eq!(saved["version"], 1);
+    for (body, expected) in [
+        (
+            written.replace("\"version\": 1", "\"version\": 2"),
+            "is not a collectors' status",
+        ),
+        (written[..written.len() / 2].to_owned(), "is damaged"),
+    ] {
+        std::fs::write(&recorded, body).expect("write");
+        let output = Command::new(BINARY)
+            .args(["collect", "status", "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("collect status");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(expected) && stderr.contains("collectors.json"),
+            "{stderr}"
+        );
+    }
+
     let empty = work.path().join("empty");
     let ingested = Command::new(BINARY)
         .args(["collect", "status", "--data-dir"])
